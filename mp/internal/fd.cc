@@ -1,0 +1,99 @@
+#include "mp/internal/fd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "absl/time/clock.h"
+#include "mp/errors.h"
+
+namespace mp::internal {
+
+void UniqueFd::reset(int fd) {
+  if (fd_ >= 0) {
+    // Linux closes the fd even when close() reports EINTR; retrying could
+    // close a descriptor another thread just opened.
+    ::close(fd_);
+  }
+  fd_ = fd;
+}
+
+absl::StatusOr<PipeFds> MakePipe(int extra_flags) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | extra_flags) != 0) return PyOSError(errno, "pipe2()");
+  return PipeFds{UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
+absl::StatusOr<bool> PollReadable(int fd, absl::Time deadline) {
+  for (;;) {
+    int timeout_ms = -1;
+    if (deadline != absl::InfiniteFuture()) {
+      absl::Duration left = deadline - absl::Now();
+      if (left < absl::ZeroDuration()) left = absl::ZeroDuration();
+      // Round up so a short timeout never becomes a busy loop of 0 ms polls.
+      timeout_ms = static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)), INT32_MAX));
+    }
+    struct pollfd p = {fd, POLLIN, 0};
+    int r = ::poll(&p, 1, timeout_ms);
+    if (r > 0) return true;
+    if (r == 0) {
+      if (timeout_ms >= 0 && absl::Now() >= deadline) return false;
+      continue;  // Woke before the deadline (clock granularity): poll again.
+    }
+    if (errno != EINTR) return PyOSError(errno, "poll()");
+  }
+}
+
+absl::Status WriteFull(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PyOSError(errno, "write()");
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> ReadFull(int fd, void* data, size_t size) {
+  char* p = static_cast<char*>(data);
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::read(fd, p + done, size - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PyOSError(errno, "read()");
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+namespace signal_safe {
+
+void WriteAll(int fd, const void* data, size_t size) {
+  const char* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::write(fd, p, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    p += n;
+    size -= static_cast<size_t>(n);
+  }
+}
+
+void WriteStr(int fd, const char* s) { WriteAll(fd, s, ::strlen(s)); }
+
+}  // namespace signal_safe
+}  // namespace mp::internal

@@ -1,0 +1,93 @@
+#include "mp/os.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "mp/errors.h"
+#include "mp/internal/fd.h"
+
+namespace mp {
+
+void FlushStdio() {
+  // With sync_with_stdio(true) (the default) the C++ streams write through to
+  // stdio; flushing them too covers programs that turned syncing off.
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+}
+
+absl::StatusOr<pid_t> Fork() {
+  FlushStdio();
+  pid_t pid = ::fork();
+  if (pid < 0) return PyOSError(errno, "fork()");
+  return pid;
+}
+
+pid_t GetPid() { return ::getpid(); }
+
+pid_t GetPPid() { return ::getppid(); }
+
+namespace {
+
+absl::StatusOr<std::optional<ExitStatus>> Wait(pid_t pid, int options) {
+  int wstatus = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &wstatus, options);
+    if (r == pid) return ExitStatus::FromWaitStatus(wstatus);
+    if (r == 0) return std::nullopt;
+    if (errno != EINTR) return PyOSError(errno, absl::StrCat("waitpid(", pid, ")"));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<ExitStatus> WaitPid(pid_t pid) {
+  absl::StatusOr<std::optional<ExitStatus>> st = Wait(pid, 0);
+  if (!st.ok()) return st.status();
+  return **st;
+}
+
+absl::StatusOr<std::optional<ExitStatus>> TryWaitPid(pid_t pid) { return Wait(pid, WNOHANG); }
+
+absl::StatusOr<std::optional<ExitStatus>> WaitPidUntil(pid_t pid, absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return WaitPid(pid);
+  // A pidfd becomes readable when the child terminates, so the wait needs no
+  // polling loop and no SIGCHLD handler.
+  internal::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
+  if (!pidfd.valid()) {
+    if (errno == ESRCH) return Wait(pid, WNOHANG);  // Gone already: reap or ECHILD.
+    if (errno != ENOSYS) return PyOSError(errno, absl::StrCat("pidfd_open(", pid, ")"));
+    // Kernels before 5.3: poll waitpid with a short backoff.
+    for (absl::Duration nap = absl::Microseconds(50);; nap = std::min(nap * 2, absl::Milliseconds(10))) {
+      auto st = Wait(pid, WNOHANG);
+      if (!st.ok() || st->has_value() || absl::Now() >= deadline) return st;
+      absl::SleepFor(std::min(nap, deadline - absl::Now()));
+    }
+  }
+  absl::StatusOr<bool> ready = internal::PollReadable(pidfd.get(), deadline);
+  if (!ready.ok()) return ready.status();
+  return Wait(pid, *ready ? 0 : WNOHANG);
+}
+
+absl::StatusOr<std::optional<ExitStatus>> WaitPidFor(pid_t pid, absl::Duration timeout) {
+  return WaitPidUntil(pid, timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
+                                                               : absl::Now() + timeout);
+}
+
+absl::Status Kill(pid_t pid, int signo) {
+  if (::kill(pid, signo) == 0) return absl::OkStatus();
+  return PyOSError(errno, absl::StrCat("kill(", pid, ", ", signo, ")"));
+}
+
+}  // namespace mp

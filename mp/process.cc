@@ -1,0 +1,296 @@
+#include "mp/process.h"
+
+#include <cxxabi.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <typeinfo>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "mp/errors.h"
+#include "mp/internal/popen_fork.h"
+#include "mp/os.h"
+
+namespace mp {
+namespace internal {
+
+struct ProcessState {
+  std::function<void()> target;
+  std::string name;
+  bool daemon = false;
+  std::vector<int> identity;
+  pid_t parent_pid = -1;  // -1 for MainProcess, which has no parent here.
+  std::string parent_name;
+  bool is_main = false;
+  bool closed = false;
+  std::unique_ptr<PopenFork> popen;  // Set once, by Start().
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::ProcessState;
+
+// Per-process bookkeeping, CPython's module globals _current_process,
+// _parent_process, _process_counter and _children. A forked child starts a
+// fresh one (the old one is deliberately leaked: another parent thread may
+// have held its lock at the moment of fork).
+struct Registry {
+  std::mutex mu;
+  std::shared_ptr<ProcessState> current;
+  std::optional<ParentInfo> parent;
+  int counter = 0;
+  std::vector<std::shared_ptr<ProcessState>> children;
+  bool in_child = false;
+  bool atexit_registered = false;
+};
+
+Registry* g_registry = new Registry;
+
+std::shared_ptr<ProcessState> CurrentState(Registry& r) {
+  // Caller holds r.mu.
+  if (!r.current) {
+    r.current = std::make_shared<ProcessState>();
+    r.current->name = "MainProcess";
+    r.current->is_main = true;
+  }
+  return r.current;
+}
+
+void Discard(const ProcessState* state) {
+  Registry& r = *g_registry;
+  std::lock_guard<std::mutex> lock(r.mu);
+  std::erase_if(r.children, [state](const auto& c) { return c.get() == state; });
+}
+
+// Drops children that have ended, reaping them: CPython's _cleanup().
+void Cleanup(Registry& r) {
+  std::erase_if(r.children, [](const auto& c) { return c->popen->Poll().has_value(); });
+}
+
+// CPython's util._exit_function: terminate daemonic children, then join all.
+void RunExitFunction() {
+  for (Process& p : ActiveChildren()) {
+    if (p.daemon()) (void)p.Terminate();
+  }
+  for (Process& p : ActiveChildren()) (void)p.Join();
+}
+
+void AtExit() { RunExitFunction(); }
+
+std::string Demangle(const char* mangled) {
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> out(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
+                                                  &std::free);
+  return status == 0 && out ? std::string(out.get()) : std::string(mangled);
+}
+
+// Runs in the child: CPython's BaseProcess._bootstrap.
+int Bootstrap(const std::shared_ptr<ProcessState>& self) {
+  Registry* r = new Registry;
+  r->current = self;
+  r->parent = ParentInfo{self->parent_name, self->parent_pid};
+  r->in_child = true;
+  g_registry = r;
+
+  int code = 0;
+  try {
+    self->target();
+  } catch (const std::exception& e) {
+    code = 1;
+    FlushStdio();
+    std::fprintf(stderr, "Process %s:\n%s: %s\n", self->name.c_str(), Demangle(typeid(e).name()).c_str(),
+                 e.what());
+  } catch (...) {
+    code = 1;
+    FlushStdio();
+    std::fprintf(stderr, "Process %s:\nunknown exception (not derived from std::exception)\n",
+                 self->name.c_str());
+  }
+  RunExitFunction();
+  FlushStdio();
+  return code;
+}
+
+absl::Status ClosedError() { return PyError(PyExc::kValueError, "process object is closed"); }
+
+}  // namespace
+
+Process::Process(std::function<void()> target, ProcessOptions options)
+    : state_(std::make_shared<ProcessState>()) {
+  Registry& r = *g_registry;
+  std::lock_guard<std::mutex> lock(r.mu);
+  std::shared_ptr<ProcessState> current = CurrentState(r);
+  state_->target = std::move(target);
+  state_->identity = current->identity;
+  state_->identity.push_back(++r.counter);
+  state_->name = options.name.empty() ? absl::StrCat("Process-", absl::StrJoin(state_->identity, ":"))
+                                      : std::move(options.name);
+  state_->daemon = options.daemon.value_or(current->daemon);
+  state_->parent_pid = ::getpid();
+  state_->parent_name = current->name;
+}
+
+absl::Status Process::Start() {
+  if (state_->closed) return ClosedError();
+  if (state_->popen || state_->is_main) return PyError(PyExc::kAssertionError, "cannot start a process twice");
+  if (state_->parent_pid != ::getpid()) {
+    return PyError(PyExc::kAssertionError, "can only start a process object created by current process");
+  }
+  Registry& r = *g_registry;
+  {
+    std::lock_guard<std::mutex> lock(r.mu);
+    if (CurrentState(r)->daemon) {
+      return PyError(PyExc::kAssertionError, "daemonic processes are not allowed to have children");
+    }
+    Cleanup(r);
+    if (!r.in_child && !r.atexit_registered) {
+      r.atexit_registered = true;
+      std::atexit(AtExit);
+    }
+  }
+  const std::shared_ptr<ProcessState>& self = state_;
+  absl::StatusOr<std::unique_ptr<internal::PopenFork>> popen =
+      internal::PopenFork::Launch([&self] { return Bootstrap(self); });
+  if (!popen.ok()) return popen.status();
+  state_->popen = *std::move(popen);
+  state_->target = nullptr;  // As CPython drops _target: free the captures now.
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.children.push_back(state_);
+  return absl::OkStatus();
+}
+
+absl::Status Process::Join(absl::Duration timeout) {
+  return JoinUntil(timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout);
+}
+
+absl::Status Process::JoinUntil(absl::Time deadline) {
+  if (state_->closed) return ClosedError();
+  if (state_->parent_pid != ::getpid()) return PyError(PyExc::kAssertionError, "can only join a child process");
+  if (!state_->popen) return PyError(PyExc::kAssertionError, "can only join a started process");
+  if (state_->popen->Wait(deadline)) Discard(state_.get());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Process::IsAlive() const {
+  if (state_->closed) return ClosedError();
+  if (state_ == CurrentProcess().state_) return true;
+  if (state_->parent_pid != ::getpid()) return PyError(PyExc::kAssertionError, "can only test a child process");
+  if (!state_->popen) return false;
+  if (!state_->popen->Poll()) return true;
+  Discard(state_.get());
+  return false;
+}
+
+absl::Status Process::Terminate() {
+  if (state_->closed) return ClosedError();
+  if (!state_->popen) return PyError(PyExc::kAssertionError, "can only terminate a started process");
+  return state_->popen->SendSignal(SIGTERM);
+}
+
+absl::Status Process::Kill() {
+  if (state_->closed) return ClosedError();
+  if (!state_->popen) return PyError(PyExc::kAssertionError, "can only kill a started process");
+  return state_->popen->SendSignal(SIGKILL);
+}
+
+absl::Status Process::Close() {
+  if (state_->popen) {
+    if (!state_->popen->Poll()) {
+      return PyError(PyExc::kValueError,
+                     "Cannot close a process while it is still running. You should first call join() or "
+                     "terminate().");
+    }
+    Discard(state_.get());
+  }
+  state_->closed = true;
+  return absl::OkStatus();
+}
+
+std::optional<pid_t> Process::pid() const {
+  if (state_->popen) return state_->popen->pid();
+  if (state_ == CurrentProcess().state_) return ::getpid();
+  return std::nullopt;
+}
+
+std::optional<ExitStatus> Process::exit_status() const {
+  if (!state_->popen) return std::nullopt;
+  return state_->popen->Poll();
+}
+
+std::optional<int> Process::exitcode() const {
+  std::optional<ExitStatus> st = exit_status();
+  if (!st) return std::nullopt;
+  return st->python_returncode();
+}
+
+absl::StatusOr<int> Process::sentinel() const {
+  if (state_->closed) return ClosedError();
+  if (!state_->popen) return PyError(PyExc::kValueError, "process not started");
+  return state_->popen->sentinel();
+}
+
+const std::string& Process::name() const { return state_->name; }
+
+void Process::set_name(std::string name) { state_->name = std::move(name); }
+
+bool Process::daemon() const { return state_->daemon; }
+
+absl::Status Process::set_daemon(bool daemon) {
+  if (state_->popen) return PyError(PyExc::kAssertionError, "process has already started");
+  state_->daemon = daemon;
+  return absl::OkStatus();
+}
+
+void Exit(int code) {
+  bool in_child;
+  {
+    Registry& r = *g_registry;
+    std::lock_guard<std::mutex> lock(r.mu);
+    in_child = r.in_child;
+  }
+  if (!in_child) std::exit(code);
+  RunExitFunction();
+  FlushStdio();
+  ::_exit(code);
+}
+
+Process CurrentProcess() {
+  Registry& r = *g_registry;
+  std::lock_guard<std::mutex> lock(r.mu);
+  return Process(CurrentState(r));
+}
+
+std::optional<ParentInfo> ParentProcess() {
+  Registry& r = *g_registry;
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.parent;
+}
+
+std::vector<Process> ActiveChildren() {
+  Registry& r = *g_registry;
+  std::lock_guard<std::mutex> lock(r.mu);
+  Cleanup(r);
+  std::vector<Process> out;
+  out.reserve(r.children.size());
+  for (const auto& c : r.children) out.push_back(Process(c));
+  return out;
+}
+
+int CpuCount() {
+  long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+}  // namespace mp

@@ -1,0 +1,345 @@
+#include "mp/process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "mp/errors.h"
+#include "mp/os.h"
+
+namespace mp {
+namespace {
+
+// Runs `fn` with fd `target_fd` redirected into a pipe; returns what was
+// written there (by this process and by children that inherited it).
+template <typename Fn>
+std::string CaptureFd(int target_fd, Fn fn) {
+  int fds[2];
+  EXPECT_EQ(::pipe(fds), 0);
+  int saved = ::dup(target_fd);
+  ::dup2(fds[1], target_fd);
+  ::close(fds[1]);
+  fn();
+  FlushStdio();
+  ::dup2(saved, target_fd);
+  ::close(saved);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof(buf))) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fds[0]);
+  return out;
+}
+
+TEST(ProcessTest, ReturnGivesExitcodeZero) {
+  Process p([] {});
+  EXPECT_FALSE(p.exitcode().has_value());
+  ASSERT_TRUE(p.Start().ok());
+  ASSERT_TRUE(p.Join().ok());
+  EXPECT_EQ(p.exitcode(), 0);
+  EXPECT_EQ(p.exit_status(), ExitStatus::Exited(0));
+}
+
+TEST(ProcessTest, ThrowGivesExitcodeOneAndPrintsProcessName) {
+  Process p([] { throw std::runtime_error("boom"); }, {.name = "Thrower"});
+  std::string err = CaptureFd(2, [&] {
+    ASSERT_TRUE(p.Start().ok());
+    ASSERT_TRUE(p.Join().ok());
+  });
+  EXPECT_EQ(p.exitcode(), 1);
+  EXPECT_EQ(err, "Process Thrower:\nstd::runtime_error: boom\n");
+}
+
+TEST(ProcessTest, NonStdExceptionAlsoGivesOne) {
+  Process p([] { throw 7; });
+  std::string err = CaptureFd(2, [&] {
+    ASSERT_TRUE(p.Start().ok());
+    ASSERT_TRUE(p.Join().ok());
+  });
+  EXPECT_EQ(p.exitcode(), 1);
+  EXPECT_NE(err.find("Process " + p.name() + ":\n"), std::string::npos) << err;
+}
+
+TEST(ProcessTest, ExitGivesExitcodeN) {
+  for (int n : {0, 3, 255}) {
+    Process p([n] { Exit(n); });
+    ASSERT_TRUE(p.Start().ok());
+    ASSERT_TRUE(p.Join().ok());
+    EXPECT_EQ(p.exitcode(), n);
+  }
+}
+
+TEST(ProcessTest, OutputWrittenBeforeExitIsFlushed) {
+  std::string out = CaptureFd(1, [] {
+    Process p([] {
+      std::printf("buffered");  // stdout is a pipe here: fully buffered.
+      Exit(0);
+    });
+    ASSERT_TRUE(p.Start().ok());
+    ASSERT_TRUE(p.Join().ok());
+  });
+  EXPECT_EQ(out, "buffered");
+}
+
+TEST(ProcessTest, TerminateReportsNegativeSigterm) {
+  Process p([] {
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(p.Start().ok());
+  EXPECT_EQ(*p.IsAlive(), true);
+  ASSERT_TRUE(p.Terminate().ok());
+  ASSERT_TRUE(p.Join().ok());
+  EXPECT_EQ(p.exitcode(), -SIGTERM);
+  EXPECT_EQ(*p.IsAlive(), false);
+  EXPECT_TRUE(p.Terminate().ok()) << "signalling an ended process is not an error";
+}
+
+TEST(ProcessTest, KillReportsNegativeSigkill) {
+  Process p([] {
+    ::signal(SIGTERM, SIG_IGN);
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(p.Start().ok());
+  ASSERT_TRUE(p.Kill().ok());
+  ASSERT_TRUE(p.Join().ok());
+  EXPECT_EQ(p.exitcode(), -SIGKILL);
+}
+
+TEST(ProcessTest, SignalFromInsideGivesNegativeCode) {
+  Process p([] { ::raise(SIGSEGV); });
+  ASSERT_TRUE(p.Start().ok());
+  ASSERT_TRUE(p.Join().ok());
+  EXPECT_EQ(p.exitcode(), -SIGSEGV);
+}
+
+TEST(ProcessTest, JoinWithTimeoutOnSleepingChildReturnsWhileRunning) {
+  Process p([] { ::usleep(2 * 1000 * 1000); });
+  ASSERT_TRUE(p.Start().ok());
+  absl::Time start = absl::Now();
+  ASSERT_TRUE(p.Join(absl::Milliseconds(100)).ok());
+  absl::Duration waited = absl::Now() - start;
+  EXPECT_GE(waited, absl::Milliseconds(100));
+  EXPECT_LT(waited, absl::Seconds(1.5));
+  EXPECT_FALSE(p.exitcode().has_value());
+  EXPECT_EQ(*p.IsAlive(), true);
+  ASSERT_TRUE(p.Kill().ok());
+  ASSERT_TRUE(p.Join().ok());
+}
+
+TEST(ProcessTest, JoinTimeoutZeroPolls) {
+  Process p([] { ::usleep(200 * 1000); });
+  ASSERT_TRUE(p.Start().ok());
+  ASSERT_TRUE(p.Join(absl::ZeroDuration()).ok());
+  EXPECT_FALSE(p.exitcode().has_value());
+  ASSERT_TRUE(p.JoinUntil(absl::Now() + absl::Seconds(30)).ok());
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(ProcessTest, StartTwiceIsAssertionError) {
+  Process p([] {});
+  ASSERT_TRUE(p.Start().ok());
+  absl::Status s = p.Start();
+  EXPECT_TRUE(Is(s, PyExc::kAssertionError));
+  EXPECT_EQ(s.message(), "AssertionError: cannot start a process twice");
+  ASSERT_TRUE(p.Join().ok());
+}
+
+TEST(ProcessTest, JoinBeforeStartIsAssertionError) {
+  Process p([] {});
+  absl::Status s = p.Join();
+  EXPECT_EQ(s.message(), "AssertionError: can only join a started process");
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(p.Terminate().message(), "AssertionError: can only terminate a started process");
+  EXPECT_EQ(p.sentinel().status().message(), "ValueError: process not started");
+  EXPECT_EQ(*p.IsAlive(), false);
+}
+
+TEST(ProcessTest, UseAfterCloseIsValueError) {
+  Process p([] {});
+  ASSERT_TRUE(p.Start().ok());
+  ASSERT_TRUE(p.Join().ok());
+  ASSERT_TRUE(p.Close().ok());
+  for (absl::Status s : {p.Start(), p.Join(), p.Terminate(), p.Kill(), p.IsAlive().status(),
+                         p.sentinel().status()}) {
+    EXPECT_EQ(s.message(), "ValueError: process object is closed");
+  }
+  EXPECT_EQ(p.exitcode(), 0) << "kept after Close (documented deviation)";
+  EXPECT_TRUE(p.Close().ok()) << "closing twice is allowed, as in CPython";
+}
+
+TEST(ProcessTest, CloseWhileRunningIsValueError) {
+  Process p([] {
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(p.Start().ok());
+  absl::Status s = p.Close();
+  EXPECT_TRUE(Is(s, PyExc::kValueError));
+  EXPECT_NE(s.message().find("Cannot close a process while it is still running"), std::string::npos);
+  ASSERT_TRUE(p.Kill().ok());
+  ASSERT_TRUE(p.Join().ok());
+  EXPECT_TRUE(p.Close().ok());
+}
+
+TEST(ProcessTest, DefaultNamesCountPerParent) {
+  Process a([] {});
+  Process b([] {});
+  int na = 0, nb = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(a.name().substr(std::string("Process-").size()), &na)) << a.name();
+  ASSERT_TRUE(absl::SimpleAtoi(b.name().substr(std::string("Process-").size()), &nb)) << b.name();
+  EXPECT_EQ(nb, na + 1);
+  // Inside a child, numbering restarts and extends the child's identity.
+  Process parent([] {
+    Process grandchild([] {});
+    bool ok = grandchild.name() == CurrentProcess().name() + ":1";
+    Exit(ok ? 0 : 1);
+  });
+  ASSERT_TRUE(parent.Start().ok());
+  ASSERT_TRUE(parent.Join().ok());
+  EXPECT_EQ(parent.exitcode(), 0) << "grandchild should be named " << parent.name() << ":1";
+  Process named([] {}, {.name = "worker"});
+  EXPECT_EQ(named.name(), "worker");
+  named.set_name("renamed");
+  EXPECT_EQ(named.name(), "renamed");
+}
+
+TEST(ProcessTest, CurrentAndParentProcess) {
+  EXPECT_EQ(CurrentProcess().name(), "MainProcess");
+  EXPECT_EQ(CurrentProcess().pid(), GetPid());
+  EXPECT_FALSE(ParentProcess().has_value());
+  pid_t me = GetPid();
+  Process p(
+      [me] {
+        std::optional<ParentInfo> parent = ParentProcess();
+        bool ok = CurrentProcess().name() == "Child" && CurrentProcess().pid() == GetPid() &&
+                  parent.has_value() && parent->pid == me && parent->name == "MainProcess" &&
+                  *CurrentProcess().IsAlive();
+        Exit(ok ? 0 : 1);
+      },
+      {.name = "Child"});
+  ASSERT_TRUE(p.Start().ok());
+  ASSERT_TRUE(p.Join().ok());
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(ProcessTest, DaemonFlagInheritsAndDaemonsCannotHaveChildren) {
+  Process p(
+      [] {
+        Process inner([] {});
+        bool inherits = inner.daemon();
+        absl::Status s = inner.Start();
+        Exit(inherits && s.message() == "AssertionError: daemonic processes are not allowed to have children"
+                 ? 0
+                 : 1);
+      },
+      {.daemon = true});
+  EXPECT_TRUE(p.daemon());
+  ASSERT_TRUE(p.Start().ok());
+  EXPECT_EQ(p.set_daemon(false).message(), "AssertionError: process has already started");
+  ASSERT_TRUE(p.Join().ok());
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(ProcessTest, SentinelBecomesReadableWhenChildEnds) {
+  Process p([] { ::usleep(100 * 1000); });
+  ASSERT_TRUE(p.Start().ok());
+  absl::StatusOr<int> fd = p.sentinel();
+  ASSERT_TRUE(fd.ok());
+  struct pollfd pfd = {*fd, POLLIN, 0};
+  EXPECT_EQ(::poll(&pfd, 1, 0), 0) << "readable while the child runs";
+  EXPECT_EQ(::poll(&pfd, 1, 10000), 1);
+  ASSERT_TRUE(p.Join().ok());
+  EXPECT_EQ(p.exitcode(), 0);
+}
+
+TEST(ProcessTest, ActiveChildrenListsOnlyRunningOnes) {
+  Process quick([] {});
+  Process slow([] {
+    for (;;) ::pause();
+  });
+  ASSERT_TRUE(quick.Start().ok());
+  ASSERT_TRUE(slow.Start().ok());
+  ASSERT_TRUE(quick.Join().ok());
+  std::vector<Process> active = ActiveChildren();
+  ASSERT_EQ(active.size(), 1u);
+  EXPECT_TRUE(active[0] == slow);
+  ASSERT_TRUE(slow.Terminate().ok());
+  ASSERT_TRUE(slow.Join().ok());
+  EXPECT_TRUE(ActiveChildren().empty());
+}
+
+TEST(ProcessTest, DroppedHandleChildIsReapedByActiveChildren) {
+  pid_t pid;
+  {
+    Process p([] {});
+    ASSERT_TRUE(p.Start().ok());
+    pid = *p.pid();
+  }
+  // The handle is gone but mp still owns the child: it must be reaped, not
+  // left as a zombie.
+  for (int i = 0; i < 1000 && !ActiveChildren().empty(); ++i) ::usleep(1000);
+  EXPECT_TRUE(ActiveChildren().empty());
+  EXPECT_EQ(::kill(pid, 0), -1) << "child " << pid << " still exists";
+}
+
+TEST(ProcessTest, ChildJoinsItsOwnChildrenBeforeExiting) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  Process p([w = fds[1]] {
+    Process grandchild([w] {
+      ::usleep(200 * 1000);
+      (void)!::write(w, "g", 1);
+    });
+    (void)grandchild.Start();
+    // Returning without a join: the child's exit function must join it.
+  });
+  ASSERT_TRUE(p.Start().ok());
+  ::close(fds[1]);
+  ASSERT_TRUE(p.Join().ok());
+  char c = 0;
+  // The grandchild already wrote before its parent exited.
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  EXPECT_EQ(::read(fds[0], &c, 1), 1);
+  EXPECT_EQ(c, 'g');
+  ::close(fds[0]);
+}
+
+TEST(ProcessTest, DaemonChildrenAreTerminatedAtExitAndOthersJoined) {
+  std::string bin = std::string(std::getenv("TEST_SRCDIR")) + "/mp/mp/testing/daemon_parent";
+  std::string out = CaptureFd(1, [&] {
+    absl::StatusOr<pid_t> pid = Fork();
+    ASSERT_TRUE(pid.ok());
+    if (*pid == 0) {
+      ::execl(bin.c_str(), bin.c_str(), nullptr);
+      ::_exit(127);
+    }
+    EXPECT_EQ(*WaitPid(*pid), ExitStatus::Exited(0));
+  });
+  // The parent's own lines sit in its stdio buffer until exit() flushes it,
+  // after the atexit handler joined the normal child: so the child's line
+  // comes first, which itself shows the join happened at exit.
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 3u) << out;
+  EXPECT_EQ(lines[0], "normal child done") << "the normal child is joined before exit";
+  int daemon_pid = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(absl::StripPrefix(lines[1], "daemon "), &daemon_pid)) << out;
+  // The parent joined (reaped) the terminated daemon, so its pid is gone.
+  EXPECT_EQ(::kill(daemon_pid, 0), -1) << "daemon " << daemon_pid << " survived its parent";
+  if (::kill(daemon_pid, 0) == 0) ::kill(daemon_pid, SIGKILL);
+}
+
+TEST(ProcessTest, CpuCountIsPositive) { EXPECT_GE(CpuCount(), 1); }
+
+}  // namespace
+}  // namespace mp
