@@ -1,0 +1,63 @@
+// What the conformance runner observed of one run of a program: the process
+// tree, how each process ended, and every write that reached the captured
+// stdout/stderr, attributed to the process that made it. The tracer
+// (tracer.h) produces it; the checker judges it against a scenario's spec.
+// A recorded transcript (--transcript) becomes an Observation with
+// traced == false and one pseudo-process.
+
+#ifndef CONFORMANCE_RUNNER_OBSERVATION_H_
+#define CONFORMANCE_RUNNER_OBSERVATION_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "mp/exit_status.h"
+
+namespace conformance {
+
+struct ProcessRecord {
+  pid_t pid = 0;
+  // The process that forked/cloned it; 0 for the root (the program the
+  // runner started). A process reparented to the runner keeps its forker.
+  pid_t forked_by = 0;
+  // argv[0] of each execve that succeeded, in order (the root's first exec
+  // included).
+  std::vector<std::string> execs;
+  absl::Duration started;  // Since the run began.
+  std::optional<absl::Duration> ended;
+  // How it ended; nullopt if it had not ended when the run stopped (then the
+  // runner killed it and `killed_by_runner` is true).
+  std::optional<mp::ExitStatus> exit;
+  bool killed_by_runner = false;
+};
+
+struct WriteRecord {
+  pid_t pid = 0;
+  int stream = 1;  // 1: the captured stdout, 2: the captured stderr.
+  std::string data;  // The bytes the kernel accepted.
+  absl::Duration at;  // Since the run began.
+};
+
+struct Observation {
+  // False when the run was not traced (no ptrace here, or a transcript):
+  // only text can be checked then, and the report says so.
+  bool traced = false;
+  std::string untraced_reason;
+  bool network_isolated = false;
+  std::vector<ProcessRecord> processes;  // The root first, then by start.
+  std::vector<WriteRecord> writes;       // In the order they happened.
+  // Everything that reached the captures, byte for byte.
+  std::string stdout_bytes;
+  std::string stderr_bytes;
+  bool timed_out = false;
+  absl::Duration wall;
+};
+
+}  // namespace conformance
+
+#endif  // CONFORMANCE_RUNNER_OBSERVATION_H_

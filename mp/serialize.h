@@ -1,0 +1,164 @@
+// -----------------------------------------------------------------------------
+// File: serialize.h
+// -----------------------------------------------------------------------------
+//
+// How values cross a process boundary in mp (Connection::Send, Queue::Put,
+// Pool arguments and results): mp's counterpart of pickle. Values are encoded
+// with cereal's binary archive (Debian's libcereal-dev, header only), so
+//
+//   * arithmetic types, std::string, and the standard containers, pairs,
+//     tuples, optionals and variants of them work out of the box, and
+//   * a user type needs only a `serialize` member:
+//
+//       struct Point {
+//         int x, y;
+//         template <class Archive> void serialize(Archive& ar) { ar(x, y); }
+//       };
+//
+// The encoding is for processes of one program on one machine (as pickle
+// between a parent and its forked children): it is not a stable or portable
+// wire format. A type cereal cannot serialize at all is a compile error; a
+// `serialize` that throws is a TypeError at run time.
+//
+// Thread-safety: the functions are reentrant.
+//
+// Example:
+//
+//   absl::StatusOr<std::string> bytes = mp::Serialize(std::vector<int>{1, 2});
+//   absl::StatusOr<std::vector<int>> back = mp::Deserialize<std::vector<int>>(*bytes);
+
+#ifndef MP_SERIALIZE_H_
+#define MP_SERIALIZE_H_
+
+#include <cstring>
+#include <exception>
+#include <istream>
+#include <ostream>
+#include <streambuf>
+#include <string>
+#include <type_traits>
+#include <typeinfo>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+#include "cereal/archives/binary.hpp"
+#include "cereal/types/array.hpp"
+#include "cereal/types/map.hpp"
+#include "cereal/types/optional.hpp"
+#include "cereal/types/set.hpp"
+#include "cereal/types/string.hpp"
+#include "cereal/types/tuple.hpp"
+#include "cereal/types/unordered_map.hpp"
+#include "cereal/types/utility.hpp"
+#include "cereal/types/variant.hpp"
+#include "cereal/types/vector.hpp"
+#include "mp/errors.h"
+
+namespace mp {
+namespace internal {
+
+// A streambuf that appends to a std::string: cereal writes through an
+// ostream, and this avoids ostringstream's extra copy of the result.
+class StringAppendBuf : public std::streambuf {
+ public:
+  explicit StringAppendBuf(std::string* out) : out_(out) {}
+
+ protected:
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    out_->append(s, static_cast<size_t>(n));
+    return n;
+  }
+  int_type overflow(int_type ch) override {
+    if (!traits_type::eq_int_type(ch, traits_type::eof())) out_->push_back(traits_type::to_char_type(ch));
+    return traits_type::not_eof(ch);
+  }
+
+ private:
+  std::string* out_;
+};
+
+// A read-only streambuf over bytes the caller keeps alive.
+class ViewBuf : public std::streambuf {
+ public:
+  explicit ViewBuf(absl::string_view bytes) {
+    char* p = const_cast<char*>(bytes.data());
+    setg(p, p, p + bytes.size());
+  }
+};
+
+// Python's pickle error names, for messages: "cannot serialize <type>".
+std::string TypeName(const std::type_info& type);
+
+}  // namespace internal
+
+// Appends the encoding of `value` to `*out`.
+// Python: pickle.dumps(value)
+// Errors: TypeError (the type's serialize threw).
+template <typename T>
+absl::Status SerializeTo(const T& value, std::string* out) {
+  if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T>) {
+    out->append(reinterpret_cast<const char*>(&value), sizeof(T));
+    return absl::OkStatus();
+  } else {
+    size_t start = out->size();
+    try {
+      internal::StringAppendBuf buf(out);
+      std::ostream os(&buf);
+      cereal::BinaryOutputArchive archive(os);
+      archive(value);
+    } catch (const std::exception& e) {
+      out->resize(start);
+      return PyError(PyExc::kTypeError,
+                     absl::StrCat("cannot serialize '", internal::TypeName(typeid(T)), "' object: ", e.what()));
+    }
+    return absl::OkStatus();
+  }
+}
+
+template <typename T>
+absl::StatusOr<std::string> Serialize(const T& value) {
+  std::string out;
+  if (absl::Status s = SerializeTo(value, &out); !s.ok()) return s;
+  return out;
+}
+
+// Decodes a value of type T from exactly `bytes`.
+// Python: pickle.loads(bytes)
+// Errors: UnpicklingError (truncated, trailing or malformed bytes).
+template <typename T>
+absl::StatusOr<T> Deserialize(absl::string_view bytes) {
+  if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T>) {
+    if (bytes.size() != sizeof(T)) {
+      return PyError(PyExc::kUnpicklingError,
+                     absl::StrCat("expected ", sizeof(T), " bytes for '", internal::TypeName(typeid(T)),
+                                  "', got ", bytes.size()));
+    }
+    T value;
+    std::memcpy(&value, bytes.data(), sizeof(T));
+    return value;
+  } else {
+    static_assert(std::is_default_constructible_v<T>, "mp::Deserialize needs a default-constructible type");
+    T value{};
+    internal::ViewBuf buf(bytes);
+    std::istream is(&buf);
+    try {
+      cereal::BinaryInputArchive archive(is);
+      archive(value);
+    } catch (const std::exception& e) {
+      return PyError(PyExc::kUnpicklingError,
+                     absl::StrCat("cannot decode '", internal::TypeName(typeid(T)), "' from ", bytes.size(),
+                                  " bytes: ", e.what()));
+    }
+    if (is.rdbuf()->in_avail() != 0) {
+      return PyError(PyExc::kUnpicklingError,
+                     absl::StrCat(is.rdbuf()->in_avail(), " trailing bytes after '",
+                                  internal::TypeName(typeid(T)), "'"));
+    }
+    return value;
+  }
+}
+
+}  // namespace mp
+
+#endif  // MP_SERIALIZE_H_

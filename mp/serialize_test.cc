@@ -1,0 +1,103 @@
+#include "mp/serialize.h"
+
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <variant>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "mp/errors.h"
+
+namespace mp {
+namespace {
+
+struct Point {
+  int x = 0, y = 0;
+  std::string label;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(x, y, label);
+  }
+  bool operator==(const Point&) const = default;
+};
+
+struct Unserializable {
+  template <class Archive>
+  void serialize(Archive&) {
+    throw std::runtime_error("refuses");
+  }
+};
+
+template <typename T>
+T RoundTrip(const T& v) {
+  absl::StatusOr<std::string> bytes = Serialize(v);
+  EXPECT_TRUE(bytes.ok()) << bytes.status();
+  absl::StatusOr<T> back = Deserialize<T>(*bytes);
+  EXPECT_TRUE(back.ok()) << back.status();
+  return *back;
+}
+
+TEST(SerializeTest, ScalarsStringsAndContainersRoundTrip) {
+  EXPECT_EQ(RoundTrip(42), 42);
+  EXPECT_EQ(RoundTrip(-1.5), -1.5);
+  EXPECT_EQ(RoundTrip(std::string("A")), "A");
+  EXPECT_EQ(RoundTrip(std::string(1 << 20, 'x')), std::string(1 << 20, 'x'));
+  std::vector<int> v = {1, 2, 3};
+  EXPECT_EQ(RoundTrip(v), v);
+  std::map<std::string, std::vector<double>> m = {{"a", {1.0}}, {"b", {}}};
+  EXPECT_EQ(RoundTrip(m), m);
+  auto t = std::make_tuple(1, std::string("two"), std::optional<int>(3));
+  EXPECT_EQ(RoundTrip(t), t);
+  std::variant<int, std::string> var = std::string("s");
+  EXPECT_EQ(RoundTrip(var), var);
+}
+
+TEST(SerializeTest, UserTypeNeedsOnlyASerializeMember) {
+  Point p{1, -2, "origin-ish"};
+  EXPECT_EQ(RoundTrip(p), p);
+}
+
+TEST(SerializeTest, ThrowingSerializeIsTypeError) {
+  absl::StatusOr<std::string> bytes = Serialize(Unserializable{});
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_TRUE(Is(bytes.status(), PyExc::kTypeError)) << bytes.status();
+  EXPECT_NE(bytes.status().message().find("Unserializable"), std::string::npos) << bytes.status();
+}
+
+TEST(SerializeTest, FailedSerializeLeavesOutputUntouched) {
+  std::string out = "kept";
+  EXPECT_FALSE(SerializeTo(Unserializable{}, &out).ok());
+  EXPECT_EQ(out, "kept");
+}
+
+TEST(SerializeTest, TruncatedInputIsUnpicklingError) {
+  std::string bytes = *Serialize(std::string("hello world"));
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    absl::StatusOr<std::string> back = Deserialize<std::string>(absl::string_view(bytes).substr(0, n));
+    ASSERT_FALSE(back.ok()) << n;
+    EXPECT_TRUE(Is(back.status(), PyExc::kUnpicklingError)) << back.status();
+  }
+  EXPECT_FALSE(Deserialize<int>("abc").ok());
+}
+
+TEST(SerializeTest, TrailingBytesAreUnpicklingError) {
+  std::string bytes = *Serialize(Point{1, 2, "x"}) + "junk";
+  absl::StatusOr<Point> back = Deserialize<Point>(bytes);
+  ASSERT_FALSE(back.ok());
+  EXPECT_NE(back.status().message().find("4 trailing bytes"), std::string::npos) << back.status();
+}
+
+TEST(SerializeTest, HugeLengthPrefixDoesNotAllocateWildly) {
+  // A string whose length prefix claims 2^60 bytes: must fail, not OOM.
+  std::string bytes(8, '\0');
+  uint64_t huge = uint64_t{1} << 60;
+  std::memcpy(bytes.data(), &huge, 8);
+  absl::StatusOr<std::string> back = Deserialize<std::string>(bytes);
+  EXPECT_FALSE(back.ok());
+}
+
+}  // namespace
+}  // namespace mp
