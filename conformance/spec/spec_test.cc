@@ -1,0 +1,138 @@
+#include "conformance/spec/spec.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace conformance {
+namespace {
+
+std::string ReadRunfile(const std::string& path) {
+  std::ifstream in(std::string(getenv("TEST_SRCDIR")) + "/mp/" + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(SpecTest, ParsesEveryScenario) {
+  for (const char* id : {"fork", "process", "pool", "subprocess_call", "subprocess_communicate", "queue"}) {
+    const std::string path = std::string("conformance/scenarios/") + id + ".spec";
+    std::string text = ReadRunfile(path);
+    ASSERT_FALSE(text.empty()) << path;
+    absl::StatusOr<Spec> spec = ParseSpec(text, path);
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    EXPECT_EQ(spec->scenario, id);
+  }
+}
+
+TEST(SpecTest, LoopsExpandIntoLabelsNamesAndPatterns) {
+  absl::StatusOr<Spec> spec = ParseSpec(R"(spec 1
+scenario s
+process root is root
+for i in 0..2 {
+process w$i child of root
+line run$i by w$i "Run task $i ({pid w$i})... $ cost"
+}
+order run0 < run2
+)", "t.spec");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->lines.size(), 3u);
+  EXPECT_EQ(spec->lines[2].label, "run2");
+  EXPECT_EQ(spec->lines[2].by, "w2");
+  EXPECT_EQ(spec->lines[2].source, "Run task 2 ({pid w2})... $ cost");
+  EXPECT_EQ(spec->lines[2].loc.line, 6);
+  EXPECT_EQ(spec->rules.back().text, "order run0 < run2");
+  EXPECT_EQ(spec->rules.back().loc.ToString(), "t.spec:8");
+}
+
+TEST(SpecTest, PatternPlaceholders) {
+  absl::StatusOr<std::vector<Segment>> segs = ParsePattern("Task {int n 0..4} runs {num secs 0..3.5} s {{x}} {text}", {"t", 1});
+  ASSERT_TRUE(segs.ok()) << segs.status();
+  ASSERT_EQ(segs->size(), 6u);
+  EXPECT_EQ((*segs)[1].kind, Segment::kInt);
+  EXPECT_EQ(*(*segs)[3].hi, 3.5);
+  EXPECT_EQ((*segs)[4].text, " s {x} ");
+  EXPECT_EQ((*segs)[5].kind, Segment::kText);
+}
+
+TEST(SpecTest, ErratumKeepsDocumentedText) {
+  absl::StatusOr<Spec> spec = ParseSpec(R"(spec 1
+scenario s
+line a "Child process end."
+erratum a documented "Process end." because "hand-edited docs"
+)", "t.spec");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->lines[0].documented_source, "Process end.");
+  EXPECT_EQ(spec->lines[0].erratum_because, "hand-edited docs");
+}
+
+struct Malformed {
+  const char* name;
+  const char* text;
+  const char* error;  // Expected substring, starting with "t.spec:LINE: error:".
+};
+
+const Malformed kMalformed[] = {
+    {"Empty", "", "t.spec:1: error: a spec starts with `spec 1`"},
+    {"NoVersion", "spec\nscenario s\n", "t.spec:1: error: expected `spec VERSION`"},
+    {"FutureVersion", "spec 2\nscenario s\n", "t.spec:1: error: unsupported spec version 2"},
+    {"NoScenario", "spec 1\nline a \"x\"\n", "t.spec:2: error: expected `scenario ID`"},
+    {"NoLines", "spec 1\nscenario s\n", "t.spec:2: error: the spec declares no `line`"},
+    {"UnknownStatement", "spec 1\nscenario s\nlines a \"x\"\n", "t.spec:3: error: unknown statement 'lines'"},
+    {"UnterminatedString", "spec 1\nscenario s\nline a \"x\n", "t.spec:3: error: unterminated string"},
+    {"BadEscape", "spec 1\nscenario s\nline a \"\\n\"\n", "t.spec:3: error: unknown escape"},
+    {"BadChar", "spec 1\nscenario s\nline a @ \"x\"\n", "t.spec:3: error: unexpected character '@'"},
+    {"LineWithoutPattern", "spec 1\nscenario s\nline a\n", "t.spec:3: error: expected the line's \"PATTERN\""},
+    {"TrailingAfterPattern", "spec 1\nscenario s\nline a \"x\" y\n", "t.spec:3: error: unexpected 'y' after the pattern"},
+    {"DuplicateLabel", "spec 1\nscenario s\nline a \"x\"\nline a \"y\"\n", "t.spec:4: error: label 'a' is used twice"},
+    {"UnknownLabelInOrder", "spec 1\nscenario s\nline a \"x\"\norder a < b\n", "t.spec:4: error: unknown line label 'b'"},
+    {"OrderWithoutLess", "spec 1\nscenario s\nline a \"x\"\nline b \"y\"\norder a b\n", "t.spec:5: error: expected `order LABEL < LABEL"},
+    {"UndeclaredPid", "spec 1\nscenario s\nline a \"({pid kid})\"\n", "t.spec:3: error: {pid kid} names an undeclared process"},
+    {"UndeclaredBy", "spec 1\nscenario s\nline a by kid \"x\"\n", "t.spec:3: error: unknown process 'kid'"},
+    {"BadPlaceholder", "spec 1\nscenario s\nline a \"{float x}\"\n", "t.spec:3: error: bad placeholder {float x}"},
+    {"UnclosedBrace", "spec 1\nscenario s\nline a \"{int x\"\n", "t.spec:3: error: '{' without '}'"},
+    {"StrayCloseBrace", "spec 1\nscenario s\nline a \"x}\"\n", "t.spec:3: error: single '}'"},
+    {"BadRange", "spec 1\nscenario s\nline a \"{num x 3..1}\"\n", "t.spec:3: error: empty range '3..1'"},
+    {"RangeNotNumbers", "spec 1\nscenario s\nline a \"{num x a..b}\"\n", "t.spec:3: error: bad range 'a..b'"},
+    {"DuplicateProcess", "spec 1\nscenario s\nprocess p\nprocess p\nline a \"x\"\n", "t.spec:4: error: process 'p' is declared twice"},
+    {"BadProcessAttr", "spec 1\nscenario s\nprocess p parent of q\nline a \"x\"\n", "t.spec:3: error: unexpected 'parent' in process declaration"},
+    {"ExitBadCode", "spec 1\nscenario s\nprocess p\nline a \"x\"\nexit p code 300\n", "t.spec:5: error: exit code must be an integer 0..255"},
+    {"ExitBadSignal", "spec 1\nscenario s\nprocess p\nline a \"x\"\nexit p signal SIGFOO\n", "t.spec:5: error: unknown signal 'SIGFOO'"},
+    {"ExitUnknownVar", "spec 1\nscenario s\nprocess p\nline a \"x\"\nexit p returncode rc\n", "t.spec:5: error: 'rc' is not an {int rc} placeholder"},
+    {"ErratumWithoutReason", "spec 1\nscenario s\nline a \"x\"\nerratum a documented \"y\"\n", "t.spec:4: error: an erratum must say why"},
+    {"ErratumUnknownLine", "spec 1\nscenario s\nline a \"x\"\nerratum b because \"z\"\n", "t.spec:4: error: erratum for unknown line 'b'"},
+    {"ErratumTwice", "spec 1\nscenario s\nline a \"x\"\nerratum a because \"z\"\nerratum a because \"w\"\n", "t.spec:5: error: line 'a' already has an erratum"},
+    {"UnclosedLoop", "spec 1\nscenario s\nfor i in 0..2 {\nline a$i \"x\"\n", "t.spec:3: error: this loop's `{` is never closed"},
+    {"BadLoopHeader", "spec 1\nscenario s\nfor i 0..2 {\n}\n", "t.spec:3: error: expected `for VAR in LO..HI {`"},
+    {"EmptyLoopRange", "spec 1\nscenario s\nfor i in 3..1 {\n}\nline a \"x\"\n", "t.spec:3: error: bad loop range 3..1"},
+    {"LoopVarOutsideLoop", "spec 1\nscenario s\nline a$i \"x\"\n", "t.spec:3: error: 'a$i' uses a loop variable outside its loop"},
+    {"StrayBrace", "spec 1\nscenario s\nline a \"x\"\n}\n", "t.spec:4: error: unexpected '}'"},
+    {"DuplicateInLoop", "spec 1\nscenario s\nfor i in 0..1 {\nline a \"x\"\n}\n", "t.spec:4: error: label 'a' is used twice"},
+    {"ErrorInsideLoopBody", "spec 1\nscenario s\nline a \"x\"\nfor v in A B {\norder a < b$v\n}\n", "t.spec:5: error: unknown line label 'bA'"},
+    {"BlockSyntax", "spec 1\nscenario s\nline a \"x\"\nblock b after a\n", "t.spec:4: error: expected `block LABEL after LABEL before LABEL`"},
+    {"SpanSyntax", "spec 1\nscenario s\nline a \"x\"\nspan from a to a\n", "t.spec:4: error: expected `span from LABEL to LABEL on NAME`"},
+    {"AtMostZero", "spec 1\nscenario s\nprocess p\nline a \"x\"\nat-most 0 distinct p\n", "t.spec:5: error: expected `at-most N distinct"},
+    {"DistinctOne", "spec 1\nscenario s\nprocess p\nline a \"x\"\ndistinct p\n", "t.spec:5: error: expected `distinct NAME NAME...`"},
+    {"NoLeftoversArgs", "spec 1\nscenario s\nline a \"x\"\nno-leftovers now\n", "t.spec:4: error: `no-leftovers` takes no arguments"},
+    {"SecondScenario", "spec 1\nscenario s\nscenario t\nline a \"x\"\n", "t.spec:3: error: `scenario` may appear only once"},
+    {"IntNamedLikeProcess", "spec 1\nscenario s\nprocess p\nline a \"{int p}\"\n", "t.spec:4: error: 'p' is a process name"},
+    {"ReportedParentSyntax", "spec 1\nscenario s\nprocess p\nline a \"{int v}\"\nreported-parent v p\n", "t.spec:5: error: expected `reported-parent VAR of NAME`"},
+};
+
+class MalformedSpecTest : public ::testing::TestWithParam<Malformed> {};
+
+TEST_P(MalformedSpecTest, GivesFileLineError) {
+  absl::StatusOr<Spec> spec = ParseSpec(GetParam().text, "t.spec");
+  ASSERT_FALSE(spec.ok()) << "parsed: " << GetParam().text;
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(spec.status().message()).find(GetParam().error), std::string::npos)
+      << "got: " << spec.status().message() << "\nwant: " << GetParam().error;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, MalformedSpecTest, ::testing::ValuesIn(kMalformed),
+                         [](const ::testing::TestParamInfo<Malformed>& i) { return i.param.name; });
+
+}  // namespace
+}  // namespace conformance
