@@ -1,0 +1,207 @@
+#include "conformance/checker/checker.h"
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace conformance {
+namespace {
+
+std::string ReadRunfile(const std::string& path) {
+  std::ifstream in(std::string(getenv("TEST_SRCDIR")) + "/mp/" + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Spec Scenario(const std::string& id) {
+  const std::string path = "conformance/scenarios/" + id + ".spec";
+  absl::StatusOr<Spec> spec = ParseSpec(ReadRunfile(path), path);
+  EXPECT_TRUE(spec.ok()) << spec.status();
+  return *spec;
+}
+
+std::vector<std::string> Rules(const Verdict& v) {
+  std::vector<std::string> out;
+  for (const Violation& x : v.violations) out.push_back(x.rule);
+  return out;
+}
+
+// A traced observation built step by step, times in milliseconds.
+struct Builder {
+  Observation obs;
+  int clock = 0;
+  Builder() { obs.traced = true; }
+  Builder& Proc(pid_t pid, pid_t by, int start, int end, mp::ExitStatus st = mp::ExitStatus::Exited(0)) {
+    ProcessRecord p;
+    p.pid = pid;
+    p.forked_by = by;
+    p.started = absl::Milliseconds(start);
+    p.ended = absl::Milliseconds(end);
+    p.exit = st;
+    obs.processes.push_back(p);
+    return *this;
+  }
+  Builder& Exec(const std::string& prog) {
+    obs.processes.back().execs.push_back(prog);
+    return *this;
+  }
+  Builder& W(pid_t pid, int at, const std::string& data) {
+    if (at == 0) at = ++clock;
+    obs.writes.push_back({pid, 1, data, absl::Milliseconds(at)});
+    obs.stdout_bytes += data;
+    return *this;
+  }
+};
+
+TEST(ReassembleTest, TornLinesAreReassembledPerProcess) {
+  Builder b;
+  b.W(17088, 1, "Run task 0 (17088)...").W(17089, 2, "Run task 1 (17089)...").W(17088, 3, "\n").W(17089, 4, "\n");
+  std::vector<Line> lines = ReassembleLines(b.obs);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].text, "Run task 0 (17088)...");
+  EXPECT_EQ(lines[0].pid, 17088);
+  EXPECT_TRUE(lines[0].torn);
+  EXPECT_EQ(lines[1].text, "Run task 1 (17089)...");
+  EXPECT_EQ(lines[1].pid, 17089);
+  EXPECT_EQ(lines[1].pieces, 2);
+}
+
+TEST(ReassembleTest, SeveralLinesInOneWriteAndNoFinalNewline) {
+  Builder b;
+  b.W(5, 1, "a\nb\nc");
+  std::vector<Line> lines = ReassembleLines(b.obs);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_FALSE(lines[1].torn);
+  EXPECT_TRUE(lines[2].no_newline);
+}
+
+class TranscriptTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TranscriptTest, DocumentedTranscriptPassesTextRules) {
+  Spec spec = Scenario(GetParam());
+  Observation obs = ObservationFromTranscript(ReadRunfile("conformance/transcripts/" + GetParam() + ".txt"));
+  Verdict v = Check(spec, obs, {.transcript = true});
+  EXPECT_TRUE(v.pass()) << FormatVerdict(v);
+  EXPECT_FALSE(v.not_checkable.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Seed, TranscriptTest, ::testing::Values("fork", "process", "pool", "queue"));
+
+TEST(CheckerTest, DocumentedTextFailsWithoutErrata) {
+  Observation obs = ObservationFromTranscript(ReadRunfile("conformance/transcripts/process.txt"));
+  Verdict v = Check(Scenario("process"), obs, {});
+  EXPECT_FALSE(v.pass());
+  EXPECT_EQ(Rules(v), (std::vector<std::string>{"golden output", "golden output", "line will_start", "line end"}));
+}
+
+Builder GoodFork() {
+  Builder b;
+  b.Proc(100, 0, 0, 10).Proc(101, 100, 2, 9);
+  b.W(100, 1, "Process (100) start...\n")
+      .W(100, 3, "I (100) just created a child process (101).\n")
+      .W(101, 4, "I am child process (101) and my parent is 100.\n");
+  return b;
+}
+
+TEST(CheckerTest, TracedForkPasses) {
+  Verdict v = Check(Scenario("fork"), GoodFork().obs, {});
+  EXPECT_TRUE(v.pass()) << FormatVerdict(v);
+  EXPECT_TRUE(v.not_checkable.empty());
+  EXPECT_EQ(v.pids["child"], 101);
+}
+
+TEST(CheckerTest, ChildLineWrittenByParentWithInventedPid) {
+  Builder b;
+  b.Proc(100, 0, 0, 10);
+  b.W(100, 1, "Process (100) start...\n")
+      .W(100, 3, "I (100) just created a child process (4242).\n")
+      .W(100, 4, "I am child process (4242) and my parent is 100.\n");
+  Verdict v = Check(Scenario("fork"), b.obs, {});
+  EXPECT_EQ(Rules(v), (std::vector<std::string>{"process child is a process of this run", "line child by child"}))
+      << FormatVerdict(v);
+  EXPECT_NE(FormatVerdict(v).find("[pid 100] I am child process (4242)"), std::string::npos);
+}
+
+TEST(CheckerTest, ReportedParentMayNameTheReaperOnlyAfterTheForkerExited) {
+  Builder b;
+  b.Proc(100, 0, 0, 3).Proc(101, 100, 2, 9);
+  b.W(100, 1, "Process (100) start...\n")
+      .W(100, 2, "I (100) just created a child process (101).\n")
+      .W(101, 4, "I am child process (101) and my parent is 1.\n");
+  EXPECT_TRUE(Check(Scenario("fork"), b.obs, {}).pass());
+  b.obs.processes[0].ended = absl::Milliseconds(8);
+  EXPECT_EQ(Rules(Check(Scenario("fork"), b.obs, {})), std::vector<std::string>{"reported-parent ppid of child"});
+}
+
+TEST(CheckerTest, MissingJoinFailsExitedBefore) {
+  Builder b;
+  b.Proc(100, 0, 0, 10).Proc(101, 100, 2, 9);
+  b.W(100, 1, "Parent process 100.\n")
+      .W(100, 2, "Child process will start.\n")
+      .W(101, 3, "Run child process test (101)...\n")
+      .W(100, 4, "Child process end.\n");
+  EXPECT_EQ(Rules(Check(Scenario("process"), b.obs, {})), std::vector<std::string>{"exited child before end"});
+}
+
+TEST(CheckerTest, PoolTasksOverlappingOnOneWorkerFailSpan) {
+  Builder b;
+  b.Proc(1, 0, 0, 100);
+  for (int w = 2; w <= 5; ++w) b.Proc(w, 1, 1, 90);
+  b.W(1, 0, "Parent process 1.\n").W(1, 0, "Waiting for all subprocesses done...\n");
+  b.W(2, 0, "Run task 0 (2)...\n").W(3, 0, "Run task 1 (3)...\n").W(4, 0, "Run task 2 (4)...\n");
+  b.W(5, 0, "Run task 3 (5)...\n").W(4, 0, "Run task 4 (4)...\n");
+  for (int i = 0; i < 5; ++i) b.W(i == 4 ? 4 : i + 2, 0, "Task " + std::to_string(i) + " runs 0.50 seconds.\n");
+  b.W(1, 0, "All subprocesses done.\n");
+  Verdict v = Check(Scenario("pool"), b.obs, {});
+  EXPECT_EQ(Rules(v), std::vector<std::string>{"span from run4 to took4 on w4"}) << FormatVerdict(v);
+}
+
+TEST(CheckerTest, PoolDurationOutOfRange) {
+  Observation obs = ObservationFromTranscript(ReadRunfile("conformance/transcripts/pool.txt"));
+  obs.writes[6].data = "Task 2 runs 9.14 seconds.\n";
+  EXPECT_EQ(Rules(Check(Scenario("pool"), obs, {.transcript = true})), std::vector<std::string>{"line took2"});
+}
+
+TEST(CheckerTest, ExitCodeThatLiesFails) {
+  Builder b;
+  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, mp::ExitStatus::Exited(1)).Exec("/usr/bin/nslookup");
+  b.W(1, 1, "$ nslookup www.python.org\n").W(2, 2, ";; connection timed out; no servers could be reached\n").W(2, 3, "\n");
+  b.W(1, 6, "Exit code: 0\n");
+  Verdict v = Check(Scenario("subprocess_call"), b.obs, {});
+  EXPECT_EQ(Rules(v), std::vector<std::string>{"exit ns returncode code"}) << FormatVerdict(v);
+  b.obs.writes.back().data = "Exit code: 1\n";
+  EXPECT_TRUE(Check(Scenario("subprocess_call"), b.obs, {}).pass());
+}
+
+TEST(CheckerTest, ForeignOutputOutsideItsBlockFails) {
+  Builder b;
+  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, mp::ExitStatus::Exited(1)).Exec("nslookup");
+  b.W(1, 1, "$ nslookup\n").W(1, 6, "Exit code: 1\n").W(1, 7, "stray\n");
+  EXPECT_EQ(Rules(Check(Scenario("subprocess_communicate"), b.obs, {})), std::vector<std::string>{"golden output"});
+}
+
+TEST(CheckerTest, ReversedQueueFailsPrefixAndOrder) {
+  Builder b;
+  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 8).Proc(3, 1, 1, 9, mp::ExitStatus::Signaled(15));
+  b.W(2, 0, "Process to write: 2\n").W(3, 0, "Process to read: 3\n");
+  b.W(2, 0, "Put A to queue..\n").W(2, 0, "Put B to queue..\n").W(2, 0, "Put C to queue..\n");
+  b.W(3, 0, "Get C from queue\n").W(3, 0, "Get B from queue\n").W(3, 0, "Get A from queue\n");
+  Verdict v = Check(Scenario("queue"), b.obs, {});
+  EXPECT_EQ(Rules(v), (std::vector<std::string>{"prefix get_A get_B get_C", "prefix get_A get_B get_C"}))
+      << FormatVerdict(v);
+}
+
+TEST(CheckerTest, LeftoverAndTimeout) {
+  Builder b = GoodFork();
+  b.obs.processes[1].killed_by_runner = true;
+  b.obs.processes[1].exit.reset();
+  b.obs.timed_out = true;
+  EXPECT_EQ(Rules(Check(Scenario("fork"), b.obs, {})),
+            (std::vector<std::string>{"the run ends within its timeout", "exit child code 0", "no-leftovers"}));
+}
+
+}  // namespace
+}  // namespace conformance
