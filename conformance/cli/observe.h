@@ -1,0 +1,29 @@
+// Runs a program and observes it: through the tracer (conformance/runner/
+// tracer.h) once it is built in, else untraced (text only), which the
+// Observation says.
+
+#ifndef CONFORMANCE_CLI_OBSERVE_H_
+#define CONFORMANCE_CLI_OBSERVE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "conformance/runner/observation.h"
+
+namespace conformance {
+
+struct ObserveRequest {
+  std::vector<std::string> argv;
+  std::string cwd;
+  std::vector<std::string> env;
+  absl::Duration timeout = absl::Seconds(60);
+  bool trace = true;
+};
+
+absl::StatusOr<Observation> Observe(const ObserveRequest& req);
+
+}  // namespace conformance
+
+#endif  // CONFORMANCE_CLI_OBSERVE_H_

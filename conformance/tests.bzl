@@ -1,0 +1,36 @@
+"""One Bazel test per (implementation, scenario) pair, expected-fail control
+and transcript, so that `bazel test //conformance/...` runs them in parallel."""
+
+SCENARIOS = ["fork", "process", "pool", "subprocess_call", "subprocess_communicate", "queue"]
+TRANSCRIPTS = ["fork", "process", "pool", "queue"]
+
+def conformance_tests(controls = []):
+    for impl in ["mp", "cpython"]:
+        for s in SCENARIOS:
+            native.sh_test(
+                name = "%s_%s_test" % (impl, s),
+                size = "medium",
+                srcs = ["pair_test.sh"],
+                args = ["$(rootpath :conformance)", "--impl=" + impl, "--scenario=" + s],
+                data = [":conformance"],
+            )
+    for s in TRANSCRIPTS:
+        native.sh_test(
+            name = "transcript_%s_test" % s,
+            size = "small",
+            srcs = ["pair_test.sh"],
+            args = [
+                "$(rootpath :conformance)",
+                "--transcript=$(rootpath //conformance/transcripts:%s.txt)" % s,
+                "--scenario=" + s,
+            ],
+            data = [":conformance", "//conformance/transcripts:%s.txt" % s],
+        )
+    for c in controls:
+        native.sh_test(
+            name = "expected_fail_%s_test" % c,
+            size = "medium",
+            srcs = ["expected_fail_test.sh"],
+            args = ["$(rootpath :conformance)", "conformance/expected-fail/" + c],
+            data = [":conformance", "//conformance/expected-fail:" + c],
+        )
