@@ -56,6 +56,21 @@ struct Observation {
   std::string stderr_bytes;
   bool timed_out = false;
   absl::Duration wall;
+
+  // What limited the observation. The checker reports these; a run with any
+  // of them set cannot be trusted to be complete.
+  //
+  // A stream passed the runner's cap (64 MiB): later bytes were read and
+  // dropped, and `writes` stops at the cap too.
+  bool output_truncated = false;
+  // The tree grew past the runner's process cap; the runner killed it all.
+  bool process_limit_exceeded = false;
+  // Empty when, for each stream, the attributed writes concatenated equal the
+  // bytes read from the capture; otherwise what differs (first offset).
+  std::string attribution_mismatch;
+  // Anything else the runner could not observe as it should, one
+  // human-readable line each (e.g. "seccomp unavailable: ...").
+  std::vector<std::string> anomalies;
 };
 
 }  // namespace conformance

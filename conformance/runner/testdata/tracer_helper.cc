@@ -1,0 +1,206 @@
+// Small programs the tracer's tests run, one per mode (argv[1]). Each writes
+// with write(2) and friends directly, so every line is one system call.
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/sendfile.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+void Say(int fd, const std::string& s) { (void)!::write(fd, s.data(), s.size()); }
+void Out(const std::string& s) { Say(1, s); }
+std::string Pid() { return std::to_string(::getpid()); }
+
+// forks N: N children each write 3 lines and exit with their index; the parent
+// reaps them in order and reports each status.
+int Forks(int n) {
+  Out("root " + Pid() + "\n");
+  pid_t kids[64];
+  for (int i = 0; i < n; ++i) {
+    kids[i] = ::fork();
+    if (kids[i] == 0) {
+      for (int k = 0; k < 3; ++k) {
+        Out("child " + Pid() + " parent " + std::to_string(::getppid()) + " line " + std::to_string(k) + "\n");
+      }
+      ::_exit(i);
+    }
+  }
+  for (int i = 0; i < n; ++i) {
+    int st = 0;
+    ::waitpid(kids[i], &st, 0);
+    Out("reaped " + std::to_string(kids[i]) + " " + std::to_string(WEXITSTATUS(st)) + "\n");
+  }
+  Say(2, "done\n");
+  return 0;
+}
+
+// pipe: the child's stdout is a pipe to the parent, which prints what it read.
+int PipeToParent() {
+  int p[2];
+  if (::pipe(p) != 0) return 1;
+  pid_t kid = ::fork();
+  if (kid == 0) {
+    ::dup2(p[1], 1);
+    ::close(p[0]);
+    ::close(p[1]);
+    Out("secret from child\n");
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  char buf[256];
+  ssize_t n = ::read(p[0], buf, sizeof(buf));
+  ::close(p[0]);
+  ::waitpid(kid, nullptr, 0);
+  Out("parent got: " + std::string(buf, n > 0 ? static_cast<size_t>(n) : 0));
+  return 0;
+}
+
+// leak: a child leaves the session, ignores SIGTERM and sleeps; the parent
+// exits at once.
+int Leak() {
+  pid_t kid = ::fork();
+  if (kid == 0) {
+    ::setsid();
+    ::signal(SIGTERM, SIG_IGN);
+    Out("orphan " + Pid() + "\n");
+    ::sleep(1000);
+    ::_exit(0);
+  }
+  // Let the child print before the parent exits.
+  ::usleep(200 * 1000);
+  Out("parent " + Pid() + " leaves " + std::to_string(kid) + "\n");
+  return 0;
+}
+
+// hang: parent and child sleep forever.
+int Hang() {
+  pid_t kid = ::fork();
+  if (kid == 0) {
+    ::setpgid(0, 0);
+    ::sleep(1000);
+    ::_exit(0);
+  }
+  Out("hanging\n");
+  ::sleep(1000);
+  return 0;
+}
+
+// signal: a child dies of SIGUSR1; the parent reaps it, then dies of SIGTERM.
+int Signal() {
+  pid_t kid = ::fork();
+  if (kid == 0) {
+    ::raise(SIGUSR1);
+    ::_exit(0);
+  }
+  ::waitpid(kid, nullptr, 0);
+  Out("raising\n");
+  ::raise(SIGTERM);
+  return 0;
+}
+
+void* ThreadBody(void* arg) {
+  long id = reinterpret_cast<long>(arg);
+  for (int k = 0; k < 20; ++k) Out("thread " + std::to_string(id) + " line " + std::to_string(k) + "\n");
+  return nullptr;
+}
+
+// threads: four threads write lines concurrently.
+int Threads() {
+  pthread_t t[4];
+  for (long i = 0; i < 4; ++i) ::pthread_create(&t[i], nullptr, ThreadBody, reinterpret_cast<void*>(i));
+  for (auto& th : t) ::pthread_join(th, nullptr);
+  Out("main " + Pid() + "\n");
+  return 0;
+}
+
+// bypass: writes through every other path into the capture, and tries the
+// ways around the tracer.
+int Bypass() {
+  struct iovec iov[2] = {{const_cast<char*>("write"), 5}, {const_cast<char*>("v\n"), 2}};
+  (void)!::writev(1, iov, 2);
+  int p[2];
+  if (::pipe(p) != 0) return 1;
+  Say(p[1], "spliced\n");
+  (void)!::splice(p[0], nullptr, 1, nullptr, 8, 0);
+  struct iovec viov = {const_cast<char*>("vmspliced\n"), 10};
+  (void)!::vmsplice(1, &viov, 1, 0);
+  // Another open file on the same pipe still reaches the capture.
+  int again = ::open("/proc/self/fd/1", O_WRONLY);
+  Say(again, "reopened\n");
+  ::close(again);
+  long r = ::syscall(SYS_io_uring_setup, 1, nullptr);
+  Out("io_uring_setup " + std::to_string(r) + " " + std::to_string(errno) + "\n");
+  r = ::syscall(SYS_clone, CLONE_UNTRACED | SIGCHLD, 0, 0, 0, 0);
+  if (r == 0) ::_exit(0);
+  if (r > 0) ::waitpid(static_cast<pid_t>(r), nullptr, 0);
+  Out("clone_untraced " + std::to_string(r < 0 ? errno : 0) + "\n");
+  r = ::ptrace(PTRACE_TRACEME, 0, nullptr, nullptr);
+  Out("traceme " + std::to_string(r) + "\n");
+  ::close(p[0]);
+  ::close(p[1]);
+  return 0;
+}
+
+// partial: a non-blocking stdout and a large write, so the kernel accepts
+// part of it.
+int Partial() {
+  ::fcntl(1, F_SETFL, ::fcntl(1, F_GETFL) | O_NONBLOCK);
+  std::string big(1 << 20, 'x');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 26);
+  size_t done = 0;
+  int partial = 0;
+  while (done < big.size()) {
+    ssize_t n = ::write(1, big.data() + done, big.size() - done);
+    if (n > 0) {
+      if (static_cast<size_t>(n) < big.size() - done) ++partial;
+      done += static_cast<size_t>(n);
+    } else {
+      ::usleep(1000);
+    }
+  }
+  Say(2, "partial writes: " + std::to_string(partial) + "\n");
+  return 0;
+}
+
+// exec: the child execs this program again in mode "forks 1".
+int Exec(const char* self) {
+  pid_t kid = ::fork();
+  if (kid == 0) {
+    ::execl(self, self, "forks", "1", static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int st = 0;
+  ::waitpid(kid, &st, 0);
+  Out("exec child exited " + std::to_string(WEXITSTATUS(st)) + "\n");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "forks") return Forks(argc > 2 ? std::atoi(argv[2]) : 3);
+  if (mode == "pipe") return PipeToParent();
+  if (mode == "leak") return Leak();
+  if (mode == "hang") return Hang();
+  if (mode == "signal") return Signal();
+  if (mode == "threads") return Threads();
+  if (mode == "bypass") return Bypass();
+  if (mode == "partial") return Partial();
+  if (mode == "exec") return Exec(argv[0]);
+  if (mode == "exit3") return 3;
+  std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
+  return 2;
+}

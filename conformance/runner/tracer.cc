@@ -1,0 +1,944 @@
+#include "conformance/runner/tracer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <limits.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "mp/errors.h"
+#include "mp/exit_status.h"
+#include "mp/internal/fd.h"
+
+namespace conformance {
+namespace {
+
+using mp::internal::UniqueFd;
+
+// Bounds against hostile programs.
+constexpr size_t kMaxStreamBytes = size_t{64} << 20;
+constexpr size_t kMaxWriteRecords = size_t{1} << 20;
+constexpr size_t kMaxProcesses = 20000;
+// How long killed processes may take to die before the runner gives up.
+constexpr absl::Duration kReapLimit = absl::Seconds(10);
+// How long the captures may stay open after every process is gone.
+constexpr absl::Duration kDrainLimit = absl::Seconds(1);
+
+// ---------------------------------------------------------------------------
+// The seccomp filter.
+
+// The system calls that can put bytes into a pipe. Each stops the tracee.
+constexpr int kWriteSyscalls[] = {
+    SYS_write,  SYS_writev, SYS_pwrite64, SYS_pwritev,         SYS_pwritev2, SYS_sendfile, SYS_splice,
+    SYS_vmsplice, SYS_tee,  SYS_sendto,   SYS_sendmsg,         SYS_sendmmsg, SYS_copy_file_range,
+};
+
+bool IsWriteSyscall(uint64_t nr) {
+  return std::find(std::begin(kWriteSyscalls), std::end(kWriteSyscalls), static_cast<int>(nr)) !=
+         std::end(kWriteSyscalls);
+}
+
+// The fd a write-like syscall writes to.
+int OutFd(uint64_t nr, const uint64_t* args) {
+  switch (nr) {
+    case SYS_splice:
+    case SYS_copy_file_range:
+      return static_cast<int>(args[2]);
+    case SYS_tee:
+      return static_cast<int>(args[1]);
+    default:
+      return static_cast<int>(args[0]);
+  }
+}
+
+std::vector<sock_filter> BuildFilter() {
+  // Jumps are written with absolute targets and resolved at the end.
+  struct Insn {
+    sock_filter f;
+    int jt = -1, jf = -1;  // Absolute targets; -1: next.
+  };
+  std::vector<Insn> p;
+  auto stmt = [&](uint16_t code, uint32_t k) { p.push_back({BPF_STMT(code, k)}); };
+  auto jump = [&](uint16_t code, uint32_t k, int jt, int jf) { p.push_back({BPF_JUMP(code, k, 0, 0), jt, jf}); };
+  // Labels at the end of the program, counted from its end.
+  enum { kAllow = 0, kTrace, kEnosys, kCloneCheck, kLabels };
+  std::vector<int> jumps_to_label;  // Encoded as -(100 + label).
+  auto label = [](int l) { return -(100 + l); };
+
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
+  jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, -1, label(kEnosys));
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
+  jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, label(kEnosys), -1);
+  for (int nr : kWriteSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
+  for (int nr : {SYS_io_uring_setup, SYS_io_setup, SYS_clone3}) {
+    jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kEnosys), -1);
+  }
+  jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, label(kCloneCheck), -1);
+  int labels[kLabels];
+  labels[kAllow] = static_cast<int>(p.size());
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  labels[kTrace] = static_cast<int>(p.size());
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_TRACE);
+  labels[kEnosys] = static_cast<int>(p.size());
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS);
+  labels[kCloneCheck] = static_cast<int>(p.size());
+  // x86-64 clone(flags, ...): the flags' low word is the first argument's.
+  stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[0]));
+  // Classic BPF jumps only forward and must end in a return.
+  jump(BPF_JMP | BPF_JSET | BPF_K, CLONE_UNTRACED, static_cast<int>(p.size()) + 2, -1);
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+  stmt(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM);
+
+  std::vector<sock_filter> out;
+  for (size_t i = 0; i < p.size(); ++i) {
+    sock_filter f = p[i].f;
+    auto resolve = [&](int t) -> uint8_t {
+      if (t == -1) return 0;
+      int target = t <= -100 ? labels[-(t + 100)] : t;
+      return static_cast<uint8_t>(target - static_cast<int>(i) - 1);
+    };
+    if (BPF_CLASS(f.code) == BPF_JMP) {
+      f.jt = resolve(p[i].jt);
+      f.jf = resolve(p[i].jf);
+    }
+    out.push_back(f);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Small /proc and memory helpers.
+
+std::string ReadSmallFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return "";
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+    if (out.size() > (1 << 20)) break;
+  }
+  return out;
+}
+
+// The thread group of `tid`, from /proc; 0 if it is gone.
+pid_t TgidOf(pid_t tid) {
+  std::string status = ReadSmallFile(absl::StrCat("/proc/", tid, "/status"));
+  size_t at = status.find("\nTgid:");
+  if (at == std::string::npos) return 0;
+  return static_cast<pid_t>(std::strtol(status.c_str() + at + 6, nullptr, 10));
+}
+
+std::string Argv0Of(pid_t pid) {
+  std::string cmdline = ReadSmallFile(absl::StrCat("/proc/", pid, "/cmdline"));
+  return std::string(cmdline.c_str());  // Up to the first NUL.
+}
+
+// Reads [addr, addr+len) of `tid`'s memory into `out`. process_vm_readv
+// first; PTRACE_PEEKDATA (allowed to the tracer even when the tracee made
+// itself non-dumpable) when that is refused.
+bool ReadMemory(pid_t tid, uint64_t addr, size_t len, std::string* out) {
+  size_t old = out->size();
+  out->resize(old + len);
+  struct iovec local = {out->data() + old, len};
+  struct iovec remote = {reinterpret_cast<void*>(addr), len};
+  ssize_t n = ::process_vm_readv(tid, &local, 1, &remote, 1, 0);
+  if (n == static_cast<ssize_t>(len)) return true;
+  for (size_t i = 0; i < len; i += sizeof(long)) {
+    errno = 0;
+    long word = ::ptrace(PTRACE_PEEKDATA, tid, addr + i, nullptr);
+    if (errno != 0) {
+      out->resize(old);
+      return false;
+    }
+    std::memcpy(out->data() + old + i, &word, std::min(sizeof(long), len - i));
+  }
+  return true;
+}
+
+struct PipeId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+// Which capture `fd` of `tid` refers to: 1, 2, or 0 for neither.
+int StreamOf(pid_t tid, int fd, const PipeId ids[3]) {
+  if (fd < 0) return 0;
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/fd/%d", tid, fd);
+  struct stat st;
+  if (::stat(path, &st) != 0) return 0;
+  for (int s = 1; s <= 2; ++s) {
+    if (st.st_ino == ids[s].ino && st.st_dev == ids[s].dev) return s;
+  }
+  return 0;
+}
+
+// Our children, from /proc (they include orphans reparented to us).
+std::vector<pid_t> OwnChildren() {
+  std::vector<pid_t> out;
+  std::string dir = absl::StrCat("/proc/", ::getpid(), "/task");
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::string kids = ReadSmallFile(absl::StrCat(dir, "/", e->d_name, "/children"));
+    for (absl::string_view k : absl::StrSplit(kids, ' ', absl::SkipWhitespace())) {
+      out.push_back(static_cast<pid_t>(std::strtol(std::string(k).c_str(), nullptr, 10)));
+    }
+  }
+  ::closedir(d);
+  return out;
+}
+
+std::string ResolveProgram(const std::string& name, const std::vector<std::string>& env) {
+  if (name.find('/') != std::string::npos) return name;
+  std::string path;
+  if (env.empty()) {
+    const char* p = ::getenv("PATH");
+    path = p != nullptr ? p : "/usr/bin:/bin";
+  } else {
+    path = "/usr/bin:/bin";
+    for (const std::string& e : env) {
+      if (e.rfind("PATH=", 0) == 0) path = e.substr(5);
+    }
+  }
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;  // exec reports ENOENT.
+}
+
+// ---------------------------------------------------------------------------
+// The child, between fork and exec: async-signal-safe calls only.
+
+// Messages from the child on the report pipe: a tag byte and an int.
+enum ReportTag : char {
+  kReportNetwork = 'N',   // 1: isolated.
+  kReportSeccomp = 'S',   // errno of a failed seccomp().
+  kReportChdir = 'C',     // errno.
+  kReportExec = 'E',      // errno.
+};
+
+void Report(int fd, char tag, int value) {
+  char msg[1 + sizeof(int)];
+  msg[0] = tag;
+  std::memcpy(msg + 1, &value, sizeof(int));
+  mp::internal::signal_safe::WriteAll(fd, msg, sizeof(msg));
+}
+
+// Maps the current uid/gid to themselves in a fresh user namespace, so the
+// program sees the ids it would have outside.
+void MapOwnIds(uid_t uid, gid_t gid) {
+  char buf[64];
+  auto put = [&](const char* path, const char* text) {
+    int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)!::write(fd, text, ::strlen(text));
+    ::close(fd);
+  };
+  put("/proc/self/setgroups", "deny");
+  // Hand-rolled formatting: snprintf is not async-signal-safe.
+  auto fmt = [&](unsigned id) {
+    char digits[16];
+    int n = 0;
+    do {
+      digits[n++] = static_cast<char>('0' + id % 10);
+      id /= 10;
+    } while (id != 0);
+    int k = 0;
+    for (int rep = 0; rep < 2; ++rep) {
+      for (int i = n - 1; i >= 0; --i) buf[k++] = digits[i];
+      buf[k++] = ' ';
+    }
+    buf[k++] = '1';
+    buf[k++] = '\n';
+    buf[k] = '\0';
+  };
+  fmt(uid);
+  put("/proc/self/uid_map", buf);
+  fmt(gid);
+  put("/proc/self/gid_map", buf);
+}
+
+struct ChildSetup {
+  const char* path;
+  char* const* argv;
+  char* const* envp;  // nullptr: inherit.
+  const char* cwd;    // nullptr: stay.
+  int devnull, out_w, err_w, go_r, report_w;
+  bool isolate_network;
+  const sock_fprog* filter;
+  uid_t uid;
+  gid_t gid;
+};
+
+[[noreturn]] void ChildMain(const ChildSetup& c) {
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  struct sigaction dfl = {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigaction(SIGPIPE, &dfl, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  ::dup2(c.devnull, 0);
+  ::dup2(c.out_w, 1);
+  ::dup2(c.err_w, 2);
+  // Wait until the runner has attached (or decided not to).
+  char go = 0;
+  ssize_t n;
+  do {
+    n = ::read(c.go_r, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) ::_exit(127);
+  // Nothing of the runner's may leak into the program.
+  ::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
+  if (c.cwd != nullptr && ::chdir(c.cwd) != 0) {
+    Report(c.report_w, kReportChdir, errno);
+    ::_exit(127);
+  }
+  if (c.isolate_network) {
+    bool isolated = ::unshare(CLONE_NEWNET) == 0;
+    if (!isolated && ::unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0) {
+      MapOwnIds(c.uid, c.gid);
+      isolated = true;
+    }
+    Report(c.report_w, kReportNetwork, isolated ? 1 : 0);
+  }
+  if (go == 'T') {
+    if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c.filter) != 0) {
+      // Without CAP_SYS_ADMIN a filter needs no_new_privs.
+      ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c.filter) != 0) {
+        Report(c.report_w, kReportSeccomp, errno);
+      }
+    }
+  }
+  if (c.envp != nullptr) {
+    ::execve(c.path, c.argv, c.envp);
+  } else {
+    ::execv(c.path, c.argv);
+  }
+  Report(c.report_w, kReportExec, errno);
+  ::_exit(127);
+}
+
+// ---------------------------------------------------------------------------
+// The tracer.
+
+class Tracer {
+ public:
+  Tracer(const RunRequest& req, Observation* obs) : req_(req), obs_(obs) {}
+
+  absl::Status Run();
+
+ private:
+  struct Pending {
+    int stream = 0;
+    uint64_t nr = 0;
+    uint64_t args[6] = {};
+  };
+  struct Thread {
+    pid_t tgid = 0;
+    std::optional<Pending> write;  // Set from entry to exit of a capture write.
+  };
+
+  absl::Duration Since() const { return absl::Now() - start_; }
+
+  ProcessRecord* Proc(pid_t tgid) {
+    auto it = procs_.find(tgid);
+    return it == procs_.end() ? nullptr : &obs_->processes[it->second];
+  }
+  // Records a process seen for the first time.
+  ProcessRecord* AddProcess(pid_t tgid, pid_t forked_by);
+  // Learns about `tid` (first stop, or a fork event naming it).
+  void Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event);
+  void HandleStatus(pid_t tid, int status);
+  void HandleStop(pid_t tid, int status);
+  void HandleSeccomp(pid_t tid);
+  void HandleSyscallExit(pid_t tid);
+  void StartWrite(pid_t tid);
+  void StartNextWrite();
+  // `tid` will not reach its syscall-exit stop (it exits or died).
+  void ForgetWrite(pid_t tid);
+  void RecordWrite(pid_t tid, const Pending& p, int64_t accepted);
+  // Kills every process of the run still alive, and from now on every new
+  // one, with SIGKILL, marking them killed_by_runner.
+  void KillAll();
+  void ReadCaptures(bool* out_open, bool* err_open);
+  void Finish();
+
+  const RunRequest& req_;
+  Observation* obs_;
+  absl::Time start_;
+  bool traced_ = false;
+  pid_t root_ = 0;
+  bool root_ended_ = false;
+  std::optional<absl::Time> kill_at_;  // When to kill what is left.
+  bool killing_ = false;
+  absl::Time killed_at_;
+
+  absl::flat_hash_map<pid_t, size_t> procs_;  // tgid -> index in processes.
+  absl::flat_hash_map<pid_t, Thread> threads_;
+  size_t process_count_ = 0;
+
+  std::optional<pid_t> in_flight_;  // The capture writer in the kernel.
+  std::deque<pid_t> held_;          // Capture writers waiting at entry.
+
+  UniqueFd out_r_, err_r_;
+  PipeId ids_[3];
+  std::string* captured_[3] = {nullptr, nullptr, nullptr};
+  size_t recorded_[3] = {0, 0, 0};
+  // For each write record: the bytes the kernel accepted, and whether its data
+  // must come from the capture (splice and friends move bytes we cannot read).
+  std::vector<std::pair<size_t, bool>> accepted_;
+};
+
+ProcessRecord* Tracer::AddProcess(pid_t tgid, pid_t forked_by) {
+  ProcessRecord rec;
+  rec.pid = tgid;
+  rec.forked_by = forked_by;
+  rec.started = Since();
+  size_t index = obs_->processes.size();
+  procs_[tgid] = index;
+  obs_->processes.push_back(rec);
+  if (++process_count_ > kMaxProcesses && !obs_->process_limit_exceeded) {
+    obs_->process_limit_exceeded = true;
+    obs_->anomalies.push_back(absl::StrCat("more than ", kMaxProcesses, " processes: the runner killed the tree"));
+    KillAll();
+  }
+  if (killing_ && !obs_->processes[index].killed_by_runner) {
+    ::kill(tgid, SIGKILL);
+    obs_->processes[index].killed_by_runner = true;
+  }
+  return &obs_->processes[index];
+}
+
+void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
+  auto it = threads_.find(tid);
+  if (it != threads_.end()) {
+    // The child stopped before its parent's event named it.
+    ProcessRecord* p = Proc(it->second.tgid);
+    if (forker_tgid != 0 && p != nullptr && p->pid == tid && p->forked_by == 0 && tid != root_) {
+      p->forked_by = forker_tgid;
+    }
+    return;
+  }
+  pid_t tgid = is_fork_event ? tid : TgidOf(tid);
+  if (tgid == 0) tgid = tid;
+  threads_[tid].tgid = tgid;
+  if (tgid != tid) return;  // A thread: its writes belong to its group.
+  ProcessRecord* existing = Proc(tgid);
+  if (existing != nullptr && !existing->ended) return;
+  AddProcess(tgid, forker_tgid);
+}
+
+void Tracer::RecordWrite(pid_t tid, const Pending& p, int64_t accepted) {
+  if (accepted <= 0) return;
+  size_t n = static_cast<size_t>(accepted);
+  WriteRecord w;
+  w.pid = threads_.count(tid) ? threads_[tid].tgid : tid;
+  w.stream = p.stream;
+  w.at = Since();
+  size_t room = kMaxStreamBytes - std::min(kMaxStreamBytes, recorded_[p.stream]);
+  size_t keep = std::min(n, room);
+  if (keep < n) obs_->output_truncated = true;
+  if (keep == 0 || obs_->writes.size() >= kMaxWriteRecords) {
+    obs_->output_truncated = true;
+    recorded_[p.stream] += n;
+    return;
+  }
+  bool from_capture = false;
+  switch (p.nr) {
+    case SYS_write:
+    case SYS_pwrite64:
+    case SYS_sendto:
+      if (!ReadMemory(tid, p.args[1], keep, &w.data)) from_capture = true;
+      break;
+    case SYS_writev:
+    case SYS_pwritev:
+    case SYS_pwritev2:
+    case SYS_vmsplice: {
+      size_t count = std::min<uint64_t>(p.args[2], IOV_MAX);
+      std::string raw;
+      if (!ReadMemory(tid, p.args[1], count * sizeof(struct iovec), &raw)) {
+        from_capture = true;
+        break;
+      }
+      const struct iovec* iov = reinterpret_cast<const struct iovec*>(raw.data());
+      size_t left = keep;
+      for (size_t i = 0; i < count && left > 0; ++i) {
+        size_t take = std::min(left, iov[i].iov_len);
+        if (!ReadMemory(tid, reinterpret_cast<uint64_t>(iov[i].iov_base), take, &w.data)) {
+          from_capture = true;
+          break;
+        }
+        left -= take;
+      }
+      if (left != 0) from_capture = true;
+      break;
+    }
+    default:  // sendfile, splice, tee, copy_file_range, sendmsg, sendmmsg.
+      from_capture = true;
+  }
+  if (from_capture) w.data.clear();
+  recorded_[p.stream] += n;
+  accepted_.push_back({keep, from_capture});
+  obs_->writes.push_back(std::move(w));
+}
+
+void Tracer::StartWrite(pid_t tid) {
+  in_flight_ = tid;
+  if (::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0) ForgetWrite(tid);
+}
+
+void Tracer::StartNextWrite() {
+  while (!in_flight_ && !held_.empty()) {
+    pid_t next = held_.front();
+    held_.pop_front();
+    auto it = threads_.find(next);
+    if (it != threads_.end() && it->second.write) StartWrite(next);
+  }
+}
+
+void Tracer::ForgetWrite(pid_t tid) {
+  auto it = threads_.find(tid);
+  if (it != threads_.end()) it->second.write.reset();
+  held_.erase(std::remove(held_.begin(), held_.end(), tid), held_.end());
+  if (in_flight_ == tid) {
+    in_flight_.reset();
+    StartNextWrite();
+  }
+}
+
+void Tracer::HandleSeccomp(pid_t tid) {
+  struct __ptrace_syscall_info info;
+  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) <= 0 ||
+      info.op != PTRACE_SYSCALL_INFO_SECCOMP || !IsWriteSyscall(info.seccomp.nr)) {
+    ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    return;
+  }
+  int stream = StreamOf(tid, OutFd(info.seccomp.nr, reinterpret_cast<const uint64_t*>(info.seccomp.args)), ids_);
+  if (stream == 0) {
+    ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    return;
+  }
+  Pending p;
+  p.stream = stream;
+  p.nr = info.seccomp.nr;
+  std::copy(std::begin(info.seccomp.args), std::end(info.seccomp.args), p.args);
+  threads_[tid].write = p;
+  if (in_flight_) {
+    held_.push_back(tid);  // Stays stopped until the current write is done.
+  } else {
+    StartWrite(tid);
+  }
+}
+
+void Tracer::HandleSyscallExit(pid_t tid) {
+  auto it = threads_.find(tid);
+  if (in_flight_ != tid || it == threads_.end() || !it->second.write) {
+    ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    return;
+  }
+  struct __ptrace_syscall_info info;
+  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) > 0 && info.op == PTRACE_SYSCALL_INFO_EXIT &&
+      !info.exit.is_error) {
+    RecordWrite(tid, *it->second.write, info.exit.rval);
+  }
+  ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+  ForgetWrite(tid);
+}
+
+void Tracer::HandleStop(pid_t tid, int status) {
+  int sig = WSTOPSIG(status);
+  int event = status >> 16;
+  if (!threads_.contains(tid)) Discover(tid, 0, false);
+  if (sig == (SIGTRAP | 0x80)) {
+    HandleSyscallExit(tid);
+    return;
+  }
+  switch (event) {
+    case PTRACE_EVENT_SECCOMP:
+      HandleSeccomp(tid);
+      return;
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK:
+    case PTRACE_EVENT_CLONE: {
+      unsigned long child = 0;
+      if (::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child != 0) {
+        pid_t kid = static_cast<pid_t>(child);
+        pid_t by = threads_[tid].tgid;
+        Discover(kid, by, /*is_fork_event=*/event != PTRACE_EVENT_CLONE);
+      }
+      ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+      return;
+    }
+    case PTRACE_EVENT_EXEC: {
+      unsigned long former = 0;
+      ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &former);
+      if (former != 0 && static_cast<pid_t>(former) != tid) {
+        // A non-leader thread exec'd: it now has the leader's id.
+        ForgetWrite(static_cast<pid_t>(former));
+        threads_.erase(static_cast<pid_t>(former));
+      }
+      pid_t tgid = threads_[tid].tgid;
+      if (ProcessRecord* p = Proc(tgid)) p->execs.push_back(Argv0Of(tgid));
+      ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+      return;
+    }
+    case PTRACE_EVENT_EXIT:
+      ForgetWrite(tid);
+      ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+      return;
+    case PTRACE_EVENT_STOP:
+      if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU) {
+        // A group stop: stay stopped, as without a tracer, until SIGCONT.
+        ::ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
+      } else {
+        ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+      }
+      return;
+    default:
+      // A signal on its way: deliver it.
+      ::ptrace(PTRACE_CONT, tid, nullptr, reinterpret_cast<void*>(static_cast<uintptr_t>(sig)));
+      return;
+  }
+}
+
+void Tracer::HandleStatus(pid_t tid, int status) {
+  if (WIFSTOPPED(status)) {
+    HandleStop(tid, status);
+    return;
+  }
+  if (!WIFEXITED(status) && !WIFSIGNALED(status)) return;
+  // A thread or process is gone.
+  pid_t tgid = tid;
+  auto it = threads_.find(tid);
+  if (it != threads_.end()) {
+    tgid = it->second.tgid;
+    ForgetWrite(tid);
+    threads_.erase(it);
+  }
+  if (tgid != tid) return;  // A thread; its group lives on.
+  ProcessRecord* p = Proc(tgid);
+  if (p == nullptr || p->ended) p = AddProcess(tgid, 0);  // Reparented to us, unseen.
+  p->ended = Since();
+  p->exit = mp::ExitStatus::FromWaitStatus(status);
+  if (tgid == root_ && !root_ended_) {
+    root_ended_ = true;
+    if (!kill_at_) kill_at_ = absl::Now() + req_.leak_grace;
+  }
+}
+
+void Tracer::KillAll() {
+  killing_ = true;
+  for (ProcessRecord& p : obs_->processes) {
+    if (p.ended) continue;
+    ::kill(p.pid, SIGKILL);
+    p.killed_by_runner = true;
+  }
+  // Orphans we did not trace (untraced runs) were reparented to us.
+  for (pid_t kid : OwnChildren()) {
+    ProcessRecord* p = Proc(kid);
+    if (p == nullptr || p->ended) p = AddProcess(kid, 0);  // Killed there.
+    if (!p->killed_by_runner) {
+      ::kill(kid, SIGKILL);
+      p->killed_by_runner = true;
+    }
+  }
+}
+
+void Tracer::ReadCaptures(bool* out_open, bool* err_open) {
+  char buf[65536];
+  for (int s = 1; s <= 2; ++s) {
+    bool* open = s == 1 ? out_open : err_open;
+    int fd = s == 1 ? out_r_.get() : err_r_.get();
+    while (*open) {
+      ssize_t n = ::read(fd, buf, sizeof(buf));
+      if (n > 0) {
+        std::string* dst = captured_[s];
+        size_t room = kMaxStreamBytes - std::min(kMaxStreamBytes, dst->size());
+        if (static_cast<size_t>(n) > room) obs_->output_truncated = true;
+        dst->append(buf, std::min(static_cast<size_t>(n), room));
+        if (n < static_cast<ssize_t>(sizeof(buf))) break;
+        continue;
+      }
+      if (n == 0) *open = false;
+      if (n < 0 && errno == EINTR) continue;
+      break;  // EAGAIN: nothing more now.
+    }
+  }
+}
+
+void Tracer::Finish() {
+  // Bytes moved by splice and friends come from the capture, by offset:
+  // writes to a capture are serialized, so offsets line up.
+  size_t offset[3] = {0, 0, 0};
+  std::string concat[3];
+  for (size_t i = 0; i < obs_->writes.size(); ++i) {
+    WriteRecord& w = obs_->writes[i];
+    const std::string& cap = *captured_[w.stream];
+    auto [n, from_capture] = accepted_[i];
+    if (from_capture && offset[w.stream] < cap.size()) w.data = cap.substr(offset[w.stream], n);
+    offset[w.stream] += n;
+    concat[w.stream] += w.data;
+  }
+  if (!traced_) return;
+  for (int s = 1; s <= 2; ++s) {
+    const std::string& cap = *captured_[s];
+    if (concat[s] == cap) continue;
+    size_t i = 0;
+    while (i < cap.size() && i < concat[s].size() && cap[i] == concat[s][i]) ++i;
+    absl::StrAppend(&obs_->attribution_mismatch, obs_->attribution_mismatch.empty() ? "" : "; ",
+                    s == 1 ? "stdout" : "stderr", ": ", cap.size(), " bytes captured, ", concat[s].size(),
+                    " attributed, first difference at byte ", i);
+  }
+}
+
+absl::Status Tracer::Run() {
+  if (req_.argv.empty()) return mp::PyError(mp::PyExc::kValueError, "RunRequest.argv is empty");
+
+  // Everything the child needs, prepared before fork.
+  std::string path = ResolveProgram(req_.argv[0], req_.env);
+  std::vector<char*> argv;
+  for (const std::string& a : req_.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const std::string& e : req_.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  std::vector<sock_filter> filter = BuildFilter();
+  sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
+
+  absl::StatusOr<mp::internal::PipeFds> out = mp::internal::MakePipe();
+  if (!out.ok()) return out.status();
+  absl::StatusOr<mp::internal::PipeFds> err = mp::internal::MakePipe();
+  if (!err.ok()) return err.status();
+  absl::StatusOr<mp::internal::PipeFds> go = mp::internal::MakePipe();
+  if (!go.ok()) return go.status();
+  absl::StatusOr<mp::internal::PipeFds> report = mp::internal::MakePipe();
+  if (!report.ok()) return report.status();
+  UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  if (!devnull.valid()) return mp::PyOSError(errno, "open /dev/null");
+  for (int s = 1; s <= 2; ++s) {
+    struct stat st;
+    ::fstat(s == 1 ? out->read.get() : err->read.get(), &st);
+    ids_[s] = {st.st_dev, st.st_ino};
+  }
+  captured_[1] = &obs_->stdout_bytes;
+  captured_[2] = &obs_->stderr_bytes;
+
+  // SIGCHLD, read from a signalfd, wakes the loop for every child and tracee
+  // event; the loop also wakes for output and for its deadlines.
+  sigset_t chld, old_mask;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  ::pthread_sigmask(SIG_BLOCK, &chld, &old_mask);
+  UniqueFd sigfd(::signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC));
+  int was_subreaper = 0;
+  ::prctl(PR_GET_CHILD_SUBREAPER, &was_subreaper);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  auto restore = [&] {
+    if (!was_subreaper) ::prctl(PR_SET_CHILD_SUBREAPER, 0);
+    if (!sigismember(&old_mask, SIGCHLD)) {
+      struct timespec zero = {0, 0};
+      while (::sigtimedwait(&chld, nullptr, &zero) > 0) {
+      }
+    }
+    ::pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+  };
+
+  ChildSetup setup = {path.c_str(),
+                      argv.data(),
+                      req_.env.empty() ? nullptr : envp.data(),
+                      req_.cwd.empty() ? nullptr : req_.cwd.c_str(),
+                      devnull.get(),
+                      out->write.get(),
+                      err->write.get(),
+                      go->read.get(),
+                      report->write.get(),
+                      req_.isolate_network,
+                      &prog,
+                      ::getuid(),
+                      ::getgid()};
+  std::fflush(nullptr);
+  start_ = absl::Now();
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    restore();
+    return mp::PyOSError(e, "fork()");
+  }
+  if (pid == 0) ChildMain(setup);
+  root_ = pid;
+  out->write.reset();
+  err->write.reset();
+  go->read.reset();
+  report->write.reset();
+  devnull.reset();
+  out_r_ = std::move(out->read);
+  err_r_ = std::move(err->read);
+  ::fcntl(out_r_.get(), F_SETFL, O_NONBLOCK);
+  ::fcntl(err_r_.get(), F_SETFL, O_NONBLOCK);
+
+  AddProcess(pid, 0);
+  threads_[pid].tgid = pid;
+  if (req_.trace) {
+    long opts = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
+                PTRACE_O_TRACEEXIT | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL;
+    if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(opts)) == 0) {
+      traced_ = true;
+    } else {
+      obs_->untraced_reason = absl::StrCat("ptrace(PTRACE_SEIZE) failed: ", ::strerror(errno));
+    }
+  } else {
+    obs_->untraced_reason = "tracing was not requested (trace=false)";
+  }
+  obs_->traced = traced_;
+  char go_byte = traced_ ? 'T' : 'U';
+  (void)!::write(go->write.get(), &go_byte, 1);
+  go->write.reset();
+
+  absl::Time deadline = req_.timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : start_ + req_.timeout;
+  bool out_open = true, err_open = true;
+  for (;;) {
+    bool no_children = false;
+    for (;;) {
+      int status = 0;
+      pid_t w = ::waitpid(-1, &status, WNOHANG | __WALL);
+      if (w > 0) {
+        HandleStatus(w, status);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      no_children = w < 0;
+      break;
+    }
+    if (no_children) break;
+    absl::Time now = absl::Now();
+    if (!killing_ && now >= deadline) {
+      obs_->timed_out = true;
+      KillAll();
+      killed_at_ = now;
+    }
+    if (!killing_ && kill_at_ && now >= *kill_at_) {
+      KillAll();
+      killed_at_ = now;
+    }
+    if (killing_) {
+      if (now - killed_at_ > kReapLimit) {
+        obs_->anomalies.push_back("processes did not die within 10s of SIGKILL; the runner gave up on them");
+        break;
+      }
+      KillAll();  // Orphans reparented since.
+    }
+    absl::Time wake = killing_ ? now + absl::Milliseconds(20) : std::min(deadline, kill_at_.value_or(deadline));
+    int timeout_ms = 1000;  // A safety net: SIGCHLD may be taken by another thread.
+    if (wake != absl::InfiniteFuture()) {
+      timeout_ms = static_cast<int>(
+          std::clamp<int64_t>(absl::ToInt64Milliseconds(wake - now + absl::Microseconds(999)), 0, 1000));
+    }
+    struct pollfd fds[3] = {{sigfd.get(), POLLIN, 0},
+                            {out_open ? out_r_.get() : -1, POLLIN, 0},
+                            {err_open ? err_r_.get() : -1, POLLIN, 0}};
+    int r = ::poll(fds, 3, timeout_ms);
+    if (r > 0) {
+      if (fds[0].revents) {
+        struct signalfd_siginfo si[16];
+        while (::read(sigfd.get(), si, sizeof(si)) > 0) {
+        }
+      }
+      if (fds[1].revents || fds[2].revents) ReadCaptures(&out_open, &err_open);
+    }
+  }
+  obs_->wall = Since();
+  for (ProcessRecord& p : obs_->processes) {
+    if (!p.ended && p.killed_by_runner) p.ended = obs_->wall;
+  }
+
+  // Every writer is gone: drain to EOF (bounded: an escaped process could
+  // hold a capture open).
+  absl::Time drain_until = absl::Now() + kDrainLimit;
+  while ((out_open || err_open) && absl::Now() < drain_until) {
+    struct pollfd fds[2] = {{out_open ? out_r_.get() : -1, POLLIN, 0}, {err_open ? err_r_.get() : -1, POLLIN, 0}};
+    ::poll(fds, 2, 50);
+    ReadCaptures(&out_open, &err_open);
+  }
+  if (out_open || err_open) obs_->anomalies.push_back("a capture stayed open after every process was gone");
+  restore();
+
+  // What the child reported before exec.
+  ::fcntl(report->read.get(), F_SETFL, O_NONBLOCK);
+  char msg[1 + sizeof(int)];
+  int exec_errno = 0, chdir_errno = 0;
+  while (mp::internal::ReadFull(report->read.get(), msg, sizeof(msg)).value_or(0) == sizeof(msg)) {
+    int value;
+    std::memcpy(&value, msg + 1, sizeof(int));
+    switch (msg[0]) {
+      case kReportNetwork:
+        obs_->network_isolated = value == 1;
+        break;
+      case kReportSeccomp:
+        obs_->anomalies.push_back(
+            absl::StrCat("seccomp unavailable (", ::strerror(value), "): writes were not observed"));
+        break;
+      case kReportChdir:
+        chdir_errno = value;
+        break;
+      case kReportExec:
+        exec_errno = value;
+        break;
+    }
+  }
+  if (chdir_errno != 0) return mp::PyOSError(chdir_errno, absl::StrCat("chdir ", req_.cwd));
+  if (exec_errno != 0) return mp::PyOSError(exec_errno, absl::StrCat("exec ", path));
+  Finish();
+  // The root first, then by start.
+  std::stable_sort(obs_->processes.begin() + 1, obs_->processes.end(),
+                   [](const ProcessRecord& a, const ProcessRecord& b) { return a.started < b.started; });
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Observation> Run(const RunRequest& req) {
+  Observation obs;
+  Tracer tracer(req, &obs);
+  absl::Status s = tracer.Run();
+  if (!s.ok()) return s;
+  return obs;
+}
+
+}  // namespace conformance

@@ -1,0 +1,290 @@
+#include "conformance/runner/tracer.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "conformance/runner/observation.h"
+#include "gtest/gtest.h"
+#include "mp/exit_status.h"
+
+namespace conformance {
+namespace {
+
+std::string Runfile(const std::string& rel) {
+  const char* dir = std::getenv("TEST_SRCDIR");
+  return absl::StrCat(dir != nullptr ? dir : ".", "/mp/", rel);
+}
+
+std::string Helper() { return Runfile("conformance/runner/testdata/tracer_helper"); }
+
+Observation MustRun(std::vector<std::string> argv, bool trace = true, absl::Duration timeout = absl::Seconds(60)) {
+  RunRequest req;
+  req.argv = std::move(argv);
+  req.trace = trace;
+  req.timeout = timeout;
+  absl::StatusOr<Observation> obs = conformance::Run(req);
+  EXPECT_TRUE(obs.ok()) << obs.status();
+  return obs.ok() ? *obs : Observation{};
+}
+
+const ProcessRecord* Find(const Observation& o, pid_t pid) {
+  for (const ProcessRecord& p : o.processes) {
+    if (p.pid == pid) return &p;
+  }
+  return nullptr;
+}
+
+// Lines of one stream, each with the pid that wrote it (the programs here
+// write whole lines, one or more per system call).
+std::vector<std::pair<pid_t, std::string>> Lines(const Observation& o, int stream = 1) {
+  std::vector<std::pair<pid_t, std::string>> out;
+  for (const WriteRecord& w : o.writes) {
+    if (w.stream != stream) continue;
+    EXPECT_TRUE(!w.data.empty() && w.data.back() == '\n') << w.data;
+    for (absl::string_view line : absl::StrSplit(w.data, '\n', absl::SkipEmpty())) {
+      out.push_back({w.pid, absl::StrCat(line, "\n")});
+    }
+  }
+  return out;
+}
+
+pid_t PidIn(const std::string& line, int field) {
+  std::vector<std::string> parts = absl::StrSplit(line, ' ');
+  int v = 0;
+  if (field < static_cast<int>(parts.size())) (void)absl::SimpleAtoi(parts[field], &v);
+  return v;
+}
+
+void ExpectConsistent(const Observation& o) {
+  EXPECT_TRUE(o.traced) << o.untraced_reason;
+  EXPECT_EQ(o.attribution_mismatch, "");
+  EXPECT_TRUE(o.anomalies.empty()) << o.anomalies.front();
+  EXPECT_FALSE(o.output_truncated);
+  EXPECT_FALSE(o.timed_out);
+  for (const ProcessRecord& p : o.processes) {
+    EXPECT_TRUE(p.ended.has_value()) << p.pid;
+    EXPECT_TRUE(p.exit.has_value() || p.killed_by_runner) << p.pid;
+  }
+}
+
+TEST(TracerTest, RecordsTreeExitStatusesAndAttribution) {
+  Observation o = MustRun({Helper(), "forks", "3"});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 4u);
+  const ProcessRecord& root = o.processes[0];
+  EXPECT_EQ(root.forked_by, 0);
+  EXPECT_EQ(root.exit, mp::ExitStatus::Exited(0));
+  ASSERT_EQ(root.execs.size(), 1u);
+  EXPECT_EQ(root.execs[0], Helper());
+  EXPECT_EQ(o.stderr_bytes, "done\n");
+  std::map<pid_t, int> child_lines;
+  std::vector<pid_t> reaped;
+  for (const auto& [pid, line] : Lines(o)) {
+    if (line.rfind("child ", 0) == 0) {
+      // The line names its writer and its parent: both must be what was traced.
+      EXPECT_EQ(PidIn(line, 1), pid) << line;
+      EXPECT_EQ(PidIn(line, 3), root.pid) << line;
+      ++child_lines[pid];
+    } else if (line.rfind("reaped ", 0) == 0) {
+      EXPECT_EQ(pid, root.pid);
+      reaped.push_back(PidIn(line, 1));
+      // A child's lines all come before the parent reports it reaped.
+      EXPECT_EQ(child_lines[PidIn(line, 1)], 3) << line;
+    } else {
+      EXPECT_EQ(line, absl::StrCat("root ", root.pid, "\n"));
+      EXPECT_EQ(pid, root.pid);
+    }
+  }
+  ASSERT_EQ(reaped.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const ProcessRecord* kid = Find(o, reaped[i]);
+    ASSERT_NE(kid, nullptr);
+    EXPECT_EQ(kid->forked_by, root.pid);
+    EXPECT_EQ(kid->exit, mp::ExitStatus::Exited(i));
+    EXPECT_FALSE(kid->killed_by_runner);
+    EXPECT_TRUE(kid->execs.empty());
+    EXPECT_LE(*kid->ended, *root.ended);
+  }
+}
+
+TEST(TracerTest, WriteToPipeToParentIsNotCapture) {
+  Observation o = MustRun({Helper(), "pipe"});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 2u);
+  EXPECT_EQ(o.stdout_bytes, "parent got: secret from child\n");
+  ASSERT_EQ(o.writes.size(), 1u);
+  EXPECT_EQ(o.writes[0].pid, o.processes[0].pid);
+}
+
+TEST(TracerTest, LeakedProcessIsReportedAndKilled) {
+  Observation o = MustRun({Helper(), "leak"});
+  EXPECT_TRUE(o.traced);
+  ASSERT_EQ(o.processes.size(), 2u);
+  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0));
+  EXPECT_FALSE(o.processes[0].killed_by_runner);
+  const ProcessRecord& orphan = o.processes[1];
+  EXPECT_EQ(orphan.forked_by, o.processes[0].pid);
+  EXPECT_TRUE(orphan.killed_by_runner);
+  EXPECT_EQ(orphan.exit, mp::ExitStatus::Signaled(SIGKILL));
+  EXPECT_FALSE(o.timed_out);
+  EXPECT_LT(o.wall, absl::Seconds(30));
+  // It is gone: no such process any more.
+  EXPECT_NE(::kill(orphan.pid, 0), 0);
+}
+
+TEST(TracerTest, TimeoutKillsTheWholeTree) {
+  Observation o = MustRun({Helper(), "hang"}, true, absl::Milliseconds(500));
+  EXPECT_TRUE(o.timed_out);
+  ASSERT_EQ(o.processes.size(), 2u);
+  for (const ProcessRecord& p : o.processes) {
+    EXPECT_TRUE(p.killed_by_runner) << p.pid;
+    EXPECT_EQ(p.exit, mp::ExitStatus::Signaled(SIGKILL)) << p.pid;
+    EXPECT_NE(::kill(p.pid, 0), 0);
+  }
+  EXPECT_EQ(o.stdout_bytes, "hanging\n");
+  EXPECT_LT(o.wall, absl::Seconds(30));
+}
+
+TEST(TracerTest, ExitBySignal) {
+  Observation o = MustRun({Helper(), "signal"});
+  ASSERT_EQ(o.processes.size(), 2u);
+  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Signaled(SIGTERM));
+  EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Signaled(SIGUSR1));
+  EXPECT_EQ(o.stdout_bytes, "raising\n");
+}
+
+TEST(TracerTest, ThreadsWritesBelongToTheirProcess) {
+  Observation o = MustRun({Helper(), "threads"});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 1u);
+  EXPECT_EQ(o.writes.size(), 81u);
+  for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid);
+}
+
+TEST(TracerTest, OtherWritePathsAreAttributedAndBypassesFail) {
+  Observation o = MustRun({Helper(), "bypass"});
+  ExpectConsistent(o);
+  EXPECT_EQ(o.stdout_bytes,
+            "writev\nspliced\nvmspliced\nreopened\nio_uring_setup -1 38\nclone_untraced 1\ntraceme -1\n");
+  ASSERT_EQ(o.writes.size(), 7u);
+  EXPECT_EQ(o.writes[1].data, "spliced\n");
+  for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid);
+  EXPECT_EQ(o.processes.size(), 1u);
+}
+
+TEST(TracerTest, PartialWritesRecordAcceptedBytes) {
+  Observation o = MustRun({Helper(), "partial"});
+  ExpectConsistent(o);
+  EXPECT_EQ(o.stdout_bytes.size(), size_t{1} << 20);
+  size_t sum = 0;
+  for (const WriteRecord& w : o.writes) sum += w.stream == 1 ? w.data.size() : 0;
+  EXPECT_EQ(sum, size_t{1} << 20);
+}
+
+TEST(TracerTest, ExecIsRecorded) {
+  Observation o = MustRun({Helper(), "exec"});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 3u);
+  const ProcessRecord& kid = o.processes[1];
+  EXPECT_EQ(kid.forked_by, o.processes[0].pid);
+  EXPECT_EQ(kid.execs, std::vector<std::string>{Helper()});
+  EXPECT_EQ(o.processes[2].forked_by, kid.pid);
+}
+
+TEST(TracerTest, UntracedFallbackCapturesText) {
+  Observation o = MustRun({Helper(), "forks", "2"}, /*trace=*/false);
+  EXPECT_FALSE(o.traced);
+  EXPECT_NE(o.untraced_reason, "");
+  EXPECT_TRUE(o.writes.empty());
+  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(std::count(o.stdout_bytes.begin(), o.stdout_bytes.end(), '\n'), 9);
+  EXPECT_EQ(o.stderr_bytes, "done\n");
+}
+
+TEST(TracerTest, UntracedLeakIsKilled) {
+  Observation o = MustRun({Helper(), "leak"}, /*trace=*/false);
+  ASSERT_EQ(o.processes.size(), 2u);
+  EXPECT_TRUE(o.processes[1].killed_by_runner);
+  EXPECT_NE(::kill(o.processes[1].pid, 0), 0);
+}
+
+TEST(TracerTest, UntracedTimeoutKillsTheWholeTree) {
+  Observation o = MustRun({Helper(), "hang"}, /*trace=*/false, absl::Milliseconds(500));
+  EXPECT_TRUE(o.timed_out);
+  EXPECT_GE(o.processes.size(), 2u);
+}
+
+TEST(TracerTest, NetworkIsIsolated) {
+  RunRequest req;
+  req.argv = {"nslookup", "-timeout=5", "www.python.org"};
+  req.timeout = absl::Seconds(60);
+  absl::StatusOr<Observation> o = conformance::Run(req);
+  ASSERT_TRUE(o.ok()) << o.status();
+  ASSERT_TRUE(o->network_isolated) << "this test runs as root or with user namespaces";
+  ASSERT_TRUE(o->processes[0].exit.has_value());
+  EXPECT_FALSE(o->processes[0].exit->success());
+  EXPECT_LT(o->wall, absl::Seconds(20));
+}
+
+TEST(TracerTest, MissingProgramIsAnError) {
+  RunRequest req;
+  req.argv = {"/nonexistent/program"};
+  absl::StatusOr<Observation> o = conformance::Run(req);
+  EXPECT_EQ(o.status().code(), absl::StatusCode::kNotFound) << o.status();
+  req.argv = {};
+  EXPECT_EQ(conformance::Run(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(TracerTest, SeedForkPortChildWritesItsOwnLine) {
+  Observation o = MustRun({Runfile("conformance/impls/mp/fork")});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 2u);
+  pid_t parent = o.processes[0].pid, child = o.processes[1].pid;
+  EXPECT_EQ(o.processes[1].forked_by, parent);
+  std::vector<std::pair<pid_t, std::string>> lines = Lines(o);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], std::make_pair(parent, absl::StrCat("Process (", parent, ") start...\n")));
+  std::map<pid_t, std::string> by;
+  for (size_t i = 1; i < 3; ++i) by[lines[i].first] = lines[i].second;
+  EXPECT_EQ(by[child], absl::StrCat("I am child process (", child, ") and my parent is ", parent, ".\n"));
+  EXPECT_EQ(by[parent], absl::StrCat("I (", parent, ") just created a child process (", child, ").\n"));
+}
+
+TEST(TracerTest, SeedProcessPortChildRunsBetweenStartAndEnd) {
+  Observation o = MustRun({Runfile("conformance/impls/mp/process")});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 2u);
+  pid_t parent = o.processes[0].pid, child = o.processes[1].pid;
+  EXPECT_EQ(o.processes[1].forked_by, parent);
+  EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Exited(0));
+  std::vector<std::pair<pid_t, std::string>> lines = Lines(o);
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(lines[2], std::make_pair(child, absl::StrCat("Run child process test (", child, ")...\n")));
+  EXPECT_EQ(lines[3], std::make_pair(parent, std::string("Child process end.\n")));
+  EXPECT_LE(*o.processes[1].ended, o.writes.back().at);
+}
+
+TEST(TracerTest, StressAttributesEveryLine) {
+  Observation o = MustRun({Runfile("conformance/runner/testdata/fork_print_stress"), "20", "2000"});
+  ExpectConsistent(o);
+  EXPECT_EQ(o.processes.size(), 21u);
+  EXPECT_EQ(o.writes.size(), 2000u);
+  for (const WriteRecord& w : o.writes) {
+    const ProcessRecord* p = Find(o, w.pid);
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(p->forked_by, o.processes[0].pid);
+  }
+}
+
+}  // namespace
+}  // namespace conformance
