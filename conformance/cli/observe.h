@@ -1,6 +1,7 @@
-// Runs a program and observes it: through the tracer (conformance/runner/
-// tracer.h) once it is built in, else untraced (text only), which the
-// Observation says.
+// Runs a scenario program under the tracer (conformance/runner/tracer.h) with
+// the runner contract's settings (INTERPRETING.md): private network
+// namespace, stdin /dev/null. Without ptrace the tracer runs it untraced and
+// the Observation says so.
 
 #ifndef CONFORMANCE_CLI_OBSERVE_H_
 #define CONFORMANCE_CLI_OBSERVE_H_
