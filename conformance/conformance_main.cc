@@ -22,6 +22,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/time/clock.h"
 #include "conformance/checker/checker.h"
@@ -154,6 +155,15 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
     if (!v.pass()) {
       if (o.failed++ == 0) {
         o.details = absl::StrCat("  run ", i + 1, " of ", opt.runs, ":\n", FormatVerdict(v));
+        if (obs->traced) {
+          absl::StrAppend(&o.details, "  observed processes (pid, forked by, how it ended, execs):\n");
+          for (const ProcessRecord& p : obs->processes) {
+            absl::StrAppend(&o.details, "      ", p.pid, "  forked by ", p.forked_by, "  ",
+                            p.exit ? p.exit->ToString() : "still running", p.killed_by_runner ? " (killed by the runner)" : "",
+                            "  ", absl::StrJoin(p.execs, " "), "\n");
+          }
+        }
+        for (const std::string& a : obs->anomalies) absl::StrAppend(&o.details, "  runner anomaly: ", a, "\n");
         if (!obs->stderr_bytes.empty()) {
           absl::StrAppend(&o.details, "  stderr:\n      ",
                           absl::StrReplaceAll(obs->stderr_bytes.substr(0, 2000), {{"\n", "\n      "}}), "\n");

@@ -456,6 +456,16 @@ void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
     }
     return;
   }
+  if (is_fork_event && forker_tgid != 0 && tid != root_) {
+    // The child may have stopped, exited and been seen by wait before its
+    // parent's fork event (the parent is still stopped there, so the pid
+    // cannot have been reused): name its forker, add no second record.
+    ProcessRecord* p = Proc(tid);
+    if (p != nullptr && p->forked_by == 0) {
+      p->forked_by = forker_tgid;
+      return;
+    }
+  }
   pid_t tgid = is_fork_event ? tid : TgidOf(tid);
   if (tgid == 0) tgid = tid;
   threads_[tid].tgid = tgid;
@@ -654,7 +664,10 @@ void Tracer::HandleStatus(pid_t tid, int status) {
   }
   if (tgid != tid) return;  // A thread; its group lives on.
   ProcessRecord* p = Proc(tgid);
-  if (p == nullptr || p->ended) p = AddProcess(tgid, 0);  // Reparented to us, unseen.
+  // Already ended: we saw its exit as its tracer, and now reap it again as
+  // the subreaper it was reparented to. Not a second process.
+  if (p != nullptr && p->ended) return;
+  if (p == nullptr) p = AddProcess(tgid, 0);  // Reparented to us, unseen.
   p->ended = Since();
   p->exit = mp::ExitStatus::FromWaitStatus(status);
   if (tgid == root_ && !root_ended_) {
