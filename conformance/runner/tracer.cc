@@ -654,7 +654,10 @@ void Tracer::HandleStatus(pid_t tid, int status) {
   }
   if (tgid != tid) return;  // A thread; its group lives on.
   ProcessRecord* p = Proc(tgid);
-  if (p == nullptr || p->ended) p = AddProcess(tgid, 0);  // Reparented to us, unseen.
+  // Ended already: a tracee that died (reaped by us as its tracer) and whose
+  // parent died too; reparented to us, we reap its zombie a second time.
+  if (p != nullptr && p->ended) return;
+  if (p == nullptr) p = AddProcess(tgid, 0);  // Reparented to us, never traced.
   p->ended = Since();
   p->exit = mp::ExitStatus::FromWaitStatus(status);
   if (tgid == root_ && !root_ended_) {
@@ -673,7 +676,8 @@ void Tracer::KillAll() {
   // Orphans we did not trace (untraced runs) were reparented to us.
   for (pid_t kid : OwnChildren()) {
     ProcessRecord* p = Proc(kid);
-    if (p == nullptr || p->ended) p = AddProcess(kid, 0);  // Killed there.
+    if (p != nullptr && p->ended) continue;  // A zombie we reap next.
+    if (p == nullptr) p = AddProcess(kid, 0);  // Killed there.
     if (!p->killed_by_runner) {
       ::kill(kid, SIGKILL);
       p->killed_by_runner = true;
