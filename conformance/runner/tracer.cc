@@ -615,7 +615,10 @@ void Tracer::HandleStop(pid_t tid, int status) {
         threads_.erase(static_cast<pid_t>(former));
       }
       pid_t tgid = threads_[tid].tgid;
-      if (ProcessRecord* p = Proc(tgid)) p->execs.push_back(Argv0Of(tgid));
+      if (ProcessRecord* p = Proc(tgid)) {
+        p->execs.push_back(Argv0Of(tgid));
+        p->exec_at.push_back(Since());
+      }
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       return;
     }
