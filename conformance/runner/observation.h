@@ -28,6 +28,8 @@ struct ProcessRecord {
   // argv[0] of each execve that succeeded, in order (the root's first exec
   // included).
   std::vector<std::string> execs;
+  // When each of `execs` happened, since the run began (same length).
+  std::vector<absl::Duration> exec_at;
   absl::Duration started;  // Since the run began.
   std::optional<absl::Duration> ended;
   // How it ended; nullopt if it had not ended when the run stopped (then the

@@ -456,16 +456,6 @@ void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
     }
     return;
   }
-  if (is_fork_event && forker_tgid != 0 && tid != root_) {
-    // The child may have stopped, exited and been seen by wait before its
-    // parent's fork event (the parent is still stopped there, so the pid
-    // cannot have been reused): name its forker, add no second record.
-    ProcessRecord* p = Proc(tid);
-    if (p != nullptr && p->forked_by == 0) {
-      p->forked_by = forker_tgid;
-      return;
-    }
-  }
   pid_t tgid = is_fork_event ? tid : TgidOf(tid);
   if (tgid == 0) tgid = tid;
   threads_[tid].tgid = tgid;
@@ -625,7 +615,10 @@ void Tracer::HandleStop(pid_t tid, int status) {
         threads_.erase(static_cast<pid_t>(former));
       }
       pid_t tgid = threads_[tid].tgid;
-      if (ProcessRecord* p = Proc(tgid)) p->execs.push_back(Argv0Of(tgid));
+      if (ProcessRecord* p = Proc(tgid)) {
+        p->execs.push_back(Argv0Of(tgid));
+        p->exec_at.push_back(Since());
+      }
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       return;
     }
@@ -664,10 +657,10 @@ void Tracer::HandleStatus(pid_t tid, int status) {
   }
   if (tgid != tid) return;  // A thread; its group lives on.
   ProcessRecord* p = Proc(tgid);
-  // Already ended: we saw its exit as its tracer, and now reap it again as
-  // the subreaper it was reparented to. Not a second process.
+  // Ended already: a tracee that died (reaped by us as its tracer) and whose
+  // parent died too; reparented to us, we reap its zombie a second time.
   if (p != nullptr && p->ended) return;
-  if (p == nullptr) p = AddProcess(tgid, 0);  // Reparented to us, unseen.
+  if (p == nullptr) p = AddProcess(tgid, 0);  // Reparented to us, never traced.
   p->ended = Since();
   p->exit = mp::ExitStatus::FromWaitStatus(status);
   if (tgid == root_ && !root_ended_) {
@@ -686,7 +679,8 @@ void Tracer::KillAll() {
   // Orphans we did not trace (untraced runs) were reparented to us.
   for (pid_t kid : OwnChildren()) {
     ProcessRecord* p = Proc(kid);
-    if (p == nullptr || p->ended) p = AddProcess(kid, 0);  // Killed there.
+    if (p != nullptr && p->ended) continue;  // A zombie we reap next.
+    if (p == nullptr) p = AddProcess(kid, 0);  // Killed there.
     if (!p->killed_by_runner) {
       ::kill(kid, SIGKILL);
       p->killed_by_runner = true;

@@ -198,6 +198,9 @@ TEST(TracerTest, ExecIsRecorded) {
   const ProcessRecord& kid = o.processes[1];
   EXPECT_EQ(kid.forked_by, o.processes[0].pid);
   EXPECT_EQ(kid.execs, std::vector<std::string>{Helper()});
+  ASSERT_EQ(kid.exec_at.size(), 1u);
+  EXPECT_GE(kid.exec_at[0], kid.started);
+  EXPECT_LE(kid.exec_at[0], o.processes[2].started);
   EXPECT_EQ(o.processes[2].forked_by, kid.pid);
 }
 
