@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -27,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "conformance/checker/checker.h"
 #include "conformance/cli/observe.h"
+#include "conformance/runner/timeline.h"
 #include "conformance/spec/spec.h"
 
 extern char** environ;
@@ -70,6 +72,8 @@ struct Outcome {
   std::string summary;  // One line.
   std::string details;  // The report of the first failing run, or notes.
   double seconds = 0;
+  // For --timeline: the first failing run, else the last run.
+  std::optional<Observation> observed;
 };
 
 int Usage(const std::string& why) {
@@ -150,6 +154,7 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
       return o;
     }
     Verdict v = Check(spec, *obs, {});
+    if (o.failed == 0) o.observed = *obs;
     untraced = v.untraced_reason;
     not_checkable = v.not_checkable.size();
     if (!v.pass()) {
@@ -354,7 +359,22 @@ int Main(int argc, char** argv) {
   if (!opt.junit.empty() && !WriteJUnit(UserPath(opt.junit), absl::StrCat("conformance.", opt.impl), outs)) {
     std::cerr << "conformance: cannot write " << UserPath(opt.junit) << "\n";
   }
-  if (!opt.timeline.empty()) std::cerr << "conformance: --timeline is not available in this build\n";
+  for (const Outcome& o : outs) {
+    if (opt.timeline.empty() || !o.observed) continue;
+    std::string path = UserPath(opt.timeline);
+    if (outs.size() > 1) {
+      // One file per scenario: t.json -> t.fork.json.
+      size_t dot = path.rfind('.');
+      if (dot == std::string::npos || dot < path.rfind('/') + 1) dot = path.size();
+      path = absl::StrCat(path.substr(0, dot), ".", o.id, path.substr(dot));
+    }
+    if (absl::Status s = WriteChromeTrace(*o.observed, path); !s.ok()) {
+      std::cerr << "conformance: --timeline: " << s.message() << "\n";
+    } else {
+      std::printf("conformance: timeline of %s written to %s (open it in Perfetto or chrome://tracing)\n", o.id.c_str(),
+                  path.c_str());
+    }
+  }
   return counts[1] ? 1 : 0;
 }
 
