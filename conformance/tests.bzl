@@ -14,6 +14,14 @@ def conformance_tests(controls = []):
                 args = ["$(rootpath :conformance)", "--impl=" + impl, "--scenario=" + s],
                 data = [":conformance"],
             )
+    # The fallback without ptrace: text-only checks must still pass CPython.
+    native.sh_test(
+        name = "cpython_text_only_test",
+        size = "medium",
+        srcs = ["pair_test.sh"],
+        args = ["$(rootpath :conformance)", "--impl=cpython", "--no-trace"],
+        data = [":conformance"],
+    )
     for s in TRANSCRIPTS:
         native.sh_test(
             name = "transcript_%s_test" % s,

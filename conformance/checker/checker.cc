@@ -151,6 +151,7 @@ class Judge {
     v_.lines = ReassembleLines(obs_, 1);
     if (!obs_.traced) v_.untraced_reason = obs_.untraced_reason.empty() ? "not traced" : obs_.untraced_reason;
     for (const ProcessRecord& p : obs_.processes) procs_[p.pid] = &p;
+    if (!obs_.traced) Untear();
     Match();
     Bind();
     Rules();
@@ -167,6 +168,58 @@ class Judge {
   }
   void NotCheckable(const Loc& loc, const std::string& rule) {
     v_.not_checkable.push_back(absl::StrCat(loc.ToString(), ": ", rule));
+  }
+
+  bool MatchesAny(absl::string_view text) const {
+    for (const LinePattern& lp : spec_.lines) {
+      std::vector<Capture> caps;
+      if (MatchFrom(lp.segments, 0, text, 0, caps)) return true;
+      caps.clear();
+      if (opt_.transcript && !lp.documented.empty() && MatchFrom(lp.documented, 0, text, 0, caps)) return true;
+    }
+    return false;
+  }
+
+  // Splits text[pos..] into pieces that each match a line pattern.
+  bool Split(absl::string_view text, size_t pos, std::vector<std::string>& pieces) const {
+    if (pos == text.size()) return true;
+    for (size_t end = pos + 1; end <= text.size(); ++end) {
+      if (!MatchesAny(text.substr(pos, end - pos))) continue;
+      pieces.emplace_back(text.substr(pos, end - pos));
+      if (Split(text, end, pieces)) return true;
+      pieces.pop_back();
+    }
+    return false;
+  }
+
+  // Without attribution, lines torn across processes ("A...B...\n\n") cannot
+  // be reassembled per process. Heuristic: a line that matches no pattern but
+  // is a concatenation of matching lines is split, and as many empty lines
+  // after it (the orphaned newlines) are dropped.
+  void Untear() {
+    std::vector<Line>& lines = v_.lines;
+    std::vector<Line> out;
+    int drop_empty = 0;
+    for (const Line& l : lines) {
+      if (l.text.empty() && drop_empty > 0) {
+        --drop_empty;
+        continue;
+      }
+      std::vector<std::string> pieces;
+      if (l.text.empty() || MatchesAny(l.text) || !Split(l.text, 0, pieces) || pieces.size() < 2) {
+        out.push_back(l);
+        continue;
+      }
+      for (std::string& p : pieces) {
+        Line x = l;
+        x.text = std::move(p);
+        x.torn = true;
+        out.push_back(std::move(x));
+      }
+      drop_empty += static_cast<int>(pieces.size()) - 1;
+    }
+    for (size_t i = 0; i < out.size(); ++i) out[i].seq = static_cast<int>(i);
+    lines = std::move(out);
   }
 
   // Assigns each line to at most one pattern, searching for the assignment

@@ -205,3 +205,22 @@ TEST(CheckerTest, LeftoverAndTimeout) {
 
 }  // namespace
 }  // namespace conformance
+
+namespace conformance {
+namespace {
+
+TEST(CheckerTest, TextOnlyRunSplitsLinesTornAcrossProcesses) {
+  Observation obs;
+  obs.traced = false;
+  obs.untraced_reason = "no ptrace";
+  obs.stdout_bytes =
+      "Process to write: 7Process to read: 8\n\nPut A to queue..\nGet A from queue\nPut B to queue..\n"
+      "Get B from queue\nPut C to queue..\nGet C from queue\n";
+  Verdict v = Check(Scenario("queue"), obs, {});
+  EXPECT_TRUE(v.pass()) << FormatVerdict(v);
+  EXPECT_TRUE(v.lines[0].torn);
+  EXPECT_EQ(v.lines[1].text, "Process to read: 8");
+}
+
+}  // namespace
+}  // namespace conformance
