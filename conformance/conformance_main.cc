@@ -153,7 +153,18 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
       o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
       return o;
     }
+    // A run the runner could not observe completely cannot PASS.
+    std::string incomplete;
+    if (obs->output_truncated) incomplete = "the output passed the runner's cap and was truncated";
+    if (obs->process_limit_exceeded) incomplete = "the process tree passed the runner's process cap";
+    if (!obs->attribution_mismatch.empty()) incomplete = "writes could not be attributed: " + obs->attribution_mismatch;
     Verdict v = Check(spec, *obs, {});
+    if (!incomplete.empty() && v.pass()) {
+      o.result = Result::kUnresolved;
+      o.summary = absl::StrCat("run ", i + 1, ": ", incomplete);
+      o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      return o;
+    }
     if (o.failed == 0) o.observed = *obs;
     untraced = v.untraced_reason;
     not_checkable = v.not_checkable.size();
@@ -348,6 +359,10 @@ int Main(int argc, char** argv) {
       o.result = Result::kUnsupported;
       o.summary = absl::StrCat("no executable ", exe);
     } else {
+      if (isatty(1)) {
+        std::printf("[%zu/%zu] %-24s running...\r", k + 1, opt.scenarios.size(), id.c_str());
+        std::fflush(stdout);
+      }
       o = RunAndCheck(spec, {exe}, "", env, opt);
     }
     Print(o, k + 1, opt.scenarios.size());
