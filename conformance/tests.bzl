@@ -22,6 +22,17 @@ def conformance_tests(controls = []):
         args = ["$(rootpath :conformance)", "--impl=cpython", "--no-trace"],
         data = [":conformance"],
     )
+    native.sh_test(
+        name = "cli_test",
+        size = "medium",
+        srcs = ["cli_test.sh"],
+        args = ["$(rootpath :conformance)"],
+        data = [
+            ":conformance",
+            "//conformance/expected-fail:missing_join",
+            "//conformance/transcripts:fork.txt",
+        ],
+    )
     for s in TRANSCRIPTS:
         native.sh_test(
             name = "transcript_%s_test" % s,
