@@ -78,11 +78,6 @@ Observation ObservationFromTranscript(absl::string_view text) {
   obs.stdout_bytes = std::string(text);
   ProcessRecord root;
   obs.processes.push_back(root);
-  int k = 0;
-  for (absl::string_view piece : absl::StrSplit(text, absl::ByString("\n"))) {
-    (void)piece;
-    ++k;
-  }
   // One write per line keeps each line's position.
   size_t start = 0;
   int i = 0;
@@ -92,7 +87,6 @@ Observation ObservationFromTranscript(absl::string_view text) {
     obs.writes.push_back({0, 1, std::string(text.substr(start, end - start)), absl::Microseconds(++i)});
     start = end;
   }
-  (void)k;
   return obs;
 }
 
