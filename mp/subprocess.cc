@@ -103,17 +103,16 @@ int PollTimeoutMs(absl::Time deadline) {
       std::min<int64_t>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)), INT32_MAX));
 }
 
-// Appends what one read(2) returns; false at EOF or on a hard error.
+// Appends what one read(2) returns; false at EOF or on a hard error. Reads
+// into a stack buffer: growing the string first would zero-fill 64 KiB per
+// read, which costs more than the copy for the usual short outputs.
 bool ReadSome(int fd, std::string* buf) {
-  constexpr size_t kChunk = 64 * 1024;
-  size_t old = buf->size();
-  if (buf->capacity() < old + kChunk) buf->reserve(std::max(old + kChunk, 2 * buf->capacity()));
-  buf->resize(old + kChunk);
+  char chunk[64 * 1024];
   ssize_t n;
   do {
-    n = ::read(fd, buf->data() + old, kChunk);
+    n = ::read(fd, chunk, sizeof chunk);
   } while (n < 0 && errno == EINTR);
-  buf->resize(old + (n > 0 ? static_cast<size_t>(n) : 0));
+  if (n > 0) buf->append(chunk, static_cast<size_t>(n));
   return n > 0 || (n < 0 && errno == EAGAIN);
 }
 
@@ -327,6 +326,23 @@ std::optional<int> Popen::Poll() {
 
 absl::StatusOr<int> Popen::Wait(absl::Duration timeout) {
   State& s = *state_;
+  if (timeout == absl::InfiniteDuration()) {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(s.mu);
+        ReapLocked(s);
+        if (s.status) return s.status->python_returncode();
+      }
+      // WNOWAIT waits for the exit but leaves the zombie (and so the pid)
+      // in place; reaping happens under the lock, so SendSignal never
+      // reaches a recycled pid.
+      siginfo_t info;
+      if (::waitid(P_PID, static_cast<id_t>(s.pid), &info, WEXITED | WNOWAIT) != 0 &&
+          errno != EINTR && errno != ECHILD) {
+        return PyOSError(errno, absl::StrCat("waitid(", s.pid, ")"));
+      }
+    }
+  }
   absl::Time deadline = DeadlineAfter(timeout);
   for (;;) {
     int pidfd;
@@ -418,7 +434,8 @@ absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duratio
     pending = s.pending_input;
   }
 
-  SigpipeGuard sigpipe;
+  std::optional<SigpipeGuard> sigpipe;
+  if (s.in.valid()) sigpipe.emplace();
   for (;;) {
     struct pollfd fds[3];
     int n = 0;
@@ -450,7 +467,7 @@ absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duratio
       if (fds[i].fd == s.in.get()) {
         ssize_t w = ::write(s.in.get(), pending.data(), std::min<size_t>(pending.size(), 1 << 20));
         if (w > 0) pending.remove_prefix(static_cast<size_t>(w));
-        if (w < 0 && errno == EPIPE) sigpipe.Caused();
+        if (w < 0 && errno == EPIPE) sigpipe->Caused();
         if (pending.empty() || (w < 0 && errno != EAGAIN && errno != EINTR)) s.in.reset();
       } else if (fds[i].fd == s.out.get()) {
         if (!ReadSome(s.out.get(), &s.out_buf)) s.out.reset();
