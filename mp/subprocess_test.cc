@@ -209,6 +209,16 @@ TEST(ExecTest, PreexecFnRunsInTheChild) {
   EXPECT_EQ(r->std_out, "pre\npost\n");
 }
 
+TEST(ExecTest, FullForkPathReportsExecFailureToo) {
+  Options o;
+  o.preexec_fn = [] {};
+  absl::StatusOr<Popen> p = Popen::Start({"mp_no_such_program_xyz"}, o);
+  EXPECT_TRUE(Is(p.status(), PyExc::kFileNotFoundError)) << p.status();
+  o.cwd = "/mp/no/such/dir";
+  p = Popen::Start({"true"}, o);
+  EXPECT_TRUE(Is(p.status(), PyExc::kFileNotFoundError)) << p.status();
+}
+
 // --- stdio -------------------------------------------------------------------
 
 TEST(StdioTest, DevNull) {

@@ -27,6 +27,10 @@ struct ChildError {
 
 struct ChildArgs {
   const SpawnPlan* plan;
+  // Where a failure is reported: `shared` when the child shares our memory
+  // (CLONE_VM; we resume only after it exec'd or exited, so it is read
+  // after the write), else the error pipe.
+  ChildError* shared;
   int err_fd;
   int max_fd;  // For the close() loop when close_range is missing.
   sigset_t parent_mask;
@@ -34,7 +38,11 @@ struct ChildArgs {
 
 [[noreturn]] void Fail(const ChildArgs& a, Stage stage) {
   ChildError e{errno, stage};
-  signal_safe::WriteAll(a.err_fd, &e, sizeof e);
+  if (a.shared != nullptr) {
+    *a.shared = e;
+  } else {
+    signal_safe::WriteAll(a.err_fd, &e, sizeof e);
+  }
   ::_exit(255);
 }
 
@@ -133,20 +141,29 @@ int ChildMain(void* arg) {
 }  // namespace
 
 absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
-  absl::StatusOr<PipeFds> errpipe = MakePipe();
-  if (!errpipe.ok()) return errpipe.status();
-  // The child's dup2s onto 0-2 must not overwrite the error pipe.
-  if (errpipe->write.get() < 3) {
-    UniqueFd moved(::fcntl(errpipe->write.get(), F_DUPFD_CLOEXEC, 3));
-    if (!moved.valid()) return PyOSError(errno, "fcntl(F_DUPFD_CLOEXEC)");
-    errpipe->write = std::move(moved);
-  }
-
   static const int max_fd = [] {
     long n = ::sysconf(_SC_OPEN_MAX);
     return n > 0 && n < (1 << 20) ? static_cast<int>(n) : (1 << 20);
   }();
-  ChildArgs args{&plan, errpipe->write.get(), max_fd, {}};
+  const bool full_fork = plan.preexec_fn != nullptr;
+  ChildError shared{0, -1};
+  ChildArgs args{&plan, full_fork ? nullptr : &shared, -1, max_fd, {}};
+
+  // A forked child has its own memory: it reports through a close-on-exec
+  // pipe, whose EOF means exec succeeded.
+  PipeFds errpipe;
+  if (full_fork) {
+    absl::StatusOr<PipeFds> p = MakePipe();
+    if (!p.ok()) return p.status();
+    errpipe = *std::move(p);
+    // The child's dup2s onto 0-2 must not overwrite the error pipe.
+    if (errpipe.write.get() < 3) {
+      UniqueFd moved(::fcntl(errpipe.write.get(), F_DUPFD_CLOEXEC, 3));
+      if (!moved.valid()) return PyOSError(errno, "fcntl(F_DUPFD_CLOEXEC)");
+      errpipe.write = std::move(moved);
+    }
+    args.err_fd = errpipe.write.get();
+  }
 
   // All signals stay blocked until the child has reset its handlers, so no
   // handler of ours ever runs in the child.
@@ -154,8 +171,7 @@ absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
   ::sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &args.parent_mask);
   pid_t pid;
-  int spawn_errno = 0;
-  if (plan.preexec_fn == nullptr) {
+  if (!full_fork) {
     // The child borrows this stack frame: CLONE_VFORK suspends us until it
     // has exec'd or exited.
     alignas(64) char stack[64 * 1024];
@@ -164,21 +180,24 @@ absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
     pid = ::fork();
     if (pid == 0) ChildMain(&args);
   }
-  if (pid < 0) spawn_errno = errno;
+  int spawn_errno = errno;
   ::pthread_sigmask(SIG_SETMASK, &args.parent_mask, nullptr);
-  if (pid < 0) return PyOSError(spawn_errno, plan.preexec_fn ? "fork()" : "clone()");
+  if (pid < 0) return PyOSError(spawn_errno, full_fork ? "fork()" : "clone()");
 
-  errpipe->write.reset();
-  ChildError e{};
-  absl::StatusOr<size_t> n = ReadFull(errpipe->read.get(), &e, sizeof e);
-  if (n.ok() && *n == 0) return pid;  // EOF: exec closed the pipe.
+  ChildError e = shared;
+  if (full_fork) {
+    errpipe.write.reset();
+    absl::StatusOr<size_t> n = ReadFull(errpipe.read.get(), &e, sizeof e);
+    if (!n.ok() || (*n != 0 && *n != sizeof e)) {
+      e = ChildError{EIO, kSetup};
+    }
+  }
+  if (e.stage < 0) return pid;  // Nothing reported: exec succeeded.
 
-  // The child failed (or, impossibly, wrote half a report): reap it.
+  // The child failed before exec: reap it.
   int wstatus;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
-  if (!n.ok()) return n.status();
-  if (*n != sizeof e) return PyError(PyExc::kRuntimeError, "short error report from the child");
   switch (e.stage) {
     case kExec: return PyOSError(e.err, absl::StrCat("'", plan.display_program, "'"));
     case kChdir: return PyOSError(e.err, absl::StrCat("'", plan.display_cwd, "'"));
