@@ -19,7 +19,7 @@
 // Errors are absl::Status values built through mp/errors.h:
 //   * exec failed: FileNotFoundError / PermissionError / OSError with the
 //     child's errno and the path ("[Errno 2] No such file or directory:
-//     'nosuch'"), reported by the child through a close-on-exec pipe;
+//     'nosuch'"), reported by the child before exec (see below);
 //   * subprocess.TimeoutExpired: the output read so far comes with it;
 //   * subprocess.CalledProcessError: returncode, cmd, output and stderr.
 // The last two carry a SubprocessErrorInfo payload: GetSubprocessErrorInfo().
@@ -29,9 +29,13 @@
 // dedicated stack, as posix_spawn does): no page tables are copied and the
 // parent resumes once the child has exec'd. Everything the child needs (argv,
 // envp, the PATH candidates, the fd plan) is prepared before; between clone
-// and exec the child makes only async-signal-safe system calls. Only
-// Options::preexec_fn needs a full fork(). Stdio is flushed before the child
-// starts, so output appears in program order.
+// and exec the child makes only async-signal-safe system calls. A failure
+// there ({errno, stage}) is written into the parent's memory, which the
+// parent reads once the child has exec'd or exited. Only Options::preexec_fn
+// needs a full fork(); that child reports through a close-on-exec pipe.
+// Stdio is flushed before the child starts, so output appears in program
+// order (CPython does not flush: a block-buffered print() before
+// subprocess.call() lands after the child's output).
 //
 // Thread-safety: a Popen may be waited on, polled and signalled from several
 // threads at once (reaping and signalling share a lock, so a signal never

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -410,6 +412,38 @@ TEST(PopenTest, CommunicateResumesAfterTimeout) {
   absl::StatusOr<Output> fed = p->Communicate("line\n");
   ASSERT_TRUE(fed.ok());
   EXPECT_EQ(fed->std_out, "a\nline\n");
+}
+
+TEST(PopenTest, KillFromAnotherThreadWhileWaiting) {
+  absl::StatusOr<Popen> p = Popen::Start({"sleep", "30"});
+  ASSERT_TRUE(p.ok());
+  std::thread killer([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    EXPECT_TRUE(p->Kill().ok());
+  });
+  absl::StatusOr<int> rc = p->Wait();
+  killer.join();
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  EXPECT_EQ(*rc, -SIGKILL);
+}
+
+TEST(PopenTest, StdioIsFlushedBeforeTheChildStarts) {
+  std::string path = TmpDir() + "/order";
+  int file = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(file, 0);
+  std::fflush(stdout);
+  int saved = ::dup(1);
+  ::dup2(file, 1);
+  std::printf("parent first\n");  // Buffered: fd 1 is not a tty.
+  absl::StatusOr<int> rc = Call({"echo", "child second"});
+  std::fflush(stdout);
+  ::dup2(saved, 1);
+  ::close(saved);
+  ::close(file);
+  ASSERT_TRUE(rc.ok()) << rc.status();
+  std::ifstream f(path);
+  std::string got((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(got, "parent first\nchild second\n");
 }
 
 // --- timeouts ----------------------------------------------------------------
