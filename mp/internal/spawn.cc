@@ -43,51 +43,68 @@ struct ChildArgs {
   } else {
     signal_safe::WriteAll(a.err_fd, &e, sizeof e);
   }
-  ::_exit(255);
+  for (;;) ::syscall(SYS_exit_group, 255);  // Not _exit: TSan intercepts it.
+}
+
+// The child calls the kernel directly: with CLONE_VM, a libc function that
+// a sanitizer or a preloaded library intercepts would update the *parent's*
+// bookkeeping (TSan's signal table, its fd table) from the child.
+long Sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
+  return ::syscall(nr, a, b, c, d);
 }
 
 // Closes [lo, hi]; close_range(2) where the kernel has it.
 void CloseRange(int lo, int hi, int max_fd) {
   if (lo > hi) return;
-  if (::syscall(SYS_close_range, static_cast<unsigned>(lo), static_cast<unsigned>(hi), 0) == 0) return;
+  if (Sys(SYS_close_range, static_cast<unsigned>(lo), static_cast<unsigned>(hi), 0) == 0) return;
   if (hi > max_fd) hi = max_fd;
-  for (int fd = lo; fd <= hi; ++fd) ::close(fd);
+  for (int fd = lo; fd <= hi; ++fd) Sys(SYS_close, fd);
 }
 
 // Makes `src` the child's `target`. A fd that is already in place only loses
-// FD_CLOEXEC (dup2 onto itself would not clear it).
+// FD_CLOEXEC (dup onto itself would not clear it).
 void Install(const ChildArgs& a, int src, int target) {
   if (src < 0) return;
   if (src == target) {
-    if (::fcntl(target, F_SETFD, 0) != 0) Fail(a, kSetup);
-  } else if (::dup2(src, target) < 0) {
+    if (Sys(SYS_fcntl, target, F_SETFD, 0) != 0) Fail(a, kSetup);
+  } else if (Sys(SYS_dup3, src, target, 0) < 0) {
     Fail(a, kSetup);
   }
 }
 
+// The kernel's struct sigaction (x86-64, arm64 and most others).
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  uint64_t mask;
+};
+
 // Runs in the child: with CLONE_VM it shares the parent's memory, so it
-// writes nothing but its own stack, and calls only async-signal-safe
-// functions.
+// writes nothing but its own stack and makes only raw system calls.
 int ChildMain(void* arg) {
   const ChildArgs& a = *static_cast<const ChildArgs*>(arg);
   const SpawnPlan& p = *a.plan;
 
   // The parent's handlers must not run here (they would run on the parent's
   // memory); ignored signals stay ignored across exec, as POSIX has it.
-  for (int sig = 1; sig < NSIG; ++sig) {
-    struct sigaction sa;
-    if (::sigaction(sig, nullptr, &sa) != 0) continue;
-    if (sa.sa_handler == SIG_IGN || sa.sa_handler == SIG_DFL) continue;
-    sa.sa_handler = SIG_DFL;
-    sa.sa_flags = 0;
-    ::sigaction(sig, &sa, nullptr);
+  for (int sig = 1; sig < 65; ++sig) {
+    KernelSigaction sa;
+    if (Sys(SYS_rt_sigaction, sig, 0, reinterpret_cast<long>(&sa), 8) != 0) continue;
+    if (sa.handler == SIG_IGN || sa.handler == SIG_DFL) continue;
+    KernelSigaction dfl = {SIG_DFL, 0, nullptr, 0};
+    Sys(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, 8);
   }
 
   // A source fd that an earlier dup2 would overwrite is moved out of the way
   // first (CPython's _posixsubprocess does the same).
   int in = p.stdio[0], out = p.stdio[1], err = p.stdio[2];
-  if (out == 0 && (out = ::fcntl(out, F_DUPFD_CLOEXEC, 3)) < 0) Fail(a, kSetup);
-  if ((err == 0 || err == 1) && (err = ::fcntl(err, F_DUPFD_CLOEXEC, 3)) < 0) Fail(a, kSetup);
+  if (out == 0 && (out = static_cast<int>(Sys(SYS_fcntl, out, F_DUPFD_CLOEXEC, 3))) < 0) {
+    Fail(a, kSetup);
+  }
+  if ((err == 0 || err == 1) && (err = static_cast<int>(Sys(SYS_fcntl, err, F_DUPFD_CLOEXEC, 3))) < 0) {
+    Fail(a, kSetup);
+  }
   Install(a, in, 0);
   Install(a, out, 1);
   if (p.stderr_to_stdout) {
@@ -96,13 +113,13 @@ int ChildMain(void* arg) {
     Install(a, err, 2);
   }
 
-  if (p.cwd != nullptr && ::chdir(p.cwd) != 0) Fail(a, kChdir);
-  if (p.umask >= 0) ::umask(static_cast<mode_t>(p.umask));
-  if (p.setsid && ::setsid() < 0) Fail(a, kSetup);
-  if (p.pgid >= 0 && ::setpgid(0, p.pgid) != 0) Fail(a, kSetup);
+  if (p.cwd != nullptr && Sys(SYS_chdir, reinterpret_cast<long>(p.cwd)) != 0) Fail(a, kChdir);
+  if (p.umask >= 0) Sys(SYS_umask, p.umask);
+  if (p.setsid && Sys(SYS_setsid) < 0) Fail(a, kSetup);
+  if (p.pgid >= 0 && Sys(SYS_setpgid, 0, p.pgid) != 0) Fail(a, kSetup);
   if (p.preexec_fn != nullptr) (*p.preexec_fn)();
 
-  for (int fd : p.pass_fds) ::fcntl(fd, F_SETFD, 0);
+  for (int fd : p.pass_fds) Sys(SYS_fcntl, fd, F_SETFD, 0);
   if (p.close_fds) {
     // Keep 0-2, pass_fds and the error pipe (close-on-exec anyway).
     int lo = 3;
@@ -124,14 +141,17 @@ int ChildMain(void* arg) {
     CloseRange(lo, INT32_MAX, a.max_fd);
   }
 
-  if (::sigprocmask(SIG_SETMASK, &a.parent_mask, nullptr) != 0) Fail(a, kSetup);
+  if (Sys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&a.parent_mask), 0, 8) != 0) {
+    Fail(a, kSetup);
+  }
 
   // As execvpe: ENOENT/ENOTDIR mean "try the next"; the first other error is
   // the one reported.
   int saved = 0;
   for (const char* path : p.exec_paths) {
     if (path == nullptr) break;
-    ::execve(path, p.argv.data(), p.envp);
+    Sys(SYS_execve, reinterpret_cast<long>(path), reinterpret_cast<long>(p.argv.data()),
+        reinterpret_cast<long>(p.envp));
     if (errno != ENOENT && errno != ENOTDIR && saved == 0) saved = errno;
   }
   if (saved != 0) errno = saved;
