@@ -14,7 +14,7 @@ per round (median, min-max).
 Ratios compare costs: time and memory as they are, rates inverted, so a ratio
 above 1 always means the left-hand side is slower or bigger.
 
-A figure whose benchmark binary is not in //tools:bench_binaries yet, or whose
+A figure whose benchmark binary is not in //tools/bench:bench_binaries yet, or whose
 binary lacks the benchmark, prints "n/a (...)" instead of failing.
 """
 
@@ -354,11 +354,15 @@ Machine: {machine}
 
 {table}
 
-![ratios](docs/bench_ratios.png)
+{image}"n/a (not built)": the primitive's benchmark binary is not yet listed in
+`//tools/bench:bench_binaries`; "n/a (no BM_X)": the binary has no benchmark
+of that name; "n/a (no script)": `tools/bench/cpython/<key>.py` is missing.
 
-"n/a (not built)": the primitive's benchmark binary is not yet listed in
-`//tools:bench_binaries`; "n/a (no BM_X)": the binary has no benchmark of that
-name.
+## The figures and what measures them
+
+| key | figure | unit | binary | mp benchmark | raw benchmark |
+|---|---|---|---|---|---|
+{figures}
 
 ## Adding a figure as its primitive lands
 
@@ -382,8 +386,14 @@ binary, and the names of the mp and raw benchmarks in it. To enable one:
 
 
 def write_markdown(path, args, text, machine_line):
+    image = ""
+    if args.plot:
+        image = "![ratios](%s)\n\n" % os.path.relpath(user_path(args.plot), os.path.dirname(path))
+    figures = "\n".join("| `%s` | %s | %s | `//%s` | `%s` | `%s` |" % (
+        f.key, f.title, f.unit, ":".join(f.binary.rsplit("/", 1)), f.mp, f.raw or "—") for f in FIGURES)
     with open(path, "w") as out:
-        out.write(MARKDOWN.format(repetitions=args.repetitions, machine=machine_line, table=text))
+        out.write(MARKDOWN.format(repetitions=args.repetitions, machine=machine_line, table=text, image=image,
+                                  figures=figures))
 
 
 def main():
