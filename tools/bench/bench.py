@@ -14,7 +14,7 @@ per round (median, min-max).
 Ratios compare costs: time and memory as they are, rates inverted, so a ratio
 above 1 always means the left-hand side is slower or bigger.
 
-A figure whose benchmark binary is not in //tools/bench:bench_binaries yet, or whose
+A figure whose benchmark binary is not in BENCH_BINARIES (tools/bench/BUILD) yet, or whose
 binary lacks the benchmark, prints "n/a (...)" instead of failing.
 """
 
@@ -355,7 +355,7 @@ Machine: {machine}
 {table}
 
 {image}"n/a (not built)": the primitive's benchmark binary is not yet listed in
-`//tools/bench:bench_binaries`; "n/a (no BM_X)": the binary has no benchmark
+`BENCH_BINARIES` in `tools/bench/BUILD`; "n/a (no BM_X)": the binary has no benchmark
 of that name; "n/a (no script)": `tools/bench/cpython/<key>.py` is missing.
 
 ## The figures and what measures them
@@ -376,7 +376,7 @@ binary, and the names of the mp and raw benchmarks in it. To enable one:
    `items_per_second` (`state.SetItemsProcessed`), bandwidth from
    `bytes_per_second` (`state.SetBytesProcessed`), memory from a counter
    `pss_kB`.
-2. Add the binary to `opt_data(name = "bench_binaries")` in `tools/bench/BUILD`.
+2. Add the binary to `BENCH_BINARIES` in `tools/bench/BUILD`.
 3. Add `tools/bench/cpython/<key>.py`: it measures the same thing with
    python3 and prints one JSON line `{{"figure": "<key>", "value": ..., "unit": ...}}`;
    with `--quick` it must finish in a few seconds.

@@ -3,7 +3,7 @@
 # --json writes one well-formed line per figure and implementation measured.
 set -euo pipefail
 
-bench="$TEST_SRCDIR/mp/tools/bench/bench"
+bench="$TEST_SRCDIR/mp/tools/bench/bench_as_configured"
 json="$TEST_TMPDIR/bench.jsonl"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
