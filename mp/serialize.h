@@ -30,6 +30,7 @@
 #ifndef MP_SERIALIZE_H_
 #define MP_SERIALIZE_H_
 
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <istream>
@@ -38,6 +39,7 @@
 #include <string>
 #include <type_traits>
 #include <typeinfo>
+#include <utility>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -89,6 +91,14 @@ class ViewBuf : public std::streambuf {
 
 // Python's pickle error names, for messages: "cannot serialize <type>".
 std::string TypeName(const std::type_info& type);
+
+// The buffer Deserialize is decoding on this thread (null outside it): the
+// length-prefix check below needs to know how many bytes remain.
+inline thread_local std::streambuf* decoding = nullptr;
+
+// Length prefixes up to this are believed even when fewer bytes remain: the
+// elements of a container may encode to nothing (empty structs).
+inline constexpr uint64_t kUncheckedLength = 4096;
 
 }  // namespace internal
 
@@ -142,6 +152,12 @@ absl::StatusOr<T> Deserialize(absl::string_view bytes) {
     T value{};
     internal::ViewBuf buf(bytes);
     std::istream is(&buf);
+    // Restored on the way out: a user type's load may itself Deserialize.
+    struct Decoding {
+      std::streambuf* saved = std::exchange(internal::decoding, nullptr);
+      ~Decoding() { internal::decoding = saved; }
+    } decoding;
+    internal::decoding = &buf;
     try {
       cereal::BinaryInputArchive archive(is);
       archive(value);
@@ -160,5 +176,26 @@ absl::StatusOr<T> Deserialize(absl::string_view bytes) {
 }
 
 }  // namespace mp
+
+namespace cereal {
+
+// cereal sizes a string or vector from its length prefix before reading the
+// elements, so 8 corrupt bytes claiming 2^40 elements would allocate (and for
+// a vector, touch) terabytes. Every element takes at least one byte (bar
+// empty types), so a prefix larger than the bytes left is corrupt: throw,
+// which Deserialize reports as UnpicklingError. A non-template overload of
+// cereal's templated SizeTag serializer wins overload resolution, for the
+// binary input archive only.
+inline void serialize(BinaryInputArchive& ar, SizeTag<size_type&>& tag) {
+  ar(tag.size);
+  std::streambuf* buf = mp::internal::decoding;
+  if (buf == nullptr || tag.size <= mp::internal::kUncheckedLength) return;
+  if (std::streamsize left = buf->in_avail(); left < 0 || tag.size > static_cast<uint64_t>(left)) {
+    throw Exception(absl::StrCat("length prefix ", tag.size, " exceeds the ", left < 0 ? 0 : left,
+                                 " bytes left"));
+  }
+}
+
+}  // namespace cereal
 
 #endif  // MP_SERIALIZE_H_

@@ -96,7 +96,41 @@ TEST(SerializeTest, HugeLengthPrefixDoesNotAllocateWildly) {
   uint64_t huge = uint64_t{1} << 60;
   std::memcpy(bytes.data(), &huge, 8);
   absl::StatusOr<std::string> back = Deserialize<std::string>(bytes);
-  EXPECT_FALSE(back.ok());
+  ASSERT_FALSE(back.ok());
+  EXPECT_TRUE(Is(back.status(), PyExc::kUnpicklingError)) << back.status();
+  EXPECT_NE(back.status().message().find("length prefix 1152921504606846976 exceeds the 0 bytes left"),
+            std::string::npos)
+      << back.status();
+}
+
+TEST(SerializeTest, LengthPrefixLargerThanInputIsRejectedBeforeAllocating) {
+  // 2^33 ints would be 32 GiB, value-initialised (touched) by vector::resize:
+  // an OOM kill rather than an error unless the prefix is checked first.
+  std::string bytes(8, '\0');
+  uint64_t count = uint64_t{1} << 33;
+  std::memcpy(bytes.data(), &count, 8);
+  bytes += std::string(64, 'x');
+  absl::StatusOr<std::vector<int>> back = Deserialize<std::vector<int>>(bytes);
+  ASSERT_FALSE(back.ok());
+  EXPECT_TRUE(Is(back.status(), PyExc::kUnpicklingError)) << back.status();
+  EXPECT_NE(back.status().message().find("length prefix 8589934592 exceeds the 64 bytes left"), std::string::npos)
+      << back.status();
+}
+
+struct Empty {
+  template <class Archive>
+  void serialize(Archive&) {}
+};
+
+TEST(SerializeTest, LargeContainersAndEmptyElementsStillRoundTrip) {
+  std::vector<int> many(100000, 7);
+  absl::StatusOr<std::vector<int>> back = Deserialize<std::vector<int>>(*Serialize(many));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, many);
+  // Empty elements encode to no bytes: a short prefix is believed anyway.
+  absl::StatusOr<std::vector<Empty>> empties = Deserialize<std::vector<Empty>>(*Serialize(std::vector<Empty>(100)));
+  ASSERT_TRUE(empties.ok()) << empties.status();
+  EXPECT_EQ(empties->size(), 100u);
 }
 
 }  // namespace

@@ -1,0 +1,228 @@
+#include "mp/internal/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+#include "absl/strings/str_cat.h"
+#include "mp/errors.h"
+#include "mp/internal/fd.h"
+
+namespace mp::internal {
+namespace {
+
+enum Stage : int32_t { kExec = 0, kChdir = 1, kSetup = 2 };
+
+struct ChildError {
+  int32_t err;
+  int32_t stage;
+};
+
+struct ChildArgs {
+  const SpawnPlan* plan;
+  // Where a failure is reported: `shared` when the child shares our memory
+  // (CLONE_VM; we resume only after it exec'd or exited, so it is read
+  // after the write), else the error pipe.
+  ChildError* shared;
+  int err_fd;
+  int max_fd;  // For the close() loop when close_range is missing.
+  sigset_t parent_mask;
+};
+
+[[noreturn]] void Fail(const ChildArgs& a, Stage stage) {
+  ChildError e{errno, stage};
+  if (a.shared != nullptr) {
+    *a.shared = e;
+  } else {
+    signal_safe::WriteAll(a.err_fd, &e, sizeof e);
+  }
+  for (;;) ::syscall(SYS_exit_group, 255);  // Not _exit: TSan intercepts it.
+}
+
+// The child calls the kernel directly: with CLONE_VM, a libc function that
+// a sanitizer or a preloaded library intercepts would update the *parent's*
+// bookkeeping (TSan's signal table, its fd table) from the child.
+long Sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) {
+  return ::syscall(nr, a, b, c, d);
+}
+
+// Closes [lo, hi]; close_range(2) where the kernel has it.
+void CloseRange(int lo, int hi, int max_fd) {
+  if (lo > hi) return;
+  if (Sys(SYS_close_range, static_cast<unsigned>(lo), static_cast<unsigned>(hi), 0) == 0) return;
+  if (hi > max_fd) hi = max_fd;
+  for (int fd = lo; fd <= hi; ++fd) Sys(SYS_close, fd);
+}
+
+// Makes `src` the child's `target`. A fd that is already in place only loses
+// FD_CLOEXEC (dup onto itself would not clear it).
+void Install(const ChildArgs& a, int src, int target) {
+  if (src < 0) return;
+  if (src == target) {
+    if (Sys(SYS_fcntl, target, F_SETFD, 0) != 0) Fail(a, kSetup);
+  } else if (Sys(SYS_dup3, src, target, 0) < 0) {
+    Fail(a, kSetup);
+  }
+}
+
+// The kernel's struct sigaction (x86-64, arm64 and most others).
+struct KernelSigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)();
+  uint64_t mask;
+};
+
+// Runs in the child: with CLONE_VM it shares the parent's memory, so it
+// writes nothing but its own stack and makes only raw system calls.
+int ChildMain(void* arg) {
+  const ChildArgs& a = *static_cast<const ChildArgs*>(arg);
+  const SpawnPlan& p = *a.plan;
+
+  // The parent's handlers must not run here (they would run on the parent's
+  // memory); ignored signals stay ignored across exec, as POSIX has it.
+  for (int sig = 1; sig < 65; ++sig) {
+    KernelSigaction sa;
+    if (Sys(SYS_rt_sigaction, sig, 0, reinterpret_cast<long>(&sa), 8) != 0) continue;
+    if (sa.handler == SIG_IGN || sa.handler == SIG_DFL) continue;
+    KernelSigaction dfl = {SIG_DFL, 0, nullptr, 0};
+    Sys(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, 8);
+  }
+
+  // A source fd that an earlier dup2 would overwrite is moved out of the way
+  // first (CPython's _posixsubprocess does the same).
+  int in = p.stdio[0], out = p.stdio[1], err = p.stdio[2];
+  if (out == 0 && (out = static_cast<int>(Sys(SYS_fcntl, out, F_DUPFD_CLOEXEC, 3))) < 0) {
+    Fail(a, kSetup);
+  }
+  if ((err == 0 || err == 1) && (err = static_cast<int>(Sys(SYS_fcntl, err, F_DUPFD_CLOEXEC, 3))) < 0) {
+    Fail(a, kSetup);
+  }
+  Install(a, in, 0);
+  Install(a, out, 1);
+  if (p.stderr_to_stdout) {
+    Install(a, 1, 2);
+  } else {
+    Install(a, err, 2);
+  }
+
+  if (p.cwd != nullptr && Sys(SYS_chdir, reinterpret_cast<long>(p.cwd)) != 0) Fail(a, kChdir);
+  if (p.umask >= 0) Sys(SYS_umask, p.umask);
+  if (p.setsid && Sys(SYS_setsid) < 0) Fail(a, kSetup);
+  if (p.pgid >= 0 && Sys(SYS_setpgid, 0, p.pgid) != 0) Fail(a, kSetup);
+  if (p.preexec_fn != nullptr) (*p.preexec_fn)();
+
+  for (int fd : p.pass_fds) Sys(SYS_fcntl, fd, F_SETFD, 0);
+  if (p.close_fds) {
+    // Keep 0-2, pass_fds and the error pipe (close-on-exec anyway).
+    int lo = 3;
+    size_t i = 0;
+    bool err_kept = false;
+    for (;;) {
+      int keep;
+      if (!err_kept && (i == p.pass_fds.size() || a.err_fd <= p.pass_fds[i])) {
+        keep = a.err_fd;
+        err_kept = true;
+      } else if (i < p.pass_fds.size()) {
+        keep = p.pass_fds[i++];
+      } else {
+        break;
+      }
+      CloseRange(lo, keep - 1, a.max_fd);
+      if (keep + 1 > lo) lo = keep + 1;
+    }
+    CloseRange(lo, INT32_MAX, a.max_fd);
+  }
+
+  if (Sys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&a.parent_mask), 0, 8) != 0) {
+    Fail(a, kSetup);
+  }
+
+  // As execvpe: ENOENT/ENOTDIR mean "try the next"; the first other error is
+  // the one reported.
+  int saved = 0;
+  for (const char* path : p.exec_paths) {
+    if (path == nullptr) break;
+    Sys(SYS_execve, reinterpret_cast<long>(path), reinterpret_cast<long>(p.argv.data()),
+        reinterpret_cast<long>(p.envp));
+    if (errno != ENOENT && errno != ENOTDIR && saved == 0) saved = errno;
+  }
+  if (saved != 0) errno = saved;
+  Fail(a, kExec);
+}
+
+}  // namespace
+
+absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
+  static const int max_fd = [] {
+    long n = ::sysconf(_SC_OPEN_MAX);
+    return n > 0 && n < (1 << 20) ? static_cast<int>(n) : (1 << 20);
+  }();
+  const bool full_fork = plan.preexec_fn != nullptr;
+  ChildError shared{0, -1};
+  ChildArgs args{&plan, full_fork ? nullptr : &shared, -1, max_fd, {}};
+
+  // A forked child has its own memory: it reports through a close-on-exec
+  // pipe, whose EOF means exec succeeded.
+  PipeFds errpipe;
+  if (full_fork) {
+    absl::StatusOr<PipeFds> p = MakePipe();
+    if (!p.ok()) return p.status();
+    errpipe = *std::move(p);
+    // The child's dup2s onto 0-2 must not overwrite the error pipe.
+    if (errpipe.write.get() < 3) {
+      UniqueFd moved(::fcntl(errpipe.write.get(), F_DUPFD_CLOEXEC, 3));
+      if (!moved.valid()) return PyOSError(errno, "fcntl(F_DUPFD_CLOEXEC)");
+      errpipe.write = std::move(moved);
+    }
+    args.err_fd = errpipe.write.get();
+  }
+
+  // All signals stay blocked until the child has reset its handlers, so no
+  // handler of ours ever runs in the child.
+  sigset_t all;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &args.parent_mask);
+  pid_t pid;
+  if (!full_fork) {
+    // The child borrows this stack frame: CLONE_VFORK suspends us until it
+    // has exec'd or exited.
+    alignas(64) char stack[64 * 1024];
+    pid = ::clone(ChildMain, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
+  } else {
+    pid = ::fork();
+    if (pid == 0) ChildMain(&args);
+  }
+  int spawn_errno = errno;
+  ::pthread_sigmask(SIG_SETMASK, &args.parent_mask, nullptr);
+  if (pid < 0) return PyOSError(spawn_errno, full_fork ? "fork()" : "clone()");
+
+  ChildError e = shared;
+  if (full_fork) {
+    errpipe.write.reset();
+    absl::StatusOr<size_t> n = ReadFull(errpipe.read.get(), &e, sizeof e);
+    if (!n.ok() || (*n != 0 && *n != sizeof e)) {
+      e = ChildError{EIO, kSetup};
+    }
+  }
+  if (e.stage < 0) return pid;  // Nothing reported: exec succeeded.
+
+  // The child failed before exec: reap it.
+  int wstatus;
+  while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
+  }
+  switch (e.stage) {
+    case kExec: return PyOSError(e.err, absl::StrCat("'", plan.display_program, "'"));
+    case kChdir: return PyOSError(e.err, absl::StrCat("'", plan.display_cwd, "'"));
+    default: return PyOSError(e.err, "noexec");
+  }
+}
+
+}  // namespace mp::internal

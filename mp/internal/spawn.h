@@ -1,0 +1,56 @@
+// Private: how a subprocess child is started (the mechanism behind
+// mp/subprocess.h, CPython's _posixsubprocess.fork_exec).
+//
+// The caller fills a SpawnPlan with everything the child needs, already in
+// the form the system calls take (NUL-terminated arrays, sorted fd lists), so
+// the child allocates nothing and makes only async-signal-safe system calls
+// between clone/fork and exec. Failures in the child are reported through a
+// close-on-exec pipe as {errno, stage} and become a Status in the parent.
+//
+// Thread-safety: Spawn is reentrant; the plan must not change during a call.
+
+#ifndef MP_INTERNAL_SPAWN_H_
+#define MP_INTERNAL_SPAWN_H_
+
+#include <sys/types.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace mp::internal {
+
+struct SpawnPlan {
+  // Full paths to try in order (PATH candidates); argv and envp end in NULL.
+  std::vector<const char*> exec_paths;
+  std::vector<char*> argv;
+  char* const* envp = nullptr;
+  // Fds of the parent that become the child's 0, 1 and 2; -1 leaves one as
+  // it is. stderr_to_stdout makes 2 a copy of the (new) 1.
+  int stdio[3] = {-1, -1, -1};
+  bool stderr_to_stdout = false;
+  const char* cwd = nullptr;
+  int umask = -1;
+  bool setsid = false;
+  pid_t pgid = -1;  // setpgid(0, pgid) when >= 0.
+  bool close_fds = true;
+  std::vector<int> pass_fds;  // Sorted, unique, all >= 3.
+  // Forces a full fork(); runs in the child just before the fds are closed.
+  const std::function<void()>* preexec_fn = nullptr;
+  // For error messages: the program (exec failure) and cwd (chdir failure).
+  std::string display_program;
+  std::string display_cwd;
+};
+
+// Starts the child described by `plan` and returns its pid once it has
+// exec'd. If anything failed in the child before exec, the child is reaped
+// and the error returned.
+// Errors: FileNotFoundError / PermissionError / OSError naming the program or
+// the cwd; OSError from pipe2, clone or fork.
+absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan);
+
+}  // namespace mp::internal
+
+#endif  // MP_INTERNAL_SPAWN_H_

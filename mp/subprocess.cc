@@ -1,0 +1,569 @@
+#include "mp/subprocess.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "mp/errors.h"
+#include "mp/internal/fd.h"
+#include "mp/internal/spawn.h"
+#include "mp/os.h"
+#include "mp/serialize.h"
+
+extern char** environ;
+
+namespace mp::subprocess {
+
+using internal::UniqueFd;
+
+struct Popen::State {
+  std::vector<std::string> args;
+  pid_t pid = -1;
+  bool own_group = false;  // The child leads its own process group.
+  UniqueFd in, out, err;   // The parent's pipe ends.
+
+  std::mutex mu;
+  std::optional<ExitStatus> status;  // Guarded by mu.
+  UniqueFd pidfd;                    // Guarded by mu; opened on first wait.
+
+  // Communicate's progress, kept across a TimeoutExpired.
+  bool communicating = false;
+  std::string pending_input;
+  std::string out_buf, err_buf;
+};
+
+namespace {
+
+constexpr char kInfoUrl[] = "type.mp.dev/subprocess_error";
+
+// Python's repr of a list of str, as CalledProcessError prints cmd.
+std::string ListRepr(const std::vector<std::string>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ", ";
+    s += '\'';
+    for (char c : v[i]) {
+      if (c == '\\' || c == '\'') s += '\\';
+      s += c;
+    }
+    s += '\'';
+  }
+  return s + "]";
+}
+
+absl::Status WithInfo(absl::Status status, const SubprocessErrorInfo& info) {
+  absl::StatusOr<std::string> bytes = Serialize(info);
+  if (bytes.ok()) status.SetPayload(kInfoUrl, absl::Cord(*bytes));
+  return status;
+}
+
+absl::Status TimeoutError(const std::vector<std::string>& cmd, absl::Duration timeout,
+                          std::string out, std::string err) {
+  SubprocessErrorInfo info{cmd, std::nullopt, absl::ToDoubleSeconds(timeout), std::move(out),
+                           std::move(err)};
+  return WithInfo(PyError(PyExc::kTimeoutExpired,
+                          absl::StrCat("Command '", ListRepr(cmd), "' timed out after ",
+                                       info.timeout_seconds, " seconds")),
+                  info);
+}
+
+absl::Status CalledError(const std::vector<std::string>& cmd, int rc, std::string out,
+                         std::string err) {
+  std::string what = rc < 0 ? absl::StrCat("died with <Signals.", SignalName(-rc), ": ", -rc, ">.")
+                            : absl::StrCat("returned non-zero exit status ", rc, ".");
+  SubprocessErrorInfo info{cmd, rc, 0, std::move(out), std::move(err)};
+  return WithInfo(PyError(PyExc::kCalledProcessError,
+                          absl::StrCat("Command '", ListRepr(cmd), "' ", what)),
+                  info);
+}
+
+absl::Time DeadlineAfter(absl::Duration timeout) {
+  return timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+}
+
+int PollTimeoutMs(absl::Time deadline) {
+  if (deadline == absl::InfiniteFuture()) return -1;
+  absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
+  return static_cast<int>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)), INT32_MAX));
+}
+
+// Appends what one read(2) returns; false at EOF or on a hard error. Reads
+// into a stack buffer: growing the string first would zero-fill 64 KiB per
+// read, which costs more than the copy for the usual short outputs.
+bool ReadSome(int fd, std::string* buf) {
+  char chunk[64 * 1024];
+  ssize_t n;
+  do {
+    n = ::read(fd, chunk, sizeof chunk);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) buf->append(chunk, static_cast<size_t>(n));
+  return n > 0 || (n < 0 && errno == EAGAIN);
+}
+
+// The environment the child gets, as "K=V" strings; nullopt: ours, as is.
+std::optional<std::vector<std::string>> ChildEnv(const Options& o) {
+  if (!o.env && o.extra_env.empty()) return std::nullopt;
+  std::map<std::string, std::string> env;
+  if (o.env) {
+    env = *o.env;
+  } else {
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(*e, absl::MaxSplits('=', 1));
+      env.insert(std::move(kv));
+    }
+  }
+  for (const auto& [k, v] : o.extra_env) env[k] = v;
+  std::vector<std::string> out;
+  out.reserve(env.size());
+  for (const auto& [k, v] : env) out.push_back(absl::StrCat(k, "=", v));
+  return out;
+}
+
+// Where execve should look for `program`: itself if it has a '/', else each
+// directory of PATH (the child's PATH; "/bin:/usr/bin" without one).
+std::vector<std::string> ExecCandidates(const std::string& program,
+                                        const std::optional<std::vector<std::string>>& env) {
+  if (program.find('/') != std::string::npos) return {program};
+  std::string path = "/bin:/usr/bin";
+  if (env) {
+    for (const std::string& kv : *env) {
+      if (absl::StartsWith(kv, "PATH=")) path = kv.substr(5);
+    }
+  } else if (const char* p = ::getenv("PATH")) {
+    path = p;
+  }
+  std::vector<std::string> out;
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    out.push_back(dir.empty() ? program : absl::StrCat(dir, "/", program));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::Status CompletedProcess::CheckReturncode() const {
+  if (returncode == 0) return absl::OkStatus();
+  return CalledError(args, returncode, std_out, std_err);
+}
+
+std::optional<SubprocessErrorInfo> GetSubprocessErrorInfo(const absl::Status& status) {
+  auto payload = status.GetPayload(kInfoUrl);
+  if (!payload) return std::nullopt;
+  absl::StatusOr<SubprocessErrorInfo> info = Deserialize<SubprocessErrorInfo>(std::string(*payload));
+  if (!info.ok()) return std::nullopt;
+  return *std::move(info);
+}
+
+absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
+  if (args.empty()) return PyError(PyExc::kValueError, "args must not be empty");
+  if (o.std_in.kind == Redirect::Kind::kStdout || o.std_out.kind == Redirect::Kind::kStdout) {
+    return PyError(PyExc::kValueError, "STDOUT is valid only for stderr");
+  }
+  for (const Redirect* r : {&o.std_in, &o.std_out, &o.std_err}) {
+    if (r->kind == Redirect::Kind::kFd && r->fd < 0) {
+      return PyError(PyExc::kValueError, absl::StrCat("bad file descriptor for a stream: ", r->fd));
+    }
+  }
+  for (int fd : o.pass_fds) {
+    if (fd < 3) return PyError(PyExc::kValueError, absl::StrCat("pass_fds: ", fd, " is below 3"));
+  }
+
+  auto state = std::make_unique<State>();
+  std::vector<std::string> argv = args;
+  if (o.shell) {
+    argv.insert(argv.begin(), {"/bin/sh", "-c"});
+  }
+  std::string program = o.executable ? *o.executable : argv[0];
+  std::optional<std::vector<std::string>> env = ChildEnv(o);
+  std::vector<std::string> candidates = ExecCandidates(program, env);
+
+  internal::SpawnPlan plan;
+  for (const std::string& c : candidates) plan.exec_paths.push_back(c.c_str());
+  plan.exec_paths.push_back(nullptr);
+  for (std::string& a : argv) plan.argv.push_back(a.data());
+  plan.argv.push_back(nullptr);
+  std::vector<char*> envp;
+  if (env) {
+    for (std::string& kv : *env) envp.push_back(kv.data());
+    envp.push_back(nullptr);
+    plan.envp = envp.data();
+  } else {
+    plan.envp = environ;
+  }
+
+  // The child's ends live until the child has exec'd, then close here.
+  UniqueFd child_ends[3];
+  UniqueFd devnull;
+  const Redirect* streams[3] = {&o.std_in, &o.std_out, &o.std_err};
+  UniqueFd* parent_ends[3] = {&state->in, &state->out, &state->err};
+  for (int i = 0; i < 3; ++i) {
+    switch (streams[i]->kind) {
+      case Redirect::Kind::kInherit: break;
+      case Redirect::Kind::kStdout: plan.stderr_to_stdout = true; break;
+      case Redirect::Kind::kFd: plan.stdio[i] = streams[i]->fd; break;
+      case Redirect::Kind::kDevNull:
+        if (!devnull.valid()) {
+          devnull.reset(::open("/dev/null", O_RDWR | O_CLOEXEC));
+          if (!devnull.valid()) return PyOSError(errno, "'/dev/null'");
+        }
+        plan.stdio[i] = devnull.get();
+        break;
+      case Redirect::Kind::kPipe: {
+        absl::StatusOr<internal::PipeFds> p = internal::MakePipe();
+        if (!p.ok()) return p.status();
+        *parent_ends[i] = i == 0 ? std::move(p->write) : std::move(p->read);
+        child_ends[i] = i == 0 ? std::move(p->read) : std::move(p->write);
+        plan.stdio[i] = child_ends[i].get();
+        break;
+      }
+    }
+  }
+  if (o.cwd) {
+    plan.cwd = o.cwd->c_str();
+    plan.display_cwd = *o.cwd;
+  }
+  if (o.umask) plan.umask = static_cast<int>(*o.umask);
+  plan.setsid = o.start_new_session;
+  if (o.process_group) plan.pgid = *o.process_group;
+  plan.pass_fds = o.pass_fds;
+  std::sort(plan.pass_fds.begin(), plan.pass_fds.end());
+  plan.pass_fds.erase(std::unique(plan.pass_fds.begin(), plan.pass_fds.end()), plan.pass_fds.end());
+  // As CPython: pass_fds implies close_fds.
+  plan.close_fds = o.close_fds || !plan.pass_fds.empty();
+  if (o.preexec_fn) plan.preexec_fn = &o.preexec_fn;
+  plan.display_program = program;
+
+  // Output buffered before the child starts appears before the child's.
+  FlushStdio();
+  absl::StatusOr<pid_t> pid = internal::Spawn(plan);
+  if (!pid.ok()) return pid.status();
+  state->pid = *pid;
+  state->own_group = o.start_new_session || (o.process_group && *o.process_group == 0);
+  state->args = std::move(args);
+  return Popen(std::move(state));
+}
+
+Popen::Popen(std::unique_ptr<State> state) : state_(std::move(state)) {}
+Popen::Popen(Popen&&) noexcept = default;
+Popen& Popen::operator=(Popen&& other) noexcept {
+  if (this != &other) {
+    Popen old(std::move(*this));  // Closes and waits as a destructor would.
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Popen::~Popen() {
+  if (state_ == nullptr) return;
+  state_->in.reset();
+  state_->out.reset();
+  state_->err.reset();
+  (void)Wait();
+}
+
+pid_t Popen::pid() const { return state_->pid; }
+const std::vector<std::string>& Popen::args() const { return state_->args; }
+int Popen::stdin_fd() const { return state_->in.get(); }
+int Popen::stdout_fd() const { return state_->out.get(); }
+int Popen::stderr_fd() const { return state_->err.get(); }
+
+std::optional<ExitStatus> Popen::exit_status() const {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  return state_->status;
+}
+
+std::optional<int> Popen::returncode() const {
+  std::optional<ExitStatus> st = exit_status();
+  if (!st) return std::nullopt;
+  return st->python_returncode();
+}
+
+namespace {
+
+// Reaps without blocking; the caller holds s.mu.
+void ReapLocked(Popen::State& s) {
+  if (s.status) return;
+  int wstatus = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(s.pid, &wstatus, WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r == s.pid) {
+    s.status = ExitStatus::FromWaitStatus(wstatus);
+    s.pidfd.reset();
+  } else if (r < 0) {
+    // ECHILD: reaped behind our back (SIGCHLD ignored, waitpid(-1)); CPython
+    // reports 0 in that case.
+    s.status = ExitStatus::Exited(0);
+    s.pidfd.reset();
+  }
+}
+
+}  // namespace
+
+std::optional<int> Popen::Poll() {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  ReapLocked(*state_);
+  if (!state_->status) return std::nullopt;
+  return state_->status->python_returncode();
+}
+
+absl::StatusOr<int> Popen::Wait(absl::Duration timeout) {
+  State& s = *state_;
+  if (timeout == absl::InfiniteDuration()) {
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(s.mu);
+        ReapLocked(s);
+        if (s.status) return s.status->python_returncode();
+      }
+      // WNOWAIT waits for the exit but leaves the zombie (and so the pid)
+      // in place; reaping happens under the lock, so SendSignal never
+      // reaches a recycled pid.
+      siginfo_t info;
+      if (::waitid(P_PID, static_cast<id_t>(s.pid), &info, WEXITED | WNOWAIT) != 0 &&
+          errno != EINTR && errno != ECHILD) {
+        return PyOSError(errno, absl::StrCat("waitid(", s.pid, ")"));
+      }
+    }
+  }
+  absl::Time deadline = DeadlineAfter(timeout);
+  for (;;) {
+    int pidfd;
+    {
+      std::lock_guard<std::mutex> lock(s.mu);
+      ReapLocked(s);
+      if (s.status) return s.status->python_returncode();
+      if (!s.pidfd.valid()) {
+        // Race-free: the child is unreaped, so its pid is still its own.
+        s.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, s.pid, 0)));
+        if (!s.pidfd.valid()) return PyOSError(errno, absl::StrCat("pidfd_open(", s.pid, ")"));
+      }
+      pidfd = s.pidfd.get();
+    }
+    // Block outside the lock, so SendSignal and Poll stay responsive.
+    absl::StatusOr<bool> ready = internal::PollReadable(pidfd, deadline);
+    if (!ready.ok()) return ready.status();
+    if (!*ready) {
+      std::lock_guard<std::mutex> lock(s.mu);
+      ReapLocked(s);
+      if (s.status) return s.status->python_returncode();
+      return TimeoutError(s.args, timeout, "", "");
+    }
+  }
+}
+
+absl::Status Popen::SendSignal(int signo) {
+  std::lock_guard<std::mutex> lock(state_->mu);
+  ReapLocked(*state_);
+  if (state_->status) return absl::OkStatus();
+  if (::kill(state_->pid, signo) == 0 || errno == ESRCH) return absl::OkStatus();
+  return PyOSError(errno, absl::StrCat("kill(", state_->pid, ", ", signo, ")"));
+}
+
+absl::Status Popen::Terminate() { return SendSignal(SIGTERM); }
+absl::Status Popen::Kill() { return SendSignal(SIGKILL); }
+
+namespace {
+
+// Keeps SIGPIPE from killing us while we write to a child that stopped
+// reading: blocked for the duration, and a SIGPIPE we caused is consumed.
+class SigpipeGuard {
+ public:
+  SigpipeGuard() {
+    sigset_t pipe_only;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &old_);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE);
+  }
+  ~SigpipeGuard() {
+    if (caused_ && !was_pending_) {
+      sigset_t pipe_only;
+      sigemptyset(&pipe_only);
+      sigaddset(&pipe_only, SIGPIPE);
+      struct timespec zero = {0, 0};
+      while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  void Caused() { caused_ = true; }
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+  bool caused_ = false;
+};
+
+}  // namespace
+
+absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duration timeout) {
+  State& s = *state_;
+  absl::Time deadline = DeadlineAfter(timeout);
+  absl::string_view pending;
+  if (!s.communicating) {
+    s.communicating = true;
+    if (s.in.valid()) {
+      if (input.empty()) {
+        s.in.reset();
+      } else {
+        ::fcntl(s.in.get(), F_SETFL, ::fcntl(s.in.get(), F_GETFL) | O_NONBLOCK);
+        pending = input;
+      }
+    }
+  } else {
+    pending = s.pending_input;
+  }
+
+  std::optional<SigpipeGuard> sigpipe;
+  if (s.in.valid()) sigpipe.emplace();
+  for (;;) {
+    struct pollfd fds[3];
+    int n = 0;
+    if (s.in.valid()) fds[n++] = {s.in.get(), POLLOUT, 0};
+    if (s.out.valid()) fds[n++] = {s.out.get(), POLLIN, 0};
+    if (s.err.valid()) fds[n++] = {s.err.get(), POLLIN, 0};
+    if (n == 0) break;
+    if (n == 1 && !s.in.valid() && deadline == absl::InfiniteFuture()) {
+      // One output pipe, no deadline: plain blocking reads.
+      UniqueFd& fd = s.out.valid() ? s.out : s.err;
+      std::string* buf = s.out.valid() ? &s.out_buf : &s.err_buf;
+      while (ReadSome(fd.get(), buf)) {
+      }
+      fd.reset();
+      break;
+    }
+    int r = ::poll(fds, n, PollTimeoutMs(deadline));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return PyOSError(errno, "poll()");
+    }
+    if (r == 0) {
+      if (absl::Now() < deadline) continue;
+      s.pending_input = std::string(pending);
+      return TimeoutError(s.args, timeout, s.out_buf, s.err_buf);
+    }
+    for (int i = 0; i < n; ++i) {
+      if (fds[i].revents == 0) continue;
+      if (fds[i].fd == s.in.get()) {
+        ssize_t w = ::write(s.in.get(), pending.data(), std::min<size_t>(pending.size(), 1 << 20));
+        if (w > 0) pending.remove_prefix(static_cast<size_t>(w));
+        if (w < 0 && errno == EPIPE) sigpipe->Caused();
+        if (pending.empty() || (w < 0 && errno != EAGAIN && errno != EINTR)) s.in.reset();
+      } else if (fds[i].fd == s.out.get()) {
+        if (!ReadSome(s.out.get(), &s.out_buf)) s.out.reset();
+      } else if (fds[i].fd == s.err.get()) {
+        if (!ReadSome(s.err.get(), &s.err_buf)) s.err.reset();
+      }
+    }
+  }
+  s.pending_input.clear();
+
+  absl::StatusOr<int> rc = Wait(std::max(deadline - absl::Now(), absl::ZeroDuration()));
+  if (!rc.ok()) {
+    if (Is(rc.status(), PyExc::kTimeoutExpired)) {
+      return TimeoutError(s.args, timeout, s.out_buf, s.err_buf);
+    }
+    return rc.status();
+  }
+  return Output{std::move(s.out_buf), std::move(s.err_buf)};
+}
+
+absl::StatusOr<CompletedProcess> Run(std::vector<std::string> args, RunOptions options) {
+  Options& o = options.popen;
+  if (options.input) {
+    if (o.std_in.kind != Redirect::Kind::kInherit) {
+      return PyError(PyExc::kValueError, "stdin and input arguments may not both be used.");
+    }
+    o.std_in = kPipe;
+  }
+  if (options.capture_output) {
+    if (o.std_out.kind != Redirect::Kind::kInherit || o.std_err.kind != Redirect::Kind::kInherit) {
+      return PyError(PyExc::kValueError,
+                     "stdout and stderr arguments may not be used with capture_output.");
+    }
+    o.std_out = kPipe;
+    o.std_err = kPipe;
+  }
+  absl::StatusOr<Popen> p = Popen::Start(args, std::move(o));
+  if (!p.ok()) return p.status();
+  absl::StatusOr<Output> out =
+      p->Communicate(options.input ? *options.input : absl::string_view(), options.timeout);
+  if (!out.ok()) {
+    Popen::State& s = *p->state_;
+    if (s.own_group) {
+      std::lock_guard<std::mutex> lock(s.mu);
+      ReapLocked(s);
+      if (!s.status) ::kill(-s.pid, SIGKILL);
+    }
+    (void)p->Kill();
+    (void)p->Wait();
+    if (!Is(out.status(), PyExc::kTimeoutExpired)) return out.status();
+    // Collect what the killed child left in the pipes. A grandchild may hold
+    // them open forever (bpo-37424), so give up after a short grace.
+    absl::StatusOr<Output> rest = p->Communicate({}, absl::Milliseconds(100));
+    if (rest.ok()) {
+      return TimeoutError(args, options.timeout, std::move(rest->std_out), std::move(rest->std_err));
+    }
+    return TimeoutError(args, options.timeout, std::move(s.out_buf), std::move(s.err_buf));
+  }
+  CompletedProcess done{std::move(args), *p->returncode(), std::move(out->std_out),
+                        std::move(out->std_err)};
+  if (options.check) {
+    absl::Status st = done.CheckReturncode();
+    if (!st.ok()) return st;
+  }
+  return done;
+}
+
+absl::StatusOr<int> Call(std::vector<std::string> args, Options options, absl::Duration timeout) {
+  absl::StatusOr<Popen> p = Popen::Start(std::move(args), std::move(options));
+  if (!p.ok()) return p.status();
+  absl::StatusOr<int> rc = p->Wait(timeout);
+  if (!rc.ok()) {
+    (void)p->Kill();
+    (void)p->Wait();
+  }
+  return rc;
+}
+
+absl::Status CheckCall(std::vector<std::string> args, Options options, absl::Duration timeout) {
+  std::vector<std::string> cmd = args;
+  absl::StatusOr<int> rc = Call(std::move(args), std::move(options), timeout);
+  if (!rc.ok()) return rc.status();
+  if (*rc != 0) return CalledError(cmd, *rc, "", "");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> CheckOutput(std::vector<std::string> args, Options options,
+                                        std::optional<std::string> input, absl::Duration timeout) {
+  if (options.std_out.kind != Redirect::Kind::kInherit) {
+    return PyError(PyExc::kValueError, "stdout argument not allowed, it will be overridden.");
+  }
+  options.std_out = kPipe;
+  absl::StatusOr<CompletedProcess> done =
+      Run(std::move(args), RunOptions{std::move(options), std::move(input), false, timeout, true});
+  if (!done.ok()) return done.status();
+  return std::move(done->std_out);
+}
+
+}  // namespace mp::subprocess

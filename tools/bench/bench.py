@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""mp against CPython and the raw system calls, side by side (issue 7).
+
+    tools/bazel run //tools:bench [-- --quick] [--json FILE] [--plot FILE.png]
+                                  [--markdown FILE] [--repetitions N] [--figures REGEX]
+
+Each figure has three measurements: mp and raw come from one Google Benchmark
+binary (the same memory image, since fork's cost grows with it), CPython from
+tools/bench/cpython/<figure>.py run by python3. Every round runs every figure's
+three measurements back to back, so a noisy neighbour hits all three alike;
+the table reports, over the rounds, the median with min-max, and the ratios
+per round (median, min-max).
+
+Ratios compare costs: time and memory as they are, rates inverted, so a ratio
+above 1 always means the left-hand side is slower or bigger.
+
+A figure whose benchmark binary is not in BENCH_BINARIES (tools/bench/BUILD) yet, or whose
+binary lacks the benchmark, prints "n/a (...)" instead of failing.
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+
+class Figure:
+    """One row: what to run for mp, raw and CPython, and which number to read."""
+
+    # How a Google Benchmark result becomes a figure of each unit.
+    FIELDS = {"us": "real_time", "per_s": "items_per_second", "GB_per_s": "bytes_per_second", "kB": "pss_kB"}
+
+    def __init__(self, key, title, unit, binary, mp, raw, field=None):
+        self.key, self.title, self.unit = key, title, unit
+        self.binary, self.mp, self.raw = binary, mp, raw
+        self.field = field or self.FIELDS[unit]
+        self.cpython = "tools/bench/cpython/%s.py" % key
+
+    def cost(self, value):
+        """Bigger is worse, whatever the unit."""
+        return 1.0 / value if self.unit in ("per_s", "GB_per_s") else value
+
+
+# The table of figures. Binaries are runfiles paths (//mp:x -> "mp/x"); mp and
+# raw are benchmark names in that binary (raw None: no raw baseline).
+FIGURES = [
+    Figure("process_start_join", "Process start+join", "us",
+           "mp/process_benchmark", "BM_ProcessStartJoin", "BM_RawForkExitWaitpid"),
+    Figure("subprocess_run_true", "subprocess run /bin/true", "us",
+           "mp/subprocess_benchmark", "BM_Run_True", "BM_RawVforkExecWaitpid_True"),
+    Figure("subprocess_echo_capture", "subprocess echo, stdout captured", "us",
+           "mp/subprocess_benchmark", "BM_Run_EchoCaptured", "BM_RawPosixSpawnPipeRead_Echo"),
+    Figure("pool_apply_async", "Pool apply_async, trivial tasks", "per_s",
+           "mp/pool_benchmark", "BM_PoolApplyAsync", "BM_RawPipeTaskRoundTrip"),
+    Figure("pool_map_1m", "Pool map over 1M ints", "us",
+           "mp/pool_benchmark", "BM_PoolMap1M", "BM_RawPipeMap1M"),
+    Figure("queue_small_items", "Queue small items", "per_s",
+           "mp/queue_benchmark", "BM_QueueSmallItems", "BM_RawPipeSmallItems"),
+    Figure("queue_1mib_items", "Queue 1 MiB items", "GB_per_s",
+           "mp/queue_benchmark", "BM_Queue1MiBItems", "BM_RawPipe1MiBItems"),
+    Figure("pipe_round_trip", "Pipe round trip", "us",
+           "mp/queue_benchmark", "BM_PipeRoundTrip", "BM_RawPipeRoundTrip"),
+    Figure("pool4_pss", "Pool(4) memory, PSS summed", "kB",
+           "mp/pool_benchmark", "BM_Pool4Pss", "BM_RawFork4Pss"),
+]
+
+TIME_UNITS_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
+TIMEOUT_S = 600
+
+
+class Unavailable(Exception):
+    """A measurement that cannot run on this build: shown as n/a, not an error."""
+
+
+class MeasurementError(Exception):
+    """A measurement that should have run but failed."""
+
+
+def runfiles_root():
+    for var in ("RUNFILES_DIR", "TEST_SRCDIR"):
+        if os.environ.get(var):
+            return os.environ[var]
+    here = os.path.abspath(sys.argv[0])
+    if os.path.isdir(here + ".runfiles"):
+        return here + ".runfiles"
+    # Run from a source tree: tools/bench/bench.py -> the workspace root.
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(here))))
+
+
+def workspace_path(root, path):
+    for candidate in (os.path.join(root, "mp", path), os.path.join(root, path)):
+        if os.path.exists(candidate):
+            return candidate
+    return None
+
+
+def user_path(path):
+    """Output paths are relative to where the user typed `bazel run`."""
+    return os.path.join(os.environ.get("BUILD_WORKING_DIRECTORY", os.getcwd()), path)
+
+
+class Runner:
+    def __init__(self, args):
+        self.args = args
+        self.root = runfiles_root()
+        self.listed = {}  # binary path -> set of benchmark names
+
+    def binary(self, fig):
+        path = workspace_path(self.root, fig.binary)
+        if path is None:
+            raise Unavailable("not built")
+        if path not in self.listed:
+            out = self._run([path, "--benchmark_list_tests=true"], "%s --benchmark_list_tests" % fig.binary)
+            # "BM_X/real_time", "BM_X/1024": the part before the first '/'.
+            self.listed[path] = {name.split("/")[0] for name in out.split()}
+        return path
+
+    def google_benchmark(self, fig):
+        """One run of fig's mp and raw benchmarks: {"mp": value, "raw": value}."""
+        path = self.binary(fig)
+        names = {impl: name for impl, name in (("mp", fig.mp), ("raw", fig.raw))
+                 if name and name in self.listed[path]}
+        if not names:
+            return {}
+        cmd = [path, "--benchmark_filter=^(%s)(/.*)?$" % "|".join(names.values()),
+               "--benchmark_repetitions=1", "--benchmark_format=json"]
+        if self.args.quick:
+            cmd.append("--benchmark_min_time=0.01")
+        doc = json.loads(self._run(cmd, fig.binary))
+        values = {}
+        for impl, name in names.items():
+            runs = [b for b in doc.get("benchmarks", []) if b["name"].split("/")[0] == name]
+            if not runs:
+                raise MeasurementError("%s: no result for %s" % (fig.binary, name))
+            run = runs[0]
+            if run.get("error_occurred"):
+                raise MeasurementError("%s %s: %s" % (fig.binary, name, run.get("error_message")))
+            if fig.field == "real_time":
+                values[impl] = run["real_time"] * TIME_UNITS_US[run["time_unit"]]
+            elif fig.field not in run:
+                raise MeasurementError("%s %s: no %r in its output" % (fig.binary, name, fig.field))
+            else:
+                scale = 1e-9 if fig.unit == "GB_per_s" else 1.0
+                values[impl] = float(run[fig.field]) * scale
+        return values
+
+    def missing_reason(self, fig, impl):
+        path = workspace_path(self.root, fig.binary)
+        if path is None:
+            return "not built"
+        name = fig.mp if impl == "mp" else fig.raw
+        if not name:
+            return "no baseline"
+        return "no %s" % name if name not in self.listed.get(path, ()) else None
+
+    def cpython(self, fig):
+        script = workspace_path(self.root, fig.cpython)
+        if script is None:
+            raise Unavailable("no script")
+        cmd = [self.args.python, script] + (["--quick"] if self.args.quick else [])
+        out = self._run(cmd, fig.cpython)
+        lines = [l for l in out.splitlines() if l.strip()]
+        try:
+            doc = json.loads(lines[-1])
+            value, unit, figure = float(doc["value"]), doc["unit"], doc["figure"]
+        except (IndexError, ValueError, KeyError, TypeError) as e:
+            raise MeasurementError("%s: last line is not {\"figure\",\"value\",\"unit\"} JSON (%s): %r"
+                                   % (fig.cpython, e, lines[-1:]))
+        if figure != fig.key or unit != fig.unit:
+            raise MeasurementError("%s: says figure=%r unit=%r, expected %r %r"
+                                   % (fig.cpython, figure, unit, fig.key, fig.unit))
+        return value
+
+    def _run(self, cmd, what):
+        try:
+            p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise MeasurementError("%s: timed out after %ds" % (what, TIMEOUT_S))
+        except OSError as e:
+            raise MeasurementError("%s: %s" % (what, e))
+        if p.returncode != 0:
+            tail = (p.stderr.strip().splitlines() or [""])[-1]
+            raise MeasurementError("%s: exit status %d: %s" % (what, p.returncode, tail))
+        return p.stdout
+
+
+def summary(values):
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def fmt(v):
+    if v >= 1000:
+        return "{:,.0f}".format(v)
+    if v >= 100:
+        return "%.0f" % v
+    if v >= 10:
+        return "%.1f" % v
+    if v >= 0.1:
+        return "%.2f" % v
+    return "%.3g" % v
+
+
+def cell(samples, note, ratio=False):
+    if not samples:
+        return note or "—"
+    s = summary(samples)
+    if len(samples) == 1:
+        return fmt(s["median"])
+    return "%s (%s–%s)" % (fmt(s["median"]), fmt(s["min"]), fmt(s["max"]))
+
+
+def measure(args, figures):
+    runner = Runner(args)
+    samples = {(f.key, impl): [] for f in figures for impl in ("mp", "cpython", "raw")}
+    ratios = {(f.key, r): [] for f in figures for r in ("mp_raw", "cpython_mp")}
+    notes, errors = {}, []
+    for rnd in range(args.repetitions):
+        for fig in figures:
+            got = {}
+            steps = [("gbench", runner.google_benchmark), ("cpython", runner.cpython)]
+            if rnd % 2:
+                steps.reverse()  # Neither side always runs right after the other figure.
+            for which, fn in steps:
+                try:
+                    result = fn(fig)
+                    got.update(result if which == "gbench" else {"cpython": result})
+                except Unavailable as e:
+                    impls = ("mp", "raw") if which == "gbench" else ("cpython",)
+                    for impl in impls:
+                        notes[(fig.key, impl)] = "n/a (%s)" % e
+                except MeasurementError as e:
+                    errors.append(str(e))
+                    impls = ("mp", "raw") if which == "gbench" else ("cpython",)
+                    for impl in impls:
+                        notes[(fig.key, impl)] = "error"
+            for impl, value in got.items():
+                samples[(fig.key, impl)].append(value)
+            if "mp" in got and "raw" in got:
+                ratios[(fig.key, "mp_raw")].append(fig.cost(got["mp"]) / fig.cost(got["raw"]))
+            if "mp" in got and "cpython" in got:
+                ratios[(fig.key, "cpython_mp")].append(fig.cost(got["cpython"]) / fig.cost(got["mp"]))
+        sys.stderr.write("bench: round %d/%d done\n" % (rnd + 1, args.repetitions))
+    for fig in figures:
+        for impl in ("mp", "raw"):
+            if not samples[(fig.key, impl)] and (fig.key, impl) not in notes:
+                notes[(fig.key, impl)] = "n/a (%s)" % (runner.missing_reason(fig, impl) or "no result")
+    return samples, ratios, notes, errors
+
+
+def table(figures, samples, ratios, notes):
+    rows = ["| figure | unit | mp | CPython | raw | mp÷raw | CPython÷mp |",
+            "|---|---|---|---|---|---|---|"]
+    for f in figures:
+        rows.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+            f.title, f.unit,
+            cell(samples[(f.key, "mp")], notes.get((f.key, "mp"))),
+            cell(samples[(f.key, "cpython")], notes.get((f.key, "cpython"))),
+            cell(samples[(f.key, "raw")], notes.get((f.key, "raw"))),
+            cell(ratios[(f.key, "mp_raw")], None),
+            cell(ratios[(f.key, "cpython_mp")], None)))
+    return "\n".join(rows)
+
+
+def machine(args):
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    py = subprocess.run([args.python, "--version"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        text=True).stdout.strip()
+    return ("%s, %d CPUs, Linux %s; CPython: %s (%s); load average %.2f; %s UTC"
+            % (model, os.cpu_count() or 0, platform.release(), py, args.python, os.getloadavg()[0],
+               time.strftime("%Y-%m-%d %H:%M", time.gmtime())))
+
+
+def write_json(path, figures, samples):
+    with open(path, "w") as out:
+        for f in figures:
+            for impl in ("mp", "cpython", "raw"):
+                values = samples[(f.key, impl)]
+                if values:
+                    out.write(json.dumps(dict(figure=f.key, impl=impl, unit=f.unit, repetitions=len(values),
+                                              **summary(values))) + "\n")
+
+
+def write_plot(path, figures, ratios):
+    rows = [f for f in figures if ratios[(f.key, "mp_raw")] or ratios[(f.key, "cpython_mp")]]
+    if not rows:
+        sys.stderr.write("bench: no ratios to plot; %s not written\n" % path)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        data = os.path.join(tmp, "ratios.dat")
+        with open(data, "w") as out:
+            for f in rows:
+                cols = []
+                for r in ("mp_raw", "cpython_mp"):
+                    v = ratios[(f.key, r)]
+                    cols += ["%g %g %g" % (statistics.median(v), min(v), max(v))] if v else ["NaN NaN NaN"]
+                out.write('"%s" %s\n' % (f.title, " ".join(cols)))
+        script = """
+set terminal pngcairo size 1100,520 font "sans,10"
+set output '%s'
+set title "Cost ratios, median with min-max over rounds: mp ÷ raw is mp's overhead, CPython ÷ mp is mp's speed-up"
+set style data histogram
+set style histogram errorbars gap 1 lw 1
+set style fill solid 0.8 border -1
+set logscale y 2
+set grid ytics
+set ylabel "ratio (log scale)"
+set xtics rotate by -20 left
+set key top left
+set arrow from graph 0, first 1 to graph 1, first 1 nohead dt 2 lc rgb "black"
+plot '%s' using 2:3:4:xtic(1) title "mp ÷ raw" lc rgb "#3070b0", \\
+     '' using 5:6:7 title "CPython ÷ mp" lc rgb "#e08020"
+""" % (path, data)
+        p = subprocess.run(["gnuplot"], input=script, text=True, stderr=subprocess.PIPE)
+        if p.returncode != 0:
+            raise SystemExit("bench: gnuplot failed: %s" % p.stderr.strip())
+
+
+MARKDOWN = """# Benchmarks
+
+mp against CPython (`multiprocessing`, `subprocess`) and against the raw
+system calls each primitive wraps, measured by one command:
+
+```sh
+tools/bazel run //tools:bench                      # the table below, ~minutes
+tools/bazel run //tools:bench -- --quick           # under a minute; checks it runs, not speed
+tools/bazel run //tools:bench -- --json out.jsonl --plot docs/bench_ratios.png --markdown BENCHMARKS.md
+```
+
+`//tools:bench` builds the benchmark binaries with `-c opt` by itself. Each of
+{repetitions} rounds runs every figure's mp, raw and CPython measurement back to
+back; cells are the median over rounds with (min–max). Ratios are per round
+and compare costs (times and memory as they are, rates inverted), so a ratio
+above 1 means the left-hand side is slower or bigger: **mp÷raw** is mp's
+overhead over the bare system calls, **CPython÷mp** how many times faster mp
+is than CPython.
+
+## Latest run
+
+Machine: {machine}
+
+{table}
+
+{image}"n/a (not built)": the primitive's benchmark binary is not yet listed in
+`BENCH_BINARIES` in `tools/bench/BUILD`; "n/a (no BM_X)": the binary has no benchmark
+of that name; "n/a (no script)": `tools/bench/cpython/<key>.py` is missing.
+
+## The figures and what measures them
+
+| key | figure | unit | binary | mp benchmark | raw benchmark |
+|---|---|---|---|---|---|
+{figures}
+
+## Adding a figure as its primitive lands
+
+Figures live in the `FIGURES` table at the top of `tools/bench/bench.py`: a
+key, a title, a unit (`us`, `per_s`, `GB_per_s` or `kB`), the benchmark
+binary, and the names of the mp and raw benchmarks in it. To enable one:
+
+1. Write the Google Benchmark binary (cc_binary in `mp/`) with both
+   benchmarks, under the names in the table (or change the table). Times are
+   read from `real_time` (use `->UseRealTime()`), rates from
+   `items_per_second` (`state.SetItemsProcessed`), bandwidth from
+   `bytes_per_second` (`state.SetBytesProcessed`), memory from a counter
+   `pss_kB`.
+2. Add the binary to `BENCH_BINARIES` in `tools/bench/BUILD`.
+3. Add `tools/bench/cpython/<key>.py`: it measures the same thing with
+   python3 and prints one JSON line `{{"figure": "<key>", "value": ..., "unit": ...}}`;
+   with `--quick` it must finish in a few seconds.
+
+`tools/bazel test //tools:bench_smoke_test` runs `--quick` and checks the JSON.
+"""
+
+
+def write_markdown(path, args, text, machine_line):
+    image = ""
+    if args.plot:
+        image = "![ratios](%s)\n\n" % os.path.relpath(user_path(args.plot), os.path.dirname(path))
+    figures = "\n".join("| `%s` | %s | %s | `//%s` | `%s` | `%s` |" % (
+        f.key, f.title, f.unit, ":".join(f.binary.rsplit("/", 1)), f.mp, f.raw or "—") for f in FIGURES)
+    with open(path, "w") as out:
+        out.write(MARKDOWN.format(repetitions=args.repetitions, machine=machine_line, table=text, image=image,
+                                  figures=figures))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one short round: checks that all runs, not speed")
+    parser.add_argument("--repetitions", type=int, help="rounds (default 5, 1 with --quick)")
+    parser.add_argument("--json", metavar="FILE", help="write JSON lines, one per figure and implementation")
+    parser.add_argument("--plot", metavar="FILE.png", help="draw the ratios with gnuplot")
+    parser.add_argument("--markdown", metavar="FILE", help="write BENCHMARKS.md: machine, table, how to rerun")
+    parser.add_argument("--figures", metavar="REGEX", default="", help="only figures whose key matches")
+    parser.add_argument("--python", default="/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3",
+                        help="the CPython to compare with (default: Debian's /usr/bin/python3)")
+    args = parser.parse_args()
+    if args.repetitions is None:
+        args.repetitions = 1 if args.quick else 5
+    if args.repetitions < 1:
+        parser.error("--repetitions must be at least 1, got %d" % args.repetitions)
+    figures = [f for f in FIGURES if re.search(args.figures, f.key)]
+    if not figures:
+        parser.error("--figures %r matches none of: %s" % (args.figures, ", ".join(f.key for f in FIGURES)))
+
+    machine_line = machine(args)
+    samples, ratios, notes, errors = measure(args, figures)
+    text = table(figures, samples, ratios, notes)
+    print("Machine: " + machine_line)
+    print(text)
+    if args.json:
+        write_json(user_path(args.json), figures, samples)
+    if args.plot:
+        write_plot(user_path(args.plot), figures, ratios)
+    if args.markdown:
+        write_markdown(user_path(args.markdown), args, text, machine_line)
+    for e in errors:
+        sys.stderr.write("bench: error: %s\n" % e)
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
