@@ -357,7 +357,7 @@ int Main(int argc, char** argv) {
       o.summary = error;
     } else if (access(exe.c_str(), X_OK) != 0 || std::filesystem::is_directory(exe, ec)) {
       o.result = Result::kUnsupported;
-      o.summary = absl::StrCat("no executable ", exe);
+      o.summary = absl::StrCat("no executable '", id, "' in implementation ", opt.impl);
     } else {
       if (isatty(1)) {
         std::printf("[%zu/%zu] %-24s running...\r", k + 1, opt.scenarios.size(), id.c_str());
