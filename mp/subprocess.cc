@@ -327,10 +327,12 @@ std::optional<int> Popen::Poll() {
 absl::StatusOr<int> Popen::Wait(absl::Duration timeout) {
   State& s = *state_;
   if (timeout == absl::InfiniteDuration()) {
-    for (;;) {
+    for (bool first = true;; first = false) {
       {
         std::lock_guard<std::mutex> lock(s.mu);
-        ReapLocked(s);
+        // The first time, a still-running child is likely: go straight to
+        // waitid, which returns at once for a dead one anyway.
+        if (!first) ReapLocked(s);
         if (s.status) return s.status->python_returncode();
       }
       // WNOWAIT waits for the exit but leaves the zombie (and so the pid)

@@ -29,7 +29,9 @@
 // dedicated stack, as posix_spawn does): no page tables are copied and the
 // parent resumes once the child has exec'd. Everything the child needs (argv,
 // envp, the PATH candidates, the fd plan) is prepared before; between clone
-// and exec the child makes only async-signal-safe system calls. A failure
+// and exec the child allocates nothing and makes only raw system calls (it
+// shares our memory, so even a sanitizer's libc interceptor must not run
+// there); it resets the parent's signal handlers to SIG_DFL first. A failure
 // there ({errno, stage}) is written into the parent's memory, which the
 // parent reads once the child has exec'd or exited. Only Options::preexec_fn
 // needs a full fork(); that child reports through a close-on-exec pipe.
