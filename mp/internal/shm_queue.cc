@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -27,7 +28,14 @@ constexpr int kSpinLock = 200;
 constexpr int kSpinWait = 4000;
 constexpr long kLockSliceNanos = 20 * 1000 * 1000;
 
-inline void CpuRelax() {
+// One round of busy-waiting. Every 64th round yields the CPU instead: with
+// more runnable processes than CPUs (the peer we wait for may be the one
+// descheduled), pure spinning would burn whole time slices.
+inline void CpuRelax(int round) {
+  if (round % 64 == 63) {
+    ::sched_yield();
+    return;
+  }
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
@@ -83,7 +91,7 @@ void Notify(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters) {
 void WaitChange(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters, uint32_t seen, absl::Time deadline) {
   for (int i = 0; i < kSpinWait; ++i) {
     if (seq->load(std::memory_order_acquire) != seen) return;
-    CpuRelax();
+    CpuRelax(i);
   }
   struct timespec ts;
   struct timespec* rel = nullptr;
@@ -150,7 +158,7 @@ void ShmQueue::Lock() const {
       pthread_mutex_consistent(&ctl_->mu);
       return;
     }
-    CpuRelax();
+    CpuRelax(i);
   }
   // Sleep in slices, never for good: when a waiter that unlock() woke is
   // killed before it takes the lock, and a third process barges in first
