@@ -95,9 +95,20 @@ class TypedQueue {
   absl::StatusOr<T> DoGet(bool block, absl::Duration timeout) {
     absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
     if (!deadline.ok()) return deadline.status();
+    // Small items decode straight from the ring, under the queue's lock.
+    // Large ones are only copied out under it and decoded after, so the lock
+    // is held for one copy, not for the decoder's passes over the bytes.
+    constexpr size_t kDecodeOutside = size_t{64} << 10;
+    thread_local std::string raw;
     std::optional<T> out;
+    bool copied = false;
     absl::Status s = q_.Get(
         [&](absl::string_view bytes) -> absl::Status {
+          if (bytes.size() >= kDecodeOutside) {
+            raw.assign(bytes.data(), bytes.size());
+            copied = true;
+            return absl::OkStatus();
+          }
           absl::StatusOr<T> v = Deserialize<T>(bytes);
           if (!v.ok()) return v.status();
           out.emplace(*std::move(v));
@@ -105,6 +116,7 @@ class TypedQueue {
         },
         block, *deadline);
     if (!s.ok()) return s;
+    if (copied) return Deserialize<T>(raw);
     return *std::move(out);
   }
 

@@ -53,11 +53,14 @@ struct State {
 
 struct ShmControl {
   pthread_mutex_t mu;
+  // Each on its own cache line: spinning getters read put_seq while putters
+  // write it, and the other words must not share that traffic.
   alignas(64) std::atomic<uint32_t> put_seq;  // Bumped after each put: wakes getters.
-  std::atomic<uint32_t> get_seq;              // Bumped after each get: wakes putters.
-  std::atomic<uint32_t> done_seq;             // Bumped when unfinished reaches 0.
-  std::atomic<uint32_t> get_waiters;          // Sleepers (a dead one only costs a
-  std::atomic<uint32_t> put_waiters;          // spare wake syscall).
+  alignas(64) std::atomic<uint32_t> get_seq;  // Bumped after each get: wakes putters.
+  alignas(64) std::atomic<uint32_t> done_seq;  // Bumped when unfinished reaches 0.
+  // Sleepers (a dead one only costs a spare wake syscall).
+  alignas(64) std::atomic<uint32_t> get_waiters;
+  alignas(64) std::atomic<uint32_t> put_waiters;
   std::atomic<uint32_t> join_waiters;
   alignas(64) State state[2];
   std::atomic<uint32_t> cur;  // Which State is published: THE commit point.
