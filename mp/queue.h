@@ -11,7 +11,11 @@
 // producer; items of different producers interleave in commit order.
 //
 // Unlike CPython, which buffers puts in a feeder thread and a pipe, mp's
-// queues live in shared memory (see mp/internal/shm_queue.h):
+// queues live in shared memory (see mp/internal/shm_queue.h, which documents
+// the commit points). They are deliberately not layered on Connection: a
+// process killed halfway through writing a message into a shared pipe would
+// leave a torn frame that corrupts the stream for every reader, and no lock
+// around a pipe survives its holder's death. So:
 //
 //   * Put is synchronous. When it returns OK the item is committed (in the
 //     queue, visible to every process); there is no feeder thread, so a put
