@@ -3,8 +3,9 @@
 //   * small items 1->1 (and mp 2->2) vs a raw lock-free SPSC ring in shm;
 //   * 1 MiB items vs the same raw ring with 1 MiB slots;
 //   * a ping-pong round trip through Connection vs raw read/write on pipes.
-// One benchmark iteration moves a whole batch between forked processes, so
-// fork costs are amortized; run with --benchmark_repetitions=5
+// A queue benchmark's iteration moves a whole batch between forked processes,
+// so fork costs are amortized; a round-trip iteration is one round trip.
+// Names match tools/bench/bench.py's figures; run with --benchmark_repetitions=5
 // --benchmark_report_aggregates_only=true for medians.
 
 #include <sched.h>
@@ -95,8 +96,8 @@ void RunRawRing(benchmark::State& state, size_t slot_size, int64_t items) {
   state.SetBytesProcessed(state.iterations() * items * static_cast<int64_t>(slot_size));
 }
 
-void BM_RawShmRing_Small(benchmark::State& state) { RunRawRing(state, sizeof(int64_t), kSmallItems); }
-void BM_RawShmRing_1MiB(benchmark::State& state) { RunRawRing(state, kMiB, kBigItems); }
+void BM_RawShmRingSmallItems(benchmark::State& state) { RunRawRing(state, sizeof(int64_t), kSmallItems); }
+void BM_RawShmRing1MiBItems(benchmark::State& state) { RunRawRing(state, kMiB, kBigItems); }
 
 template <typename T>
 void RunQueue(benchmark::State& state, int producers, int consumers, int64_t items, const T& item) {
@@ -134,96 +135,93 @@ void RunQueue(benchmark::State& state, int producers, int consumers, int64_t ite
   state.SetItemsProcessed(state.iterations() * items);
 }
 
-void BM_MpQueue_Small_1to1(benchmark::State& state) { RunQueue<int64_t>(state, 1, 1, kSmallItems, 42); }
-void BM_MpQueue_Small_2to2(benchmark::State& state) { RunQueue<int64_t>(state, 2, 2, kSmallItems, 42); }
-void BM_MpQueue_1MiB(benchmark::State& state) {
+void BM_QueueSmallItems(benchmark::State& state) { RunQueue<int64_t>(state, 1, 1, kSmallItems, 42); }
+void BM_QueueSmallItems2to2(benchmark::State& state) { RunQueue<int64_t>(state, 2, 2, kSmallItems, 42); }
+void BM_Queue1MiBItems(benchmark::State& state) {
   RunQueue<std::string>(state, 1, 1, kBigItems, std::string(kMiB, 'x'));
   state.SetBytesProcessed(state.iterations() * kBigItems * static_cast<int64_t>(kMiB));
 }
 
-constexpr int kRoundTrips = 20000;
-
-// Raw ping-pong: 8 bytes each way over two pipes, blocking read/write.
-void BM_RawPipe_RoundTrip(benchmark::State& state) {
-  for (auto _ : state) {
-    int a[2], b[2];
-    (void)!::pipe(a);
-    (void)!::pipe(b);
-    pid_t pid = *Fork();
-    if (pid == 0) {
-      ::close(a[1]);
-      ::close(b[0]);
-      char buf[8];
-      while (::read(a[0], buf, 8) == 8) (void)!::write(b[1], buf, 8);
-      _exit(0);
-    }
-    char buf[8] = {};
-    for (int i = 0; i < kRoundTrips; ++i) {
-      (void)!::write(a[1], buf, 8);
-      (void)!::read(b[0], buf, 8);
-    }
+// Raw ping-pong: 8 bytes each way over two pipes, blocking read/write. One
+// iteration is one round trip (the echo child lives for the whole run).
+void BM_RawPipeRoundTrip(benchmark::State& state) {
+  int a[2], b[2];
+  (void)!::pipe(a);
+  (void)!::pipe(b);
+  pid_t pid = *Fork();
+  if (pid == 0) {
     ::close(a[1]);
-    Reap(pid);
-    for (int fd : {a[0], b[0], b[1]}) ::close(fd);
+    ::close(b[0]);
+    char buf[8];
+    while (::read(a[0], buf, 8) == 8) (void)!::write(b[1], buf, 8);
+    _exit(0);
   }
-  state.SetItemsProcessed(state.iterations() * kRoundTrips);
+  ::close(a[0]);
+  ::close(b[1]);
+  char buf[8] = {};
+  for (auto _ : state) {
+    (void)!::write(a[1], buf, 8);
+    (void)!::read(b[0], buf, 8);
+  }
+  ::close(a[1]);
+  Reap(pid);
+  ::close(b[0]);
+  state.SetItemsProcessed(state.iterations());
 }
 
 // The same through Connection: two simplex Pipes (pipe fds, as the raw one),
-// or one duplex Pipe (a socketpair).
+// or one duplex Pipe (a socketpair, as CPython's Pipe()).
 void ConnectionRoundTrip(benchmark::State& state, bool duplex) {
-  for (auto _ : state) {
-    Connection mine_r, mine_w, theirs_r, theirs_w;
-    if (duplex) {
-      auto p = *Pipe(true);
-      mine_r = std::move(p.first);
-      theirs_r = std::move(p.second);
-    } else {
-      auto p1 = *Pipe(false);
-      auto p2 = *Pipe(false);
-      theirs_r = std::move(p1.first);
-      mine_w = std::move(p1.second);
-      mine_r = std::move(p2.first);
-      theirs_w = std::move(p2.second);
-    }
-    Connection& send = duplex ? mine_r : mine_w;
-    pid_t pid = *Fork();
-    if (pid == 0) {
-      mine_r.Close();
-      mine_w.Close();
-      Connection& out = duplex ? theirs_r : theirs_w;
-      for (;;) {
-        absl::StatusOr<std::string> m = theirs_r.RecvBytes();
-        if (!m.ok() || !out.SendBytes(*m).ok()) break;
-      }
-      _exit(0);
-    }
-    theirs_r.Close();
-    theirs_w.Close();
-    const std::string msg(8, 'x');
-    for (int i = 0; i < kRoundTrips; ++i) {
-      (void)send.SendBytes(msg);
-      absl::StatusOr<std::string> back = mine_r.RecvBytes();
-      benchmark::DoNotOptimize(back);
-    }
+  Connection mine_r, mine_w, theirs_r, theirs_w;
+  if (duplex) {
+    auto p = *Pipe(true);
+    mine_r = std::move(p.first);
+    theirs_r = std::move(p.second);
+  } else {
+    auto p1 = *Pipe(false);
+    auto p2 = *Pipe(false);
+    theirs_r = std::move(p1.first);
+    mine_w = std::move(p1.second);
+    mine_r = std::move(p2.first);
+    theirs_w = std::move(p2.second);
+  }
+  Connection& send = duplex ? mine_r : mine_w;
+  pid_t pid = *Fork();
+  if (pid == 0) {
     mine_r.Close();
     mine_w.Close();
-    Reap(pid);
+    Connection& out = duplex ? theirs_r : theirs_w;
+    for (;;) {
+      absl::StatusOr<std::string> m = theirs_r.RecvBytes();
+      if (!m.ok() || !out.SendBytes(*m).ok()) break;
+    }
+    _exit(0);
   }
-  state.SetItemsProcessed(state.iterations() * kRoundTrips);
+  theirs_r.Close();
+  theirs_w.Close();
+  const std::string msg(8, 'x');
+  for (auto _ : state) {
+    (void)send.SendBytes(msg);
+    absl::StatusOr<std::string> back = mine_r.RecvBytes();
+    benchmark::DoNotOptimize(back);
+  }
+  mine_r.Close();
+  mine_w.Close();
+  Reap(pid);
+  state.SetItemsProcessed(state.iterations());
 }
 
-void BM_Connection_RoundTrip_Pipes(benchmark::State& state) { ConnectionRoundTrip(state, false); }
-void BM_Connection_RoundTrip_Duplex(benchmark::State& state) { ConnectionRoundTrip(state, true); }
+void BM_PipeRoundTrip(benchmark::State& state) { ConnectionRoundTrip(state, false); }
+void BM_PipeRoundTripDuplex(benchmark::State& state) { ConnectionRoundTrip(state, true); }
 
-BENCHMARK(BM_RawShmRing_Small)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_MpQueue_Small_1to1)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_MpQueue_Small_2to2)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_RawShmRing_1MiB)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_MpQueue_1MiB)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_RawPipe_RoundTrip)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Connection_RoundTrip_Pipes)->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Connection_RoundTrip_Duplex)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawShmRingSmallItems)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QueueSmallItems)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_QueueSmallItems2to2)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawShmRing1MiBItems)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Queue1MiBItems)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RawPipeRoundTrip)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PipeRoundTrip)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_PipeRoundTripDuplex)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace mp

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """CPython's multiprocessing.Queue, small items, 1 producer -> 1 consumer.
 
-The counterpart of //mp:queue_benchmark BM_MpQueue_Small_1to1. Prints one
-JSON line: {"figure": "queue_small_1to1", "value": <items per second>, ...}.
+The counterpart of //mp:queue_benchmark BM_QueueSmallItems. Prints one
+JSON line: {"figure": "queue_small_items", "value": <items per second>, ...}.
 """
 import json
 import multiprocessing as mp
@@ -27,7 +27,7 @@ def main():
         q.get()
     elapsed = time.perf_counter() - start
     p.join()
-    print(json.dumps({"figure": "queue_small_1to1", "value": N / elapsed, "unit": "per_s"}))
+    print(json.dumps({"figure": "queue_small_items", "value": N / elapsed, "unit": "per_s"}))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """CPython's multiprocessing.Queue, 1 MiB bytes items, 1 producer -> 1 consumer.
 
-The counterpart of //mp:queue_benchmark BM_MpQueue_1MiB. Prints one JSON
-line: {"figure": "queue_1mib", "value": <bytes per second>, ...}.
+The counterpart of //mp:queue_benchmark BM_Queue1MiBItems. Prints one JSON
+line: {"figure": "queue_1mib_items", "value": <GB per second>, ...}.
 """
 import json
 import multiprocessing as mp
@@ -28,7 +28,7 @@ def main():
         q.get()
     elapsed = time.perf_counter() - start
     p.join()
-    print(json.dumps({"figure": "queue_1mib", "value": N * len(ITEM) / elapsed, "unit": "bytes_per_s"}))
+    print(json.dumps({"figure": "queue_1mib_items", "value": N * len(ITEM) / elapsed / 1e9, "unit": "GB_per_s"}))
 
 
 if __name__ == "__main__":

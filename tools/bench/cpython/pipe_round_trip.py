@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """CPython's multiprocessing.Pipe round trip: 8 bytes there and back.
 
-The counterpart of //mp:queue_benchmark BM_Connection_RoundTrip_*. Prints one
-JSON line: {"figure": "pipe_roundtrip", "value": <microseconds per round trip>, ...}.
+The counterpart of //mp:queue_benchmark BM_PipeRoundTrip. Prints one
+JSON line: {"figure": "pipe_round_trip", "value": <microseconds per round trip>, ...}.
 """
 import json
 import multiprocessing as mp
@@ -35,7 +35,7 @@ def main():
     elapsed = time.perf_counter() - start
     mine.close()
     p.join()
-    print(json.dumps({"figure": "pipe_roundtrip", "value": elapsed / N * 1e6, "unit": "us"}))
+    print(json.dumps({"figure": "pipe_round_trip", "value": elapsed / N * 1e6, "unit": "us"}))
 
 
 if __name__ == "__main__":
