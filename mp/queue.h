@@ -11,7 +11,11 @@
 // producer; items of different producers interleave in commit order.
 //
 // Unlike CPython, which buffers puts in a feeder thread and a pipe, mp's
-// queues live in shared memory (see mp/internal/shm_queue.h):
+// queues live in shared memory (see mp/internal/shm_queue.h, which documents
+// the commit points). They are deliberately not layered on Connection: a
+// process killed halfway through writing a message into a shared pipe would
+// leave a torn frame that corrupts the stream for every reader, and no lock
+// around a pipe survives its holder's death. So:
 //
 //   * Put is synchronous. When it returns OK the item is committed (in the
 //     queue, visible to every process); there is no feeder thread, so a put
@@ -95,9 +99,20 @@ class TypedQueue {
   absl::StatusOr<T> DoGet(bool block, absl::Duration timeout) {
     absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
     if (!deadline.ok()) return deadline.status();
+    // Small items decode straight from the ring, under the queue's lock.
+    // Large ones are only copied out under it and decoded after, so the lock
+    // is held for one copy, not for the decoder's passes over the bytes.
+    constexpr size_t kDecodeOutside = size_t{64} << 10;
+    thread_local std::string raw;
     std::optional<T> out;
+    bool copied = false;
     absl::Status s = q_.Get(
         [&](absl::string_view bytes) -> absl::Status {
+          if (bytes.size() >= kDecodeOutside) {
+            raw.assign(bytes.data(), bytes.size());
+            copied = true;
+            return absl::OkStatus();
+          }
           absl::StatusOr<T> v = Deserialize<T>(bytes);
           if (!v.ok()) return v.status();
           out.emplace(*std::move(v));
@@ -105,6 +120,7 @@ class TypedQueue {
         },
         block, *deadline);
     if (!s.ok()) return s;
+    if (copied) return Deserialize<T>(raw);
     return *std::move(out);
   }
 

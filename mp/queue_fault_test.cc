@@ -27,7 +27,7 @@ namespace {
 constexpr int kProducers = 2;
 constexpr int kConsumers = 2;
 constexpr int kEach = 300;
-constexpr int kIterations = 500;  // Two kills each: 1000 kills.
+constexpr int kIterations = 1000;  // Two SIGKILLs each.
 
 struct Msg {
   int producer = 0;

@@ -59,6 +59,19 @@ struct ThrowsInDecode {
   }
 };
 
+// Large enough to be decoded outside the queue's lock.
+struct ThrowsInDecodeLarge {
+  std::string big = std::string(100000, 'b');
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(big);
+  }
+  template <class Archive>
+  void load(Archive&) {
+    throw std::runtime_error("no");
+  }
+};
+
 void ExpectExit0(pid_t pid) {
   absl::StatusOr<ExitStatus> st = WaitPid(pid);
   ASSERT_TRUE(st.ok()) << st.status();
@@ -166,6 +179,32 @@ TEST(QueueTest, UndecodableItemIsConsumedWithUnpicklingError) {
   ASSERT_TRUE(q->Put(ThrowsInDecode{1}).ok());
   EXPECT_TRUE(Is(q->Get().status(), PyExc::kUnpicklingError));
   EXPECT_TRUE(q->Empty());
+}
+
+TEST(QueueTest, UndecodableLargeItemIsConsumedWithUnpicklingError) {
+  auto q = Queue<ThrowsInDecodeLarge>::Create();
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->Put(ThrowsInDecodeLarge{}).ok());
+  EXPECT_TRUE(Is(q->Get().status(), PyExc::kUnpicklingError));
+  EXPECT_TRUE(q->Empty());
+}
+
+TEST(QueueTest, LargeItemsCrossProcesses) {
+  auto q = Queue<std::string>::Create(0, 8 << 20);
+  ASSERT_TRUE(q.ok());
+  pid_t pid = *Fork();
+  if (pid == 0) {
+    for (int i = 0; i < 20; ++i) {
+      if (!q->Put(std::string(size_t{1} << 20, static_cast<char>('a' + i))).ok()) _exit(1);
+    }
+    _exit(0);
+  }
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<std::string> got = q->Get(true, absl::Seconds(30));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(*got, std::string(size_t{1} << 20, static_cast<char>('a' + i)));
+  }
+  ExpectExit0(pid);
 }
 
 TEST(QueueTest, BlockedGetWakesOnChildPut) {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -27,7 +28,14 @@ constexpr int kSpinLock = 200;
 constexpr int kSpinWait = 4000;
 constexpr long kLockSliceNanos = 20 * 1000 * 1000;
 
-inline void CpuRelax() {
+// One round of busy-waiting. Every 64th round yields the CPU instead: with
+// more runnable processes than CPUs (the peer we wait for may be the one
+// descheduled), pure spinning would burn whole time slices.
+inline void CpuRelax(int round) {
+  if (round % 64 == 63) {
+    ::sched_yield();
+    return;
+  }
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #endif
@@ -45,11 +53,14 @@ struct State {
 
 struct ShmControl {
   pthread_mutex_t mu;
+  // Each on its own cache line: spinning getters read put_seq while putters
+  // write it, and the other words must not share that traffic.
   alignas(64) std::atomic<uint32_t> put_seq;  // Bumped after each put: wakes getters.
-  std::atomic<uint32_t> get_seq;              // Bumped after each get: wakes putters.
-  std::atomic<uint32_t> done_seq;             // Bumped when unfinished reaches 0.
-  std::atomic<uint32_t> get_waiters;          // Sleepers (a dead one only costs a
-  std::atomic<uint32_t> put_waiters;          // spare wake syscall).
+  alignas(64) std::atomic<uint32_t> get_seq;  // Bumped after each get: wakes putters.
+  alignas(64) std::atomic<uint32_t> done_seq;  // Bumped when unfinished reaches 0.
+  // Sleepers (a dead one only costs a spare wake syscall).
+  alignas(64) std::atomic<uint32_t> get_waiters;
+  alignas(64) std::atomic<uint32_t> put_waiters;
   std::atomic<uint32_t> join_waiters;
   alignas(64) State state[2];
   std::atomic<uint32_t> cur;  // Which State is published: THE commit point.
@@ -83,7 +94,7 @@ void Notify(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters) {
 void WaitChange(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters, uint32_t seen, absl::Time deadline) {
   for (int i = 0; i < kSpinWait; ++i) {
     if (seq->load(std::memory_order_acquire) != seen) return;
-    CpuRelax();
+    CpuRelax(i);
   }
   struct timespec ts;
   struct timespec* rel = nullptr;
@@ -150,7 +161,7 @@ void ShmQueue::Lock() const {
       pthread_mutex_consistent(&ctl_->mu);
       return;
     }
-    CpuRelax();
+    CpuRelax(i);
   }
   // Sleep in slices, never for good: when a waiter that unlock() woke is
   // killed before it takes the lock, and a third process barges in first
