@@ -9,7 +9,9 @@ import multiprocessing as mp
 import sys
 import time
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+# --quick (tools/bench's smoke run) checks that the figure runs, not its speed.
+N = 20000 if "--quick" in sys.argv[1:] else \
+    int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
 
 
 def produce(q, n):
