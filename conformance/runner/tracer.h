@@ -49,6 +49,7 @@
 #ifndef CONFORMANCE_RUNNER_TRACER_H_
 #define CONFORMANCE_RUNNER_TRACER_H_
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,12 @@ struct RunRequest {
   // How long processes may outlive the root before the runner kills them (as
   // leaked). Zero: kill them as soon as the root has exited.
   absl::Duration leak_grace = absl::ZeroDuration();
+  // Bounds against hostile programs. Past `max_processes` processes in all,
+  // the runner kills the tree (process_limit_exceeded). Past
+  // `max_output_bytes` on a stream, it keeps reading but drops the bytes
+  // (output_truncated).
+  size_t max_processes = 20000;
+  size_t max_output_bytes = size_t{64} << 20;
 };
 
 // Runs `req.argv` to completion (or timeout) and returns what was observed.
