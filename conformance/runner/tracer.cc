@@ -886,9 +886,9 @@ absl::Status Tracer::Run() {
     int r = ::poll(fds, 3, timeout_ms);
     if (r > 0) {
       if (fds[0].revents) {
+        // One read: poll is level-triggered, so anything left wakes us again.
         struct signalfd_siginfo si[16];
-        while (::read(sigfd.get(), si, sizeof(si)) > 0) {
-        }
+        (void)!::read(sigfd.get(), si, sizeof(si));
       }
       if (fds[1].revents || fds[2].revents) ReadCaptures(&out_open, &err_open);
     }

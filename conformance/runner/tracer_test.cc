@@ -287,6 +287,63 @@ TEST(TracerTest, StressAttributesEveryLine) {
   }
 }
 
+// CPython's multiprocessing (threads, fork, pipes, semaphores) runs normally
+// under the tracer: clone3 falls back to clone, and attribution is complete.
+TEST(TracerTest, CPythonPoolRunsTraced) {
+  constexpr char kProgram[] = R"(
+import os, multiprocessing
+def task(i):
+    print('task', i, os.getpid(), flush=True)
+    return i * i
+if __name__ == '__main__':
+    print('parent', os.getpid(), flush=True)
+    with multiprocessing.Pool(2) as p:
+        print(sum(p.map(task, range(6))), flush=True)
+)";
+  Observation o = MustRun({"/usr/bin/python3", "-c", kProgram});
+  ExpectConsistent(o);
+  ASSERT_FALSE(o.processes.empty());
+  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0)) << o.stderr_bytes;
+  int tasks = 0;
+  for (const auto& [pid, line] : Lines(o)) {
+    if (line.rfind("task ", 0) != 0) continue;
+    ++tasks;
+    EXPECT_EQ(PidIn(line, 2), pid) << line;  // Each worker's line is its own.
+    const ProcessRecord* worker = Find(o, pid);
+    ASSERT_NE(worker, nullptr);
+    EXPECT_EQ(worker->forked_by, o.processes[0].pid);
+  }
+  EXPECT_EQ(tasks, 6);
+  EXPECT_NE(o.stdout_bytes.find("\n55\n"), std::string::npos) << o.stdout_bytes;
+}
+
+// The seed's communicate scenario: nslookup's stdout is a pipe to its
+// parent, so only the parent writes to the capture; nslookup fails fast in
+// the private network namespace, and its exit is observed.
+TEST(TracerTest, CPythonCommunicateWithNslookup) {
+  constexpr char kProgram[] = R"(
+import subprocess
+print('$ nslookup', flush=True)
+p = subprocess.Popen(['nslookup'], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+output, err = p.communicate(b'set q=mx\npython.org\nexit\n')
+print(output.decode('utf-8'), flush=True)
+print('Exit code:', p.returncode, flush=True)
+)";
+  Observation o = MustRun({"/usr/bin/python3", "-c", kProgram});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 2u) << o.stderr_bytes;
+  const ProcessRecord& ns = o.processes[1];
+  EXPECT_EQ(ns.forked_by, o.processes[0].pid);
+  ASSERT_FALSE(ns.execs.empty());
+  EXPECT_EQ(ns.execs.back(), "nslookup");
+  ASSERT_TRUE(ns.exit.has_value());
+  for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid) << w.data;
+  EXPECT_NE(o.stdout_bytes.find(absl::StrCat("Exit code: ", ns.exit->python_returncode(), "\n")),
+            std::string::npos)
+      << o.stdout_bytes;
+  EXPECT_LT(o.wall, absl::Seconds(30));
+}
+
 TEST(TracerTest, ForkBombHitsTheProcessCapAndIsKilled) {
   RunRequest req;
   req.argv = {Helper(), "forkbomb"};
