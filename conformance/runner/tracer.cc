@@ -433,6 +433,7 @@ ProcessRecord* Tracer::AddProcess(pid_t tgid, pid_t forked_by) {
   rec.started = Since();
   size_t index = obs_->processes.size();
   procs_[tgid] = index;
+  exiting_.erase(tgid);  // A reused pid.
   obs_->processes.push_back(rec);
   if (++process_count_ > req_.max_processes && !obs_->process_limit_exceeded) {
     obs_->process_limit_exceeded = true;

@@ -1,6 +1,12 @@
 #include "conformance/runner/tracer.h"
 
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -223,6 +229,47 @@ TEST(TracerTest, UntracedTimeoutKillsTheWholeTree) {
   Observation o = MustRun({Helper(), "hang"}, /*trace=*/false, absl::Milliseconds(500));
   EXPECT_TRUE(o.timed_out);
   EXPECT_GE(o.processes.size(), 2u);
+}
+
+// Where ptrace is refused (as in a locked-down container), the run goes on
+// untraced and says why. The refusal is real: a seccomp filter in a child
+// process makes ptrace fail with EPERM there, and that child calls Run().
+TEST(TracerTest, PtraceRefusedFallsBackToUntraced) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  pid_t kid = ::fork();
+  ASSERT_GE(kid, 0);
+  if (kid == 0) {
+    ::close(p[0]);
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ptrace, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {sizeof(filter) / sizeof(filter[0]), filter};
+    ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+    if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) ::_exit(3);
+    RunRequest req;
+    req.argv = {Helper(), "forks", "2"};
+    req.timeout = absl::Seconds(60);
+    absl::StatusOr<Observation> o = conformance::Run(req);
+    std::string summary = !o.ok() ? std::string(o.status().message())
+                                  : absl::StrCat(o->traced, "|", o->untraced_reason, "|", o->writes.size(), "|",
+                                                 o->processes[0].exit->ToString(), "|", o->stderr_bytes);
+    (void)!::write(p[1], summary.data(), summary.size());
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  std::string summary;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(p[0], buf, sizeof(buf))) > 0) summary.append(buf, static_cast<size_t>(n));
+  ::close(p[0]);
+  int st = 0;
+  ASSERT_EQ(::waitpid(kid, &st, 0), kid);
+  EXPECT_EQ(mp::ExitStatus::FromWaitStatus(st), mp::ExitStatus::Exited(0));
+  EXPECT_EQ(summary, "0|ptrace(PTRACE_SEIZE) failed: Operation not permitted|0|exited with 0|done\n");
 }
 
 TEST(TracerTest, NetworkIsIsolated) {
