@@ -147,6 +147,30 @@ TEST(TracerTest, LeakedProcessIsReportedAndKilled) {
   EXPECT_TRUE(orphan.ended.has_value());
 }
 
+TEST(TracerTest, LeakGraceLetsAChildFinish) {
+  RunRequest req;
+  req.argv = {Helper(), "linger"};
+  req.leak_grace = absl::Seconds(20);
+  req.timeout = absl::Seconds(60);
+  absl::StatusOr<Observation> o = conformance::Run(req);
+  ASSERT_TRUE(o.ok()) << o.status();
+  ExpectConsistent(*o);
+  ASSERT_EQ(o->processes.size(), 2u);
+  EXPECT_FALSE(o->processes[1].killed_by_runner);
+  EXPECT_EQ(o->processes[1].exit, mp::ExitStatus::Exited(0));
+  EXPECT_GE(*o->processes[1].ended, *o->processes[0].ended);
+  EXPECT_EQ(o->stdout_bytes, "child outlived its parent\n");
+  EXPECT_LT(o->wall, absl::Seconds(15));  // It ended when the child did.
+}
+
+TEST(TracerTest, WithoutGraceALingeringChildIsKilled) {
+  Observation o = MustRun({Helper(), "linger"});
+  ASSERT_EQ(o.processes.size(), 2u);
+  EXPECT_TRUE(o.processes[1].killed_by_runner);
+  EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Signaled(SIGKILL));
+  EXPECT_EQ(o.stdout_bytes, "");
+}
+
 TEST(TracerTest, TimeoutKillsTheWholeTree) {
   Observation o = MustRun({Helper(), "hang"}, true, absl::Milliseconds(500));
   EXPECT_TRUE(o.timed_out);

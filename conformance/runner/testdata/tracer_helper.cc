@@ -225,6 +225,16 @@ int StopCont() {
   return 0;
 }
 
+// linger: the parent exits at once; its child writes a line a little later.
+int Linger() {
+  if (::fork() == 0) {
+    ::usleep(100 * 1000);
+    Out("child outlived its parent\n");
+    ::_exit(0);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -242,6 +252,7 @@ int main(int argc, char** argv) {
   if (mode == "forkbomb") return ForkBomb();
   if (mode == "bigout") return BigOut(argc > 2 ? std::atol(argv[2]) : 0);
   if (mode == "stopcont") return StopCont();
+  if (mode == "linger") return Linger();
   std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
   return 2;
 }
