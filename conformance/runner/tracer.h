@@ -43,6 +43,8 @@
 // waits for any child of the process (waitpid(-1)): call it from one thread at
 // a time, in a process that has no other children to wait for (a runner or a
 // test). x86-64 only: 32-bit and x32 system calls get ENOSYS in the tracee.
+// Like any ptrace tracer, it keeps LeakSanitizer from working in the traced
+// program (set ASAN_OPTIONS=detect_leaks=0 for sanitizer builds).
 //
 // Example:
 //
