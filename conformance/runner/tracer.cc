@@ -312,9 +312,13 @@ struct ChildSetup {
   dfl.sa_handler = SIG_DFL;
   ::sigaction(SIGPIPE, &dfl, nullptr);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  ::dup2(c.devnull, 0);
-  ::dup2(c.out_w, 1);
-  ::dup2(c.err_w, 2);
+  // Copies above 2 first: a runner started with closed std fds may have
+  // gotten its pipes as 0..2, and dup2 onto itself would keep close-on-exec.
+  int in = ::fcntl(c.devnull, F_DUPFD_CLOEXEC, 3);
+  int out = ::fcntl(c.out_w, F_DUPFD_CLOEXEC, 3);
+  int err = ::fcntl(c.err_w, F_DUPFD_CLOEXEC, 3);
+  int report = ::fcntl(c.report_w, F_DUPFD_CLOEXEC, 3);
+  if (in < 0 || out < 0 || err < 0 || report < 0) ::_exit(127);
   // Wait until the runner has attached (or decided not to).
   char go = 0;
   ssize_t n;
@@ -322,10 +326,13 @@ struct ChildSetup {
     n = ::read(c.go_r, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(127);
+  ::dup2(in, 0);
+  ::dup2(out, 1);
+  ::dup2(err, 2);
   // Nothing of the runner's may leak into the program.
   ::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
   if (c.cwd != nullptr && ::chdir(c.cwd) != 0) {
-    Report(c.report_w, kReportChdir, errno);
+    Report(report, kReportChdir, errno);
     ::_exit(127);
   }
   if (c.isolate_network) {
@@ -334,14 +341,14 @@ struct ChildSetup {
       MapOwnIds(c.uid, c.gid);
       isolated = true;
     }
-    Report(c.report_w, kReportNetwork, isolated ? 1 : 0);
+    Report(report, kReportNetwork, isolated ? 1 : 0);
   }
   if (go == 'T') {
     if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c.filter) != 0) {
       // Without CAP_SYS_ADMIN a filter needs no_new_privs.
       ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
       if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c.filter) != 0) {
-        Report(c.report_w, kReportSeccomp, errno);
+        Report(report, kReportSeccomp, errno);
       }
     }
   }
@@ -350,7 +357,7 @@ struct ChildSetup {
   } else {
     ::execv(c.path, c.argv);
   }
-  Report(c.report_w, kReportExec, errno);
+  Report(report, kReportExec, errno);
   ::_exit(127);
 }
 

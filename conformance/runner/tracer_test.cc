@@ -1,5 +1,6 @@
 #include "conformance/runner/tracer.h"
 
+#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
@@ -174,6 +175,26 @@ TEST(TracerTest, WithoutGraceALingeringChildIsKilled) {
   EXPECT_TRUE(o.processes[1].killed_by_runner);
   EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Signaled(SIGKILL));
   EXPECT_EQ(o.stdout_bytes, "");
+}
+
+// The runner's pipes land on fds 0..2 when it was started without them; the
+// program must still get them as its stdout and stderr.
+TEST(TracerTest, RunnerWithoutStdFdsStillWiresThePipes) {
+  int saved[3];
+  for (int fd = 0; fd < 3; ++fd) saved[fd] = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
+  for (int fd = 0; fd < 3; ++fd) ::close(fd);
+  RunRequest req;
+  req.argv = {Helper(), "forks", "1"};
+  req.timeout = absl::Seconds(60);
+  absl::StatusOr<Observation> o = conformance::Run(req);
+  for (int fd = 0; fd < 3; ++fd) {
+    ::dup2(saved[fd], fd);
+    ::close(saved[fd]);
+  }
+  ASSERT_TRUE(o.ok()) << o.status();
+  ExpectConsistent(*o);
+  EXPECT_EQ(o->stderr_bytes, "done\n");
+  EXPECT_EQ(std::count(o->stdout_bytes.begin(), o->stdout_bytes.end(), '\n'), 5);
 }
 
 TEST(TracerTest, TimeoutKillsTheWholeTree) {
