@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -43,10 +44,8 @@ namespace {
 
 using mp::internal::UniqueFd;
 
-// Bounds against hostile programs.
-constexpr size_t kMaxStreamBytes = size_t{64} << 20;
+// Bounds against hostile programs (the others are in RunRequest).
 constexpr size_t kMaxWriteRecords = size_t{1} << 20;
-constexpr size_t kMaxProcesses = 20000;
 // How long killed processes may take to die before the runner gives up.
 constexpr absl::Duration kReapLimit = absl::Seconds(10);
 // How long the captures may stay open after every process is gone.
@@ -313,9 +312,13 @@ struct ChildSetup {
   dfl.sa_handler = SIG_DFL;
   ::sigaction(SIGPIPE, &dfl, nullptr);
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-  ::dup2(c.devnull, 0);
-  ::dup2(c.out_w, 1);
-  ::dup2(c.err_w, 2);
+  // Copies above 2 first: a runner started with closed std fds may have
+  // gotten its pipes as 0..2, and dup2 onto itself would keep close-on-exec.
+  int in = ::fcntl(c.devnull, F_DUPFD_CLOEXEC, 3);
+  int out = ::fcntl(c.out_w, F_DUPFD_CLOEXEC, 3);
+  int err = ::fcntl(c.err_w, F_DUPFD_CLOEXEC, 3);
+  int report = ::fcntl(c.report_w, F_DUPFD_CLOEXEC, 3);
+  if (in < 0 || out < 0 || err < 0 || report < 0) ::_exit(127);
   // Wait until the runner has attached (or decided not to).
   char go = 0;
   ssize_t n;
@@ -323,10 +326,13 @@ struct ChildSetup {
     n = ::read(c.go_r, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) ::_exit(127);
+  ::dup2(in, 0);
+  ::dup2(out, 1);
+  ::dup2(err, 2);
   // Nothing of the runner's may leak into the program.
   ::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
   if (c.cwd != nullptr && ::chdir(c.cwd) != 0) {
-    Report(c.report_w, kReportChdir, errno);
+    Report(report, kReportChdir, errno);
     ::_exit(127);
   }
   if (c.isolate_network) {
@@ -335,14 +341,14 @@ struct ChildSetup {
       MapOwnIds(c.uid, c.gid);
       isolated = true;
     }
-    Report(c.report_w, kReportNetwork, isolated ? 1 : 0);
+    Report(report, kReportNetwork, isolated ? 1 : 0);
   }
   if (go == 'T') {
     if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c.filter) != 0) {
       // Without CAP_SYS_ADMIN a filter needs no_new_privs.
       ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
       if (::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, c.filter) != 0) {
-        Report(c.report_w, kReportSeccomp, errno);
+        Report(report, kReportSeccomp, errno);
       }
     }
   }
@@ -351,7 +357,7 @@ struct ChildSetup {
   } else {
     ::execv(c.path, c.argv);
   }
-  Report(c.report_w, kReportExec, errno);
+  Report(report, kReportExec, errno);
   ::_exit(127);
 }
 
@@ -412,6 +418,7 @@ class Tracer {
 
   absl::flat_hash_map<pid_t, size_t> procs_;  // tgid -> index in processes.
   absl::flat_hash_map<pid_t, Thread> threads_;
+  absl::flat_hash_set<pid_t> exiting_;  // Leaders past their exit event.
   size_t process_count_ = 0;
 
   std::optional<pid_t> in_flight_;  // The capture writer in the kernel.
@@ -433,10 +440,12 @@ ProcessRecord* Tracer::AddProcess(pid_t tgid, pid_t forked_by) {
   rec.started = Since();
   size_t index = obs_->processes.size();
   procs_[tgid] = index;
+  exiting_.erase(tgid);  // A reused pid.
   obs_->processes.push_back(rec);
-  if (++process_count_ > kMaxProcesses && !obs_->process_limit_exceeded) {
+  if (++process_count_ > req_.max_processes && !obs_->process_limit_exceeded) {
     obs_->process_limit_exceeded = true;
-    obs_->anomalies.push_back(absl::StrCat("more than ", kMaxProcesses, " processes: the runner killed the tree"));
+    obs_->anomalies.push_back(
+        absl::StrCat("more than ", req_.max_processes, " processes: the runner killed the tree"));
     KillAll();
   }
   if (killing_ && !obs_->processes[index].killed_by_runner) {
@@ -472,7 +481,8 @@ void Tracer::RecordWrite(pid_t tid, const Pending& p, int64_t accepted) {
   w.pid = threads_.count(tid) ? threads_[tid].tgid : tid;
   w.stream = p.stream;
   w.at = Since();
-  size_t room = kMaxStreamBytes - std::min(kMaxStreamBytes, recorded_[p.stream]);
+  size_t cap = req_.max_output_bytes;
+  size_t room = cap - std::min(cap, recorded_[p.stream]);
   size_t keep = std::min(n, room);
   if (keep < n) obs_->output_truncated = true;
   if (keep == 0 || obs_->writes.size() >= kMaxWriteRecords) {
@@ -624,6 +634,8 @@ void Tracer::HandleStop(pid_t tid, int status) {
     }
     case PTRACE_EVENT_EXIT:
       ForgetWrite(tid);
+      // The leader on its way out: a kill from now on did not end it.
+      if (threads_.contains(tid) && threads_[tid].tgid == tid) exiting_.insert(tid);
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       return;
     case PTRACE_EVENT_STOP:
@@ -670,11 +682,12 @@ void Tracer::HandleStatus(pid_t tid, int status) {
 }
 
 void Tracer::KillAll() {
+  if (!killing_) killed_at_ = absl::Now();
   killing_ = true;
   for (ProcessRecord& p : obs_->processes) {
-    if (p.ended) continue;
+    if (p.ended || p.killed_by_runner) continue;
     ::kill(p.pid, SIGKILL);
-    p.killed_by_runner = true;
+    p.killed_by_runner = !exiting_.contains(p.pid);
   }
   // Orphans we did not trace (untraced runs) were reparented to us.
   for (pid_t kid : OwnChildren()) {
@@ -697,7 +710,7 @@ void Tracer::ReadCaptures(bool* out_open, bool* err_open) {
       ssize_t n = ::read(fd, buf, sizeof(buf));
       if (n > 0) {
         std::string* dst = captured_[s];
-        size_t room = kMaxStreamBytes - std::min(kMaxStreamBytes, dst->size());
+        size_t room = req_.max_output_bytes - std::min(req_.max_output_bytes, dst->size());
         if (static_cast<size_t>(n) > room) obs_->output_truncated = true;
         dst->append(buf, std::min(static_cast<size_t>(n), room));
         if (n < static_cast<ssize_t>(sizeof(buf))) break;
@@ -842,11 +855,13 @@ absl::Status Tracer::Run() {
   bool out_open = true, err_open = true;
   for (;;) {
     bool no_children = false;
-    for (;;) {
+    // Bounded, so that a flood of events cannot keep the deadlines unchecked.
+    for (int events = 0; events < 1000;) {
       int status = 0;
       pid_t w = ::waitpid(-1, &status, WNOHANG | __WALL);
       if (w > 0) {
         HandleStatus(w, status);
+        ++events;
         continue;
       }
       if (w < 0 && errno == EINTR) continue;
@@ -858,12 +873,8 @@ absl::Status Tracer::Run() {
     if (!killing_ && now >= deadline) {
       obs_->timed_out = true;
       KillAll();
-      killed_at_ = now;
     }
-    if (!killing_ && kill_at_ && now >= *kill_at_) {
-      KillAll();
-      killed_at_ = now;
-    }
+    if (!killing_ && kill_at_ && now >= *kill_at_) KillAll();
     if (killing_) {
       if (now - killed_at_ > kReapLimit) {
         obs_->anomalies.push_back("processes did not die within 10s of SIGKILL; the runner gave up on them");
@@ -883,9 +894,9 @@ absl::Status Tracer::Run() {
     int r = ::poll(fds, 3, timeout_ms);
     if (r > 0) {
       if (fds[0].revents) {
+        // One read: poll is level-triggered, so anything left wakes us again.
         struct signalfd_siginfo si[16];
-        while (::read(sigfd.get(), si, sizeof(si)) > 0) {
-        }
+        (void)!::read(sigfd.get(), si, sizeof(si));
       }
       if (fds[1].revents || fds[2].revents) ReadCaptures(&out_open, &err_open);
     }

@@ -31,10 +31,20 @@
 //   - Without ptrace (EPERM in a locked-down container, or trace=false) the
 //     program runs untraced: only the captured text is observed.
 //
+// Cost: every write to a capture stops its writer twice (seccomp entry, and
+// syscall exit for the accepted byte count and the true order); writes to
+// anything else stop it once; other system calls run at full speed. On the
+// 2-vCPU development VM, fork_print_stress (100 processes, 10k one-line
+// writes) takes ~20x its untraced wall time, CPython's equivalent ~6x; see
+// tracer_benchmark.cc. Scenario programs write a few lines, so a run is
+// dominated by process start-up.
+//
 // Thread-safety: Run() blocks SIGCHLD in the calling thread while it runs and
 // waits for any child of the process (waitpid(-1)): call it from one thread at
 // a time, in a process that has no other children to wait for (a runner or a
 // test). x86-64 only: 32-bit and x32 system calls get ENOSYS in the tracee.
+// Like any ptrace tracer, it keeps LeakSanitizer from working in the traced
+// program (set ASAN_OPTIONS=detect_leaks=0 for sanitizer builds).
 //
 // Example:
 //
@@ -49,6 +59,7 @@
 #ifndef CONFORMANCE_RUNNER_TRACER_H_
 #define CONFORMANCE_RUNNER_TRACER_H_
 
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -75,6 +86,12 @@ struct RunRequest {
   // How long processes may outlive the root before the runner kills them (as
   // leaked). Zero: kill them as soon as the root has exited.
   absl::Duration leak_grace = absl::ZeroDuration();
+  // Bounds against hostile programs. Past `max_processes` processes in all,
+  // the runner kills the tree (process_limit_exceeded). Past
+  // `max_output_bytes` on a stream, it keeps reading but drops the bytes
+  // (output_truncated).
+  size_t max_processes = 20000;
+  size_t max_output_bytes = size_t{64} << 20;
 };
 
 // Runs `req.argv` to completion (or timeout) and returns what was observed.

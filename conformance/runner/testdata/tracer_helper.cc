@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -187,6 +188,53 @@ int Exec(const char* self) {
   return 0;
 }
 
+// forkbomb: every process forks children as fast as it can, forever.
+int ForkBomb() {
+  for (;;) {
+    if (::fork() < 0) ::usleep(1000);
+  }
+}
+
+// bigout N: writes N bytes to stdout in 1 MiB writes.
+int BigOut(long n) {
+  std::string chunk(1 << 20, 'z');
+  while (n > 0) {
+    size_t take = std::min<size_t>(chunk.size(), static_cast<size_t>(n));
+    ssize_t w = ::write(1, chunk.data(), take);
+    if (w <= 0) return 1;
+    n -= w;
+  }
+  return 0;
+}
+
+// stopcont: a child stops itself; the parent sees it stopped, continues it
+// and reaps it.
+int StopCont() {
+  pid_t kid = ::fork();
+  if (kid == 0) {
+    ::raise(SIGSTOP);
+    Out("child continued\n");
+    ::_exit(7);
+  }
+  int st = 0;
+  ::waitpid(kid, &st, WUNTRACED);
+  Out(WIFSTOPPED(st) ? "child stopped\n" : "child not stopped\n");
+  ::kill(kid, SIGCONT);
+  ::waitpid(kid, &st, 0);
+  Out("child exited " + std::to_string(WEXITSTATUS(st)) + "\n");
+  return 0;
+}
+
+// linger: the parent exits at once; its child writes a line a little later.
+int Linger() {
+  if (::fork() == 0) {
+    ::usleep(100 * 1000);
+    Out("child outlived its parent\n");
+    ::_exit(0);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -201,6 +249,10 @@ int main(int argc, char** argv) {
   if (mode == "partial") return Partial();
   if (mode == "exec") return Exec(argv[0]);
   if (mode == "exit3") return 3;
+  if (mode == "forkbomb") return ForkBomb();
+  if (mode == "bigout") return BigOut(argc > 2 ? std::atol(argv[2]) : 0);
+  if (mode == "stopcont") return StopCont();
+  if (mode == "linger") return Linger();
   std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
   return 2;
 }
