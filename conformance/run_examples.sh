@@ -4,7 +4,7 @@
 set -u
 dir="${RUNFILES_DIR:-$0.runfiles}/mp/conformance/impls/mp"
 rc=0
-for s in fork process; do
+for s in fork process pool; do
   echo "== $s"
   "$dir/$s"
   st=$?
