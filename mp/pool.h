@@ -161,6 +161,29 @@ absl::StatusOr<std::tuple<A...>> DecodeArgs(absl::string_view bytes) {
   }
 }
 
+// Chunks of plain numbers skip cereal: [u64 count][raw values], which is
+// also the layout cereal's binary archive gives a std::vector of them.
+template <typename T>
+constexpr bool kRawItem = (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) || std::is_enum_v<T>;
+
+template <typename T>
+void AppendRawVector(const T* items, size_t n, std::string* out) {
+  uint64_t count = n;
+  out->append(reinterpret_cast<const char*>(&count), 8);
+  out->append(reinterpret_cast<const char*>(items), n * sizeof(T));
+}
+
+// The number of values in a raw vector, checking the size.
+template <typename T>
+absl::StatusOr<size_t> RawVectorCount(absl::string_view bytes) {
+  uint64_t count = 0;
+  if (bytes.size() >= 8) std::memcpy(&count, bytes.data(), 8);
+  if (bytes.size() < 8 || (bytes.size() - 8) / sizeof(T) != count || (bytes.size() - 8) % sizeof(T) != 0) {
+    return PyError(PyExc::kUnpicklingError, absl::StrCat("bad chunk of ", bytes.size(), " bytes"));
+  }
+  return static_cast<size_t>(count);
+}
+
 // Calls `call` and stores its value in *into; an error status it returns
 // is written to `out` and gives false. Exceptions propagate.
 template <typename V, typename Call>
@@ -219,29 +242,52 @@ void ApplyTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
 
 template <typename F, typename A, bool kStar>
 void MapTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
-  absl::StatusOr<std::vector<A>> items = Deserialize<std::vector<A>>(bytes);
-  if (!items.ok()) {
-    out.Failed(items.status());
-    return;
-  }
+  using V = MapValue<F, A, kStar>;
   F f = FnFromBits<F>(fn);
-  std::vector<MapValue<F, A, kStar>> values(items->size());
+  std::vector<V> values;
   try {
-    for (size_t i = 0; i < items->size(); ++i) {
-      A& item = (*items)[i];
-      bool ok;
-      if constexpr (kStar) {
-        ok = InvokeTask([&] { return std::apply(f, item); }, &values[i], out);
-      } else {
-        ok = InvokeTask([&] { return f(item); }, &values[i], out);
+    if constexpr (kRawItem<A> && !kStar) {
+      absl::StatusOr<size_t> n = RawVectorCount<A>(bytes);
+      if (!n.ok()) {
+        out.Failed(n.status());
+        return;
       }
-      if (!ok) return;
+      values.resize(*n);
+      const char* p = bytes.data() + 8;
+      for (size_t i = 0; i < *n; ++i) {
+        A item;
+        std::memcpy(&item, p + i * sizeof(A), sizeof(A));
+        if (!InvokeTask([&] { return f(item); }, &values[i], out)) return;
+      }
+    } else {
+      absl::StatusOr<std::vector<A>> items = Deserialize<std::vector<A>>(bytes);
+      if (!items.ok()) {
+        out.Failed(items.status());
+        return;
+      }
+      values.resize(items->size());
+      for (size_t i = 0; i < items->size(); ++i) {
+        A& item = (*items)[i];
+        bool ok;
+        if constexpr (kStar) {
+          ok = InvokeTask([&] { return std::apply(f, item); }, &values[i], out);
+        } else {
+          ok = InvokeTask([&] { return f(item); }, &values[i], out);
+        }
+        if (!ok) return;
+      }
     }
   } catch (...) {
     out.Raised(CurrentExceptionText());
     return;
   }
-  EmitValue(values, out);
+  if constexpr (kRawItem<V>) {
+    size_t start = out.BeginOk();
+    AppendRawVector(values.data(), values.size(), out.buffer());
+    out.EndOk(start);
+  } else {
+    EmitValue(values, out);
+  }
 }
 
 // A job whose result is one value of type V (apply, map).
@@ -289,10 +335,19 @@ class MapJob : public ValueJob<std::vector<V>> {
 
  protected:
   absl::Status OnChunk(size_t chunk, absl::string_view payload) override {
-    absl::StatusOr<std::vector<V>> v = Deserialize<std::vector<V>>(payload);
-    if (!v.ok()) return v.status();
     size_t lo = chunk * chunksize_;
     size_t n = std::min(chunksize_, this->value_.size() - lo);
+    if constexpr (kRawItem<V>) {
+      absl::StatusOr<size_t> count = RawVectorCount<V>(payload);
+      if (!count.ok()) return count.status();
+      if (*count != n) {
+        return PyError(PyExc::kRuntimeError, absl::StrCat("chunk ", chunk, " has ", *count, " results, not ", n));
+      }
+      std::memcpy(this->value_.data() + lo, payload.data() + 8, n * sizeof(V));
+      return absl::OkStatus();
+    }
+    absl::StatusOr<std::vector<V>> v = Deserialize<std::vector<V>>(payload);
+    if (!v.ok()) return v.status();
     if (v->size() != n) {
       return PyError(PyExc::kRuntimeError, absl::StrCat("chunk ", chunk, " has ", v->size(), " results, not ", n));
     }
@@ -583,12 +638,16 @@ class Pool {
     std::vector<A> chunk;
     for (size_t lo = 0, i = 0; lo < items.size(); lo += chunksize, ++i) {
       size_t hi = std::min(items.size(), lo + chunksize);
-      chunk.assign(items.begin() + static_cast<ptrdiff_t>(lo), items.begin() + static_cast<ptrdiff_t>(hi));
       internal::TaskRef t{job, static_cast<uint32_t>(i), {}};
       t.record.reserve(20 + (hi - lo) * sizeof(A) + 8);
       internal::AppendTaskHeader(&t.record, trampoline, fn);
       size_t start = t.record.size();
-      if (absl::Status s = SerializeTo(chunk, &t.record); !s.ok()) return s;
+      if constexpr (internal::kRawItem<A>) {
+        internal::AppendRawVector(items.data() + lo, hi - lo, &t.record);
+      } else {
+        chunk.assign(items.begin() + static_cast<ptrdiff_t>(lo), items.begin() + static_cast<ptrdiff_t>(hi));
+        if (absl::Status s = SerializeTo(chunk, &t.record); !s.ok()) return s;
+      }
       PatchLength(&t.record, start);
       tasks.push_back(std::move(t));
     }

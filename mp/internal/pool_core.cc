@@ -29,7 +29,10 @@ namespace {
 // whichever worker frees up first.
 constexpr double kTargetBatchNs = 2e6;
 constexpr size_t kMaxWindow = 4096;
-constexpr size_t kMaxFrameBytes = 1 << 20;
+// Frames stay small so a worker starts on a big chunk while the next is
+// still in the pipe, and the parent gets each big result as soon as it is
+// done.
+constexpr size_t kMaxFrameBytes = 64 * 1024;
 constexpr size_t kResultHeader = 4 + 8;  // length, busy nanoseconds
 constexpr size_t kSlotStride = 64;       // One cache line per worker slot.
 
@@ -180,6 +183,10 @@ void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int ma
         }
       }
       in.Consume(4 + *len);
+      if (out.size() >= kMaxFrameBytes) {
+        if (!flush()) return;
+        last_flush = NowNs(CLOCK_MONOTONIC_COARSE);
+      }
     }
     if (!flush()) return;
     char* dst = in.Reserve(std::max<size_t>(want, 64 * 1024));
