@@ -1,0 +1,207 @@
+#include "mp/connection.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "mp/errors.h"
+
+namespace mp {
+namespace {
+
+constexpr uint64_t kMaxShortLength = 0x7fffffff;
+constexpr size_t kChunk = size_t{1} << 20;
+
+absl::Status Truncated() { return PyError(PyExc::kOSError, "got end of file during message"); }
+
+// Writes all of `iov`, retrying short writes and EINTR. On a socket, sendmsg
+// with MSG_NOSIGNAL turns a dead reader into EPIPE instead of SIGPIPE (a
+// pipe's writer gets SIGPIPE unless the program ignores it, as CPython does).
+absl::Status WriteAllV(int fd, bool is_socket, struct iovec* iov, int iovcnt) {
+  while (iovcnt > 0) {
+    ssize_t n;
+    if (is_socket) {
+      struct msghdr msg = {};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(iovcnt);
+      n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } else {
+      n = ::writev(fd, iov, iovcnt);
+    }
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PyOSError(errno, "send_bytes");
+    }
+    size_t left = static_cast<size_t>(n);
+    while (iovcnt > 0 && left >= iov->iov_len) {
+      left -= iov->iov_len;
+      ++iov;
+      --iovcnt;
+    }
+    if (iovcnt > 0) {
+      iov->iov_base = static_cast<char*>(iov->iov_base) + left;
+      iov->iov_len -= left;
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IsSocket(int fd) {
+  struct stat st;
+  return ::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+}  // namespace
+
+namespace internal {
+size_t EncodeFrameHeader(uint64_t size, char out[12]) {
+  if (size > kMaxShortLength) {
+    std::memcpy(out, "\xff\xff\xff\xff", 4);
+    for (int i = 0; i < 8; ++i) out[4 + i] = static_cast<char>(size >> (56 - 8 * i));
+    return 12;
+  }
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(size >> (24 - 8 * i));
+  return 4;
+}
+}  // namespace internal
+
+Connection Connection::FromFd(int fd, bool readable, bool writable) {
+  Connection c(fd, readable, writable);
+  c.is_socket_ = IsSocket(fd);
+  return c;
+}
+
+absl::Status Connection::CheckReadable() const {
+  if (closed()) return PyError(PyExc::kOSError, "handle is closed");
+  if (!readable_) return PyError(PyExc::kOSError, "connection is write-only");
+  return absl::OkStatus();
+}
+
+absl::Status Connection::CheckWritable() const {
+  if (closed()) return PyError(PyExc::kOSError, "handle is closed");
+  if (!writable_) return PyError(PyExc::kOSError, "connection is read-only");
+  return absl::OkStatus();
+}
+
+absl::Status Connection::SendBytes(absl::string_view buf) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  char header[12];
+  struct iovec iov[2];
+  iov[0].iov_base = header;
+  iov[0].iov_len = internal::EncodeFrameHeader(buf.size(), header);
+  iov[1].iov_base = const_cast<char*>(buf.data());
+  iov[1].iov_len = buf.size();
+  // One writev: a small message (<= PIPE_BUF) lands atomically even when
+  // several processes write to the same pipe.
+  return WriteAllV(fd_.get(), is_socket_, iov, buf.empty() ? 1 : 2);
+}
+
+absl::Status Connection::SendBytesChunks(uint64_t size, absl::FunctionRef<absl::string_view()> next_chunk) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  char header[12];
+  struct iovec iov[1];
+  iov[0].iov_base = header;
+  iov[0].iov_len = internal::EncodeFrameHeader(size, header);
+  if (absl::Status s = WriteAllV(fd_.get(), is_socket_, iov, 1); !s.ok()) return s;
+  uint64_t sent = 0;
+  while (sent < size) {
+    absl::string_view chunk = next_chunk();
+    if (chunk.empty() || chunk.size() > size - sent) {
+      return PyError(PyExc::kValueError,
+                     absl::StrCat("send_bytes chunk of ", chunk.size(), " bytes at offset ", sent,
+                                  " does not fit a message of ", size, " bytes"));
+    }
+    iov[0].iov_base = const_cast<char*>(chunk.data());
+    iov[0].iov_len = chunk.size();
+    if (absl::Status s = WriteAllV(fd_.get(), is_socket_, iov, 1); !s.ok()) return s;
+    sent += chunk.size();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> Connection::RecvHeader(uint64_t maxlength) {
+  if (absl::Status s = CheckReadable(); !s.ok()) return s;
+  unsigned char h[8];
+  absl::StatusOr<size_t> n = internal::ReadFull(fd_.get(), h, 4);
+  if (!n.ok()) return n.status();
+  if (*n == 0) return PyError(PyExc::kEOFError, "end of file");
+  if (*n < 4) return Truncated();
+  int32_t size32 = static_cast<int32_t>(uint32_t{h[0]} << 24 | uint32_t{h[1]} << 16 | uint32_t{h[2]} << 8 | h[3]);
+  uint64_t size;
+  if (size32 == -1) {
+    n = internal::ReadFull(fd_.get(), h, 8);
+    if (!n.ok()) return n.status();
+    if (*n < 8) return Truncated();
+    size = 0;
+    for (int i = 0; i < 8; ++i) size = size << 8 | h[i];
+  } else if (size32 < 0) {
+    return PyError(PyExc::kOSError, "bad message length");
+  } else {
+    size = static_cast<uint64_t>(size32);
+  }
+  if (size > maxlength) return PyError(PyExc::kOSError, "bad message length");
+  return size;
+}
+
+absl::StatusOr<std::string> Connection::RecvBytes(size_t maxlength) {
+  absl::StatusOr<uint64_t> size = RecvHeader(maxlength);
+  if (!size.ok()) return size.status();
+  std::string out;
+  out.resize(*size);
+  absl::StatusOr<size_t> n = internal::ReadFull(fd_.get(), out.data(), out.size());
+  if (!n.ok()) return n.status();
+  // CPython raises EOFError when not one byte of the body came; a header
+  // without its body is a truncated message all the same, so mp says so.
+  if (*n < out.size()) return Truncated();
+  return out;
+}
+
+absl::StatusOr<uint64_t> Connection::RecvBytesTo(absl::FunctionRef<absl::Status(absl::string_view)> sink,
+                                                 uint64_t maxlength) {
+  absl::StatusOr<uint64_t> size = RecvHeader(maxlength);
+  if (!size.ok()) return size.status();
+  std::string buf(static_cast<size_t>(std::min<uint64_t>(*size, kChunk)), '\0');
+  uint64_t left = *size;
+  while (left > 0) {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+    ssize_t n = ::read(fd_.get(), buf.data(), want);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PyOSError(errno, "recv_bytes");
+    }
+    if (n == 0) return Truncated();
+    if (absl::Status s = sink(absl::string_view(buf.data(), static_cast<size_t>(n))); !s.ok()) return s;
+    left -= static_cast<uint64_t>(n);
+  }
+  return *size;
+}
+
+absl::StatusOr<bool> Connection::Poll(absl::Duration timeout) {
+  if (absl::Status s = CheckReadable(); !s.ok()) return s;
+  absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
+  return internal::PollReadable(fd_.get(), deadline);
+}
+
+void Connection::Close() { fd_.reset(); }
+
+absl::StatusOr<std::pair<Connection, Connection>> Pipe(bool duplex) {
+  if (duplex) {
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return PyOSError(errno, "socketpair()");
+    return std::make_pair(Connection::FromFd(fds[0], true, true), Connection::FromFd(fds[1], true, true));
+  }
+  absl::StatusOr<internal::PipeFds> p = internal::MakePipe();
+  if (!p.ok()) return p.status();
+  return std::make_pair(Connection::FromFd(p->read.release(), true, false),
+                        Connection::FromFd(p->write.release(), false, true));
+}
+
+}  // namespace mp

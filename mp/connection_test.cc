@@ -1,0 +1,352 @@
+#include "mp/connection.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "mp/errors.h"
+#include "mp/os.h"
+
+namespace mp {
+namespace {
+
+struct Point {
+  int x = 0;
+  std::string name;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(x, name);
+  }
+  bool operator==(const Point&) const = default;
+};
+
+std::string Pattern(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>((i * 7 + 3) % 256);
+  return s;
+}
+
+TEST(ConnectionTest, DuplexCarriesBytesBothWays) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok()) << pipe.status();
+  auto& [a, b] = *pipe;
+  EXPECT_TRUE(a.readable() && a.writable() && b.readable() && b.writable());
+  ASSERT_TRUE(a.SendBytes("hello").ok());
+  ASSERT_TRUE(a.SendBytes("").ok());
+  EXPECT_EQ(*b.RecvBytes(), "hello");
+  EXPECT_EQ(*b.RecvBytes(), "");
+  ASSERT_TRUE(b.SendBytes("back").ok());
+  EXPECT_EQ(*a.RecvBytes(), "back");
+}
+
+TEST(ConnectionTest, SimplexReadsFirstWritesSecond) {
+  auto pipe = Pipe(/*duplex=*/false);
+  ASSERT_TRUE(pipe.ok()) << pipe.status();
+  auto& [r, w] = *pipe;
+  EXPECT_TRUE(r.readable());
+  EXPECT_FALSE(r.writable());
+  EXPECT_FALSE(w.readable());
+  EXPECT_TRUE(w.writable());
+  absl::Status s = r.SendBytes("x");
+  EXPECT_TRUE(Is(s, PyExc::kOSError));
+  EXPECT_EQ(s.message(), "OSError: connection is read-only");
+  EXPECT_EQ(w.RecvBytes().status().message(), "OSError: connection is write-only");
+  EXPECT_EQ(w.Poll().status().message(), "OSError: connection is write-only");
+}
+
+TEST(ConnectionTest, SendRecvTypedValues) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  ASSERT_TRUE(a.Send(Point{3, "p"}).ok());
+  ASSERT_TRUE(a.Send(std::vector<int>{1, 2, 3}).ok());
+  ASSERT_TRUE(a.Send(42).ok());
+  EXPECT_EQ(*b.Recv<Point>(), (Point{3, "p"}));
+  EXPECT_EQ(*b.Recv<std::vector<int>>(), (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(*b.Recv<int>(), 42);
+  ASSERT_TRUE(a.Send(std::string("not an int")).ok());
+  EXPECT_TRUE(Is(b.Recv<int>().status(), PyExc::kUnpicklingError));
+}
+
+TEST(ConnectionTest, CleanEofIsEOFError) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  ASSERT_TRUE(a.SendBytes("last").ok());
+  a.Close();
+  EXPECT_EQ(*b.RecvBytes(), "last");
+  absl::StatusOr<std::string> got = b.RecvBytes();
+  EXPECT_TRUE(Is(got.status(), PyExc::kEOFError)) << got.status();
+  EXPECT_TRUE(*b.Poll());  // EOF counts as readable, as in CPython.
+}
+
+TEST(ConnectionTest, TruncatedMessageIsOSError) {
+  for (std::string raw : {std::string("\x00\x00\x00\x0a" "abc", 7), std::string("\x00\x00", 2),
+                          std::string("\xff\xff\xff\xff\x00\x00", 6)}) {
+    auto pipe = Pipe(false);
+    ASSERT_TRUE(pipe.ok());
+    auto& [r, w] = *pipe;
+    ASSERT_EQ(::write(w.fileno(), raw.data(), raw.size()), static_cast<ssize_t>(raw.size()));
+    w.Close();
+    absl::Status s = r.RecvBytes().status();
+    EXPECT_TRUE(Is(s, PyExc::kOSError)) << s;
+    EXPECT_FALSE(Is(s, PyExc::kEOFError));
+    EXPECT_EQ(s.message(), "OSError: got end of file during message") << absl::CEscape(raw);
+  }
+}
+
+TEST(ConnectionTest, LongerThanMaxlengthIsBadMessageLength) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  ASSERT_TRUE(a.SendBytes("0123456789").ok());
+  absl::Status s = b.RecvBytes(9).status();
+  EXPECT_EQ(s.message(), "OSError: bad message length");
+  ASSERT_TRUE(a.SendBytes("0123").ok());
+  auto p2 = Pipe();
+  ASSERT_TRUE(p2.ok());
+  ASSERT_TRUE(p2->first.SendBytes("0123456789").ok());
+  EXPECT_EQ(*p2->second.RecvBytes(10), "0123456789");
+}
+
+TEST(ConnectionTest, NegativeLengthIsBadMessageLength) {
+  auto pipe = Pipe(false);
+  ASSERT_TRUE(pipe.ok());
+  ASSERT_EQ(::write(pipe->second.fileno(), "\xff\xff\xff\xfe", 4), 4);
+  EXPECT_EQ(pipe->first.RecvBytes().status().message(), "OSError: bad message length");
+}
+
+TEST(ConnectionTest, PollWaitsForData) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  EXPECT_FALSE(*b.Poll());
+  absl::Time start = absl::Now();
+  EXPECT_FALSE(*b.Poll(absl::Milliseconds(50)));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(45));
+  ASSERT_TRUE(a.SendBytes("x").ok());
+  EXPECT_TRUE(*b.Poll());
+  EXPECT_TRUE(*b.Poll(absl::InfiniteDuration()));
+  EXPECT_EQ(*b.RecvBytes(), "x");
+}
+
+TEST(ConnectionTest, PollInfiniteWakesOnChildSend) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  absl::StatusOr<pid_t> pid = Fork();
+  ASSERT_TRUE(pid.ok());
+  if (*pid == 0) {
+    b.Close();
+    ::usleep(50000);
+    _exit(a.Send(7).ok() ? 0 : 1);
+  }
+  a.Close();
+  EXPECT_TRUE(*b.Poll(absl::InfiniteDuration()));
+  EXPECT_EQ(*b.Recv<int>(), 7);
+  EXPECT_EQ(WaitPid(*pid)->python_returncode(), 0);
+}
+
+TEST(ConnectionTest, ClosedConnectionRefusesEverything) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  a.Close();
+  a.Close();
+  EXPECT_TRUE(a.closed());
+  EXPECT_EQ(a.fileno(), -1);
+  EXPECT_EQ(a.SendBytes("x").message(), "OSError: handle is closed");
+  EXPECT_EQ(a.RecvBytes().status().message(), "OSError: handle is closed");
+  EXPECT_EQ(a.Poll().status().message(), "OSError: handle is closed");
+  Connection empty;
+  EXPECT_TRUE(empty.closed());
+  EXPECT_FALSE(b.closed());
+}
+
+TEST(ConnectionTest, SendToDeadPeerIsBrokenPipe) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  absl::StatusOr<pid_t> pid = Fork();
+  ASSERT_TRUE(pid.ok());
+  if (*pid == 0) {
+    ::pause();
+    _exit(0);
+  }
+  b.Close();
+  ASSERT_TRUE(Kill(*pid, SIGKILL).ok());
+  EXPECT_EQ(WaitPid(*pid)->python_returncode(), -SIGKILL);
+  absl::Status s = a.SendBytes("anyone?");
+  EXPECT_TRUE(Is(s, PyExc::kBrokenPipeError)) << s;
+  EXPECT_TRUE(Is(a.RecvBytes().status(), PyExc::kEOFError));
+}
+
+TEST(ConnectionTest, FrameHeaderMatchesPythonStruct) {
+  // Expected bytes from CPython: struct.pack("!i", n) and
+  // struct.pack("!i", -1) + struct.pack("!Q", n).
+  const std::map<uint64_t, std::string> expected = {
+      {0, "00000000"},
+      {5, "00000005"},
+      {0x7fffffff, "7fffffff"},
+      {0x80000000, "ffffffff0000000080000000"},
+      {(uint64_t{4} << 30) + 123, "ffffffff000000010000007b"},
+  };
+  for (const auto& [n, hex] : expected) {
+    char out[12];
+    size_t len = internal::EncodeFrameHeader(n, out);
+    EXPECT_EQ(absl::BytesToHexString(absl::string_view(out, len)), hex) << n;
+  }
+}
+
+// Runs `script` in python3 with `conn` as fd 3; returns the child's pid.
+pid_t StartPython(Connection& conn, const char* script) {
+  absl::StatusOr<pid_t> pid = Fork();
+  if (!pid.ok()) return -1;
+  if (*pid == 0) {
+    int fd = conn.fileno();
+    if (fd == 3) {
+      ::fcntl(3, F_SETFD, 0);
+    } else {
+      ::dup2(fd, 3);  // The copy is not close-on-exec.
+    }
+    ::execlp("python3", "python3", "-c", script, static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return *pid;
+}
+
+constexpr char kEchoReversed[] = R"(
+from multiprocessing.connection import Connection
+c = Connection(3)
+while True:
+    try:
+        m = c.recv_bytes()
+    except EOFError:
+        break
+    c.send_bytes(m[::-1])
+)";
+
+TEST(ConnectionTest, InteroperatesWithPythonConnection) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [mine, theirs] = *pipe;
+  pid_t pid = StartPython(theirs, kEchoReversed);
+  ASSERT_GT(pid, 0);
+  theirs.Close();
+  // Sizes around CPython's 16384 split between header and body writes.
+  for (size_t n : {size_t{0}, size_t{1}, size_t{5}, size_t{16384}, size_t{16385}, size_t{1} << 20,
+                   size_t{3} << 20}) {
+    std::string msg = Pattern(n);
+    ASSERT_TRUE(mine.SendBytes(msg).ok());
+    absl::StatusOr<std::string> back = mine.RecvBytes();
+    ASSERT_TRUE(back.ok()) << back.status();
+    std::string want(msg.rbegin(), msg.rend());
+    EXPECT_TRUE(*back == want) << "size " << n;
+  }
+  mine.Close();
+  EXPECT_EQ(WaitPid(pid)->python_returncode(), 0);
+}
+
+TEST(ConnectionTest, PythonPeerClosingIsEOFError) {
+  auto pipe = Pipe(false);
+  ASSERT_TRUE(pipe.ok());
+  auto& [r, w] = *pipe;
+  pid_t pid = StartPython(w, R"(
+from multiprocessing.connection import Connection
+c = Connection(3, readable=False)
+c.send_bytes(b"one")
+c.send_bytes(b"x" * 100000)
+c.close()
+)");
+  ASSERT_GT(pid, 0);
+  w.Close();
+  EXPECT_EQ(*r.RecvBytes(), "one");
+  EXPECT_EQ(*r.RecvBytes(), std::string(100000, 'x'));
+  EXPECT_TRUE(Is(r.RecvBytes().status(), PyExc::kEOFError));
+  EXPECT_EQ(WaitPid(pid)->python_returncode(), 0);
+}
+
+TEST(ConnectionTest, SendBytesChunksRejectsOverrun) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  int calls = 0;
+  absl::Status s = a.SendBytesChunks(4, [&]() -> absl::string_view { return ++calls == 1 ? "abc" : "de"; });
+  EXPECT_TRUE(Is(s, PyExc::kValueError)) << s;
+  EXPECT_TRUE(Is(a.SendBytesChunks(4, []() -> absl::string_view { return ""; }), PyExc::kValueError));
+  auto fresh = Pipe();
+  ASSERT_TRUE(fresh.ok());
+  calls = 0;
+  ASSERT_TRUE(fresh->first.SendBytesChunks(5, [&]() -> absl::string_view { return ++calls == 1 ? "ab" : "cde"; }).ok());
+  EXPECT_EQ(*fresh->second.RecvBytes(), "abcde");
+  (void)b;
+}
+
+// A message over 4 GiB, streamed: the child generates it chunk by chunk and
+// the parent checks every byte as it arrives, so neither side holds it.
+TEST(ConnectionTest, StreamsMessageOver4GiB) {
+  constexpr uint64_t kSize = (uint64_t{4} << 30) + 12345;
+  constexpr size_t kPeriod = 251;
+  constexpr size_t kChunk = kPeriod * 4096;
+  std::string ref(kChunk + kPeriod, '\0');
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = static_cast<char>(i % kPeriod);
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  auto& [a, b] = *pipe;
+  absl::StatusOr<pid_t> pid = Fork();
+  ASSERT_TRUE(pid.ok());
+  if (*pid == 0) {
+    b.Close();
+    uint64_t sent = 0;
+    absl::Status s = a.SendBytesChunks(kSize, [&]() {
+      size_t n = static_cast<size_t>(std::min<uint64_t>(kChunk, kSize - sent));
+      sent += n;
+      return absl::string_view(ref.data(), n);  // Each chunk starts at a multiple of kPeriod.
+    });
+    _exit(s.ok() ? 0 : 1);
+  }
+  a.Close();
+  uint64_t offset = 0;
+  bool same = true;
+  absl::StatusOr<uint64_t> got = b.RecvBytesTo([&](absl::string_view piece) {
+    while (!piece.empty()) {
+      size_t n = std::min(piece.size(), kChunk);
+      same = same && std::memcmp(piece.data(), ref.data() + offset % kPeriod, n) == 0;
+      offset += n;
+      piece.remove_prefix(n);
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, kSize);
+  EXPECT_EQ(offset, kSize);
+  EXPECT_TRUE(same);
+  EXPECT_TRUE(Is(b.RecvBytes().status(), PyExc::kEOFError));
+  EXPECT_EQ(WaitPid(*pid)->python_returncode(), 0);
+}
+
+TEST(ConnectionTest, RecvBytesToStopsOnSinkError) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  ASSERT_TRUE(pipe->first.SendBytes("abc").ok());
+  absl::StatusOr<uint64_t> got = pipe->second.RecvBytesTo(
+      [](absl::string_view) { return PyError(PyExc::kValueError, "sink full"); });
+  EXPECT_EQ(got.status().message(), "ValueError: sink full");
+  ASSERT_TRUE(pipe->first.SendBytes("abcdef").ok());
+  EXPECT_EQ(pipe->second.RecvBytesTo([](absl::string_view) { return absl::OkStatus(); }, 3).status().message(),
+            "OSError: bad message length");
+}
+
+}  // namespace
+}  // namespace mp

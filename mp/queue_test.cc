@@ -1,0 +1,344 @@
+#include "mp/queue.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "mp/errors.h"
+#include "mp/os.h"
+
+namespace mp {
+namespace {
+
+struct Item {
+  int producer = 0;
+  int seq = 0;
+  std::string payload;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(producer, seq, payload);
+  }
+};
+
+// Decoding blocks forever after telling `g_block_fd` it started: a Get of it
+// is stuck inside the queue's lock, to be killed there.
+int g_block_fd = -1;
+struct BlocksInDecode {
+  int v = 0;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(v);
+  }
+  template <class Archive>
+  void load(Archive& ar) {
+    ar(v);
+    if (g_block_fd >= 0) {
+      (void)!::write(g_block_fd, "x", 1);
+      for (;;) ::pause();
+    }
+  }
+};
+
+struct ThrowsInDecode {
+  int v = 0;
+  template <class Archive>
+  void save(Archive& ar) const {
+    ar(v);
+  }
+  template <class Archive>
+  void load(Archive&) {
+    throw std::runtime_error("no");
+  }
+};
+
+void ExpectExit0(pid_t pid) {
+  absl::StatusOr<ExitStatus> st = WaitPid(pid);
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->python_returncode(), 0);
+}
+
+TEST(QueueTest, PutGetIsFifo) {
+  auto q = Queue<std::string>::Create();
+  ASSERT_TRUE(q.ok()) << q.status();
+  for (const char* s : {"A", "B", "", "C"}) ASSERT_TRUE(q->Put(s).ok());
+  EXPECT_EQ(q->Qsize(), 4);
+  EXPECT_FALSE(q->Empty());
+  for (const char* s : {"A", "B", "", "C"}) EXPECT_EQ(*q->Get(), s);
+  EXPECT_TRUE(q->Empty());
+}
+
+TEST(QueueTest, GetNowaitOnEmptyIsQueueEmpty) {
+  auto q = Queue<int>::Create();
+  ASSERT_TRUE(q.ok());
+  absl::Status s = q->GetNowait().status();
+  EXPECT_TRUE(Is(s, PyExc::kQueueEmpty)) << s;
+  EXPECT_TRUE(Is(q->Get(false).status(), PyExc::kQueueEmpty));
+}
+
+TEST(QueueTest, GetTimeoutWaitsThenEmpty) {
+  auto q = Queue<int>::Create();
+  ASSERT_TRUE(q.ok());
+  absl::Time start = absl::Now();
+  EXPECT_TRUE(Is(q->Get(true, absl::Milliseconds(100)).status(), PyExc::kQueueEmpty));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(95));
+  EXPECT_TRUE(Is(q->Get(true, absl::ZeroDuration()).status(), PyExc::kQueueEmpty));
+}
+
+TEST(QueueTest, MaxsizeMakesPutNowaitFull) {
+  auto q = Queue<int>::Create(2);
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->PutNowait(1).ok());
+  EXPECT_FALSE(q->Full());
+  ASSERT_TRUE(q->Put(2).ok());
+  EXPECT_TRUE(q->Full());
+  EXPECT_TRUE(Is(q->PutNowait(3), PyExc::kQueueFull));
+  absl::Time start = absl::Now();
+  EXPECT_TRUE(Is(q->Put(3, true, absl::Milliseconds(100)), PyExc::kQueueFull));
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(95));
+  EXPECT_EQ(*q->Get(), 1);
+  ASSERT_TRUE(q->PutNowait(3).ok());
+  EXPECT_EQ(*q->Get(), 2);
+  EXPECT_EQ(*q->Get(), 3);
+}
+
+TEST(QueueTest, NegativeTimeoutIsValueError) {
+  auto q = Queue<int>::Create();
+  ASSERT_TRUE(q.ok());
+  absl::Status s = q->Get(true, absl::Milliseconds(-1)).status();
+  EXPECT_EQ(s.message(), "ValueError: 'timeout' must be a non-negative number");
+  EXPECT_TRUE(Is(q->Put(1, true, absl::Seconds(-1)), PyExc::kValueError));
+  // Without block the timeout is ignored, as in CPython.
+  EXPECT_TRUE(q->Put(1, false, absl::Seconds(-1)).ok());
+}
+
+TEST(QueueTest, ClosedQueueRefusesPutAndGet) {
+  auto q = Queue<int>::Create();
+  ASSERT_TRUE(q.ok());
+  EXPECT_TRUE(Is(q->JoinThread(), PyExc::kAssertionError));
+  ASSERT_TRUE(q->Put(1).ok());
+  q->Close();
+  q->Close();
+  EXPECT_EQ(q->Put(2).message(), "ValueError: Queue is closed");
+  EXPECT_EQ(q->Get().status().message(), "ValueError: Queue is closed");
+  EXPECT_TRUE(q->JoinThread().ok());
+  q->CancelJoinThread();
+}
+
+TEST(QueueTest, ItemLargerThanBufferIsValueError) {
+  auto q = Queue<std::string>::Create(0, 1024);
+  ASSERT_TRUE(q.ok());
+  absl::Status s = q->Put(std::string(2000, 'x'));
+  EXPECT_TRUE(Is(s, PyExc::kValueError)) << s;
+  EXPECT_TRUE(q->Put(std::string(900, 'y')).ok());  // Fits when alone.
+  EXPECT_TRUE(Is(q->PutNowait(std::string(900, 'z')), PyExc::kQueueFull));
+  EXPECT_EQ(q->Get()->size(), 900u);
+  EXPECT_TRUE(Is(Queue<int>::Create(0, 8).status(), PyExc::kValueError));
+}
+
+TEST(QueueTest, WrapsAroundSmallBufferKeepingOrder) {
+  auto q = Queue<std::string>::Create(0, 512);
+  ASSERT_TRUE(q.ok());
+  int next_put = 0, next_get = 0;
+  auto make = [](int i) { return std::string(static_cast<size_t>(i * 37 % 150), static_cast<char>('a' + i % 26)); };
+  while (next_get < 2000) {
+    while (q->PutNowait(make(next_put)).ok()) ++next_put;
+    int take = 1 + next_get % 3;
+    for (int i = 0; i < take && next_get < next_put; ++i) {
+      absl::StatusOr<std::string> got = q->Get();
+      ASSERT_TRUE(got.ok()) << got.status();
+      ASSERT_EQ(*got, make(next_get)) << next_get;
+      ++next_get;
+    }
+  }
+}
+
+TEST(QueueTest, UndecodableItemIsConsumedWithUnpicklingError) {
+  auto q = Queue<ThrowsInDecode>::Create();
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->Put(ThrowsInDecode{1}).ok());
+  EXPECT_TRUE(Is(q->Get().status(), PyExc::kUnpicklingError));
+  EXPECT_TRUE(q->Empty());
+}
+
+TEST(QueueTest, BlockedGetWakesOnChildPut) {
+  auto q = Queue<std::string>::Create();
+  ASSERT_TRUE(q.ok());
+  absl::StatusOr<pid_t> pid = Fork();
+  ASSERT_TRUE(pid.ok());
+  if (*pid == 0) {
+    ::usleep(50000);
+    _exit(q->Put("late").ok() ? 0 : 1);
+  }
+  EXPECT_EQ(*q->Get(), "late");
+  ExpectExit0(*pid);
+}
+
+TEST(QueueTest, BlockedPutWakesOnChildGet) {
+  auto q = Queue<int>::Create(1);
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->Put(1).ok());
+  absl::StatusOr<pid_t> pid = Fork();
+  ASSERT_TRUE(pid.ok());
+  if (*pid == 0) {
+    ::usleep(50000);
+    _exit(*q->Get() == 1 ? 0 : 1);
+  }
+  ASSERT_TRUE(q->Put(2, true, absl::Seconds(30)).ok());
+  ExpectExit0(*pid);
+  EXPECT_EQ(*q->Get(), 2);
+}
+
+TEST(QueueTest, ManyProducersManyConsumersFifoPerProducer) {
+  constexpr int kProducers = 3, kConsumers = 3, kEach = 2000;
+  auto q = Queue<Item>::Create(100, 4096);
+  auto results = Queue<std::vector<int>>::Create();
+  ASSERT_TRUE(q.ok() && results.ok());
+  std::vector<pid_t> pids;
+  for (int p = 0; p < kProducers; ++p) {
+    pid_t pid = *Fork();
+    if (pid == 0) {
+      for (int i = 0; i < kEach; ++i) {
+        if (!q->Put(Item{p, i, std::string(static_cast<size_t>(i % 64), 'p')}).ok()) _exit(1);
+      }
+      _exit(0);
+    }
+    pids.push_back(pid);
+  }
+  for (int c = 0; c < kConsumers; ++c) {
+    pid_t pid = *Fork();
+    if (pid == 0) {
+      std::vector<int> last(kProducers, -1), got;
+      for (;;) {
+        absl::StatusOr<Item> item = q->Get(true, absl::Seconds(2));
+        if (!item.ok()) break;
+        if (item->seq <= last[item->producer] || item->payload.size() != static_cast<size_t>(item->seq % 64)) _exit(2);
+        last[item->producer] = item->seq;
+        got.push_back(item->producer * kEach + item->seq);
+      }
+      _exit(results->Put(got).ok() ? 0 : 3);
+    }
+    pids.push_back(pid);
+  }
+  std::vector<int> seen(kProducers * kEach, 0);
+  for (int c = 0; c < kConsumers; ++c) {
+    absl::StatusOr<std::vector<int>> got = results->Get(true, absl::Seconds(60));
+    ASSERT_TRUE(got.ok()) << got.status();
+    for (int id : *got) ++seen[id];
+  }
+  for (pid_t pid : pids) ExpectExit0(pid);
+  for (int id = 0; id < kProducers * kEach; ++id) ASSERT_EQ(seen[id], 1) << id;
+}
+
+TEST(QueueTest, ConsumerKilledInsideLockLosesNothing) {
+  auto q = Queue<BlocksInDecode>::Create();
+  ASSERT_TRUE(q.ok());
+  ASSERT_TRUE(q->Put(BlocksInDecode{7}).ok());
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  absl::StatusOr<pid_t> pid = Fork();
+  ASSERT_TRUE(pid.ok());
+  if (*pid == 0) {
+    g_block_fd = fds[1];
+    (void)q->Get();
+    _exit(1);
+  }
+  ::close(fds[1]);
+  char c;
+  ASSERT_EQ(::read(fds[0], &c, 1), 1);  // The child is decoding, holding the lock.
+  ::close(fds[0]);
+  ASSERT_TRUE(Kill(*pid, SIGKILL).ok());
+  EXPECT_EQ(WaitPid(*pid)->python_returncode(), -SIGKILL);
+  // The lock is recovered (EOWNERDEAD) and the item is still there, once.
+  EXPECT_EQ(q->Qsize(), 1);
+  absl::StatusOr<BlocksInDecode> got = q->Get(true, absl::Seconds(10));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->v, 7);
+  EXPECT_TRUE(Is(q->GetNowait().status(), PyExc::kQueueEmpty));
+  ASSERT_TRUE(q->Put(BlocksInDecode{8}).ok());
+  EXPECT_EQ(q->Get()->v, 8);
+}
+
+TEST(QueueTest, WaiterKilledDoesNotBlockOthers) {
+  auto q = Queue<int>::Create();
+  ASSERT_TRUE(q.ok());
+  pid_t dead = *Fork();
+  if (dead == 0) {
+    (void)q->Get();
+    _exit(1);
+  }
+  pid_t live = *Fork();
+  if (live == 0) _exit(*q->Get() == 5 ? 0 : 1);
+  ::usleep(100000);  // Both are asleep in Get.
+  ASSERT_TRUE(Kill(dead, SIGKILL).ok());
+  EXPECT_EQ(WaitPid(dead)->python_returncode(), -SIGKILL);
+  ASSERT_TRUE(q->Put(5).ok());
+  ExpectExit0(live);
+}
+
+TEST(QueueTest, ItemsOutliveTheirProducer) {
+  auto q = Queue<std::string>::Create();
+  ASSERT_TRUE(q.ok());
+  pid_t pid = *Fork();
+  if (pid == 0) {
+    for (int i = 0; i < 100; ++i) (void)q->Put(absl::StrCat("item", i));
+    _exit(0);  // Returns at once: nothing is left to flush.
+  }
+  ExpectExit0(pid);
+  EXPECT_EQ(q->Qsize(), 100);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(*q->Get(), absl::StrCat("item", i));
+}
+
+TEST(JoinableQueueTest, TaskDoneTooManyTimesIsValueError) {
+  auto q = JoinableQueue<int>::Create();
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->TaskDone().message(), "ValueError: task_done() called too many times");
+  ASSERT_TRUE(q->Put(1).ok());
+  EXPECT_TRUE(q->TaskDone().ok());
+  EXPECT_TRUE(Is(q->TaskDone(), PyExc::kValueError));
+  EXPECT_TRUE(q->Join().ok());
+}
+
+TEST(JoinableQueueTest, JoinWaitsForEveryTaskDone) {
+  auto q = JoinableQueue<int>::Create();
+  ASSERT_TRUE(q.ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(q->Put(i).ok());
+  EXPECT_TRUE(Is(q->Join(absl::Milliseconds(50)), PyExc::kTimeoutError));
+  pid_t pid = *Fork();
+  if (pid == 0) {
+    for (int i = 0; i < 5; ++i) {
+      if (!q->Get().ok()) _exit(1);
+      ::usleep(10000);
+      if (!q->TaskDone().ok()) _exit(2);
+    }
+    _exit(0);
+  }
+  EXPECT_TRUE(q->Join().ok());
+  EXPECT_TRUE(q->Empty());
+  ExpectExit0(pid);
+}
+
+TEST(SimpleQueueTest, PutGetEmptyClose) {
+  auto q = SimpleQueue<std::string>::Create();
+  ASSERT_TRUE(q.ok());
+  EXPECT_TRUE(q->Empty());
+  ASSERT_TRUE(q->Put("x").ok());
+  EXPECT_FALSE(q->Empty());
+  pid_t pid = *Fork();
+  if (pid == 0) _exit(*q->Get() == "x" && q->Put("y").ok() ? 0 : 1);
+  ExpectExit0(pid);
+  EXPECT_EQ(*q->Get(), "y");
+  q->Close();
+  EXPECT_EQ(q->Put("z").message(), "OSError: handle is closed");
+  EXPECT_EQ(q->Get().status().message(), "OSError: handle is closed");
+}
+
+}  // namespace
+}  // namespace mp
