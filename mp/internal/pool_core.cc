@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "mp/connection.h"
 #include "mp/errors.h"
 #include "mp/internal/fd.h"
 #include "mp/process.h"
@@ -33,15 +34,8 @@ constexpr size_t kMaxWindow = 4096;
 // still in the pipe, and the parent gets each big result as soon as it is
 // done.
 constexpr size_t kMaxFrameBytes = 64 * 1024;
-constexpr size_t kResultHeader = 4 + 8;  // length, busy nanoseconds
 constexpr size_t kSlotStride = 64;       // One cache line per worker slot.
 
-void PutBE32(char* p, uint32_t v) {
-  p[0] = static_cast<char>(v >> 24);
-  p[1] = static_cast<char>(v >> 16);
-  p[2] = static_cast<char>(v >> 8);
-  p[3] = static_cast<char>(v);
-}
 uint32_t GetBE32(const char* p) {
   auto b = [p](int i) { return static_cast<uint32_t>(static_cast<unsigned char>(p[i])); };
   return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
@@ -101,17 +95,28 @@ class ByteBuf {
   void Commit(size_t n) { tail_ += n; }
   // The length of the first complete frame's payload, if one is buffered;
   // `*want` gets the bytes still missing otherwise.
-  std::optional<uint32_t> Frame(size_t* want) const {
+  // CPython's framing: a 4-byte big-endian length, or -1 and an 8-byte one.
+  // Returns {header size, payload size}.
+  std::optional<std::pair<size_t, uint64_t>> Frame(size_t* want) const {
     if (size() < 4) {
       *want = 4 - size();
       return std::nullopt;
     }
-    uint32_t len = GetBE32(begin());
-    if (size() - 4 < len) {
-      *want = len - (size() - 4);
+    size_t header = 4;
+    uint64_t len = GetBE32(begin());
+    if (len == 0xffffffffu) {
+      header = 12;
+      if (size() < header) {
+        *want = header - size();
+        return std::nullopt;
+      }
+      len = uint64_t{GetBE32(begin() + 4)} << 32 | GetBE32(begin() + 8);
+    }
+    if (size() - header < len) {
+      *want = static_cast<size_t>(len - (size() - header));
       return std::nullopt;
     }
-    return len;
+    return std::make_pair(header, len);
   }
 
  private:
@@ -123,7 +128,9 @@ std::atomic<uint64_t>* SlotCounter(void* slots, size_t slot) {
   return reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(slots) + slot * kSlotStride);
 }
 
-// The worker's main loop: CPython's multiprocessing.pool.worker.
+// The worker's main loop: CPython's multiprocessing.pool.worker. Frames
+// arrive and leave through mp::Connection (CPython's framing); a frame
+// carries a batch of task records, an empty frame means "exit".
 void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int maxtasks,
                 const std::function<void()>& initializer) {
   // The handler thread that may have forked us blocks SIGPIPE; tasks should
@@ -132,72 +139,56 @@ void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int ma
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
   ::pthread_sigmask(SIG_UNBLOCK, &pipe_set, nullptr);
+  Connection tasks = Connection::FromFd(task_r, /*readable=*/true, /*writable=*/false);
+  Connection results = Connection::FromFd(result_w, /*readable=*/false, /*writable=*/true);
   if (initializer) initializer();
 
-  ByteBuf in;
+  // A result frame: [i64 busy nanoseconds][records].
   std::string out;
   out.reserve(64 * 1024);
-  out.resize(kResultHeader);
+  out.resize(8);
   TaskOutput output(&out);
   uint64_t n_started = 0;
   int64_t busy_start = 0;
   auto flush = [&]() -> bool {
-    if (out.size() == kResultHeader) return true;
-    PutBE32(out.data(), static_cast<uint32_t>(out.size() - 4));
+    if (out.size() == 8) return true;
     int64_t busy = NowNs() - busy_start;
-    std::memcpy(out.data() + 4, &busy, 8);
-    bool ok = WriteFull(result_w, out.data(), out.size()).ok();
-    out.resize(kResultHeader);
+    std::memcpy(out.data(), &busy, 8);
+    bool ok = results.SendBytes(out).ok();
+    out.resize(8);
     busy_start = NowNs();
     return ok;
   };
   for (;;) {
+    absl::StatusOr<std::string> frame = tasks.RecvBytes();
+    if (!frame.ok() || frame->empty()) break;  // EOF (the parent is gone) or "exit".
     busy_start = NowNs();
     int64_t last_flush = NowNs(CLOCK_MONOTONIC_COARSE);
-    size_t want = 0;
-    while (std::optional<uint32_t> len = in.Frame(&want)) {
-      if (*len == 0) {  // The parent's "exit" sentinel (CPython's None).
+    const char* p = frame->data();
+    const char* end = p + frame->size();
+    while (p + 20 <= end) {
+      auto trampoline = reinterpret_cast<Trampoline>(Get<uintptr_t>(p));
+      uintptr_t fn = Get<uintptr_t>(p + 8);
+      uint32_t alen = Get<uint32_t>(p + 16);
+      absl::string_view args(p + 20, alen);
+      p += 20 + alen;
+      started->store(++n_started, std::memory_order_relaxed);
+      trampoline(fn, args, output);
+      if (maxtasks > 0 && n_started >= static_cast<uint64_t>(maxtasks)) {
         flush();
         return;
       }
-      const char* p = in.begin() + 4;
-      const char* end = p + *len;
-      while (p < end) {
-        auto trampoline = reinterpret_cast<Trampoline>(Get<uintptr_t>(p));
-        uintptr_t fn = Get<uintptr_t>(p + 8);
-        uint32_t alen = Get<uint32_t>(p + 16);
-        absl::string_view args(p + 20, alen);
-        p += 20 + alen;
-        started->store(++n_started, std::memory_order_relaxed);
-        trampoline(fn, args, output);
-        if (maxtasks > 0 && n_started >= static_cast<uint64_t>(maxtasks)) {
-          flush();
-          return;
-        }
-        // Batch results, but never sit on them: a slow task after fast ones
-        // must not delay the fast ones' results.
-        int64_t now = NowNs(CLOCK_MONOTONIC_COARSE);
-        if (now - last_flush >= 1000000 || out.size() >= kMaxFrameBytes) {
-          if (!flush()) return;
-          last_flush = now;
-        }
-      }
-      in.Consume(4 + *len);
-      if (out.size() >= kMaxFrameBytes) {
+      // Batch results, but never sit on them: a slow task after fast ones
+      // must not delay the fast ones' results.
+      int64_t now = NowNs(CLOCK_MONOTONIC_COARSE);
+      if (now - last_flush >= 1000000 || out.size() >= kMaxFrameBytes) {
         if (!flush()) return;
-        last_flush = NowNs(CLOCK_MONOTONIC_COARSE);
+        last_flush = now;
       }
     }
     if (!flush()) return;
-    char* dst = in.Reserve(std::max<size_t>(want, 64 * 1024));
-    ssize_t r = ::read(task_r, dst, std::max<size_t>(want, 64 * 1024));
-    if (r == 0) return;  // The parent is gone.
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    in.Commit(static_cast<size_t>(r));
   }
+  flush();
 }
 
 }  // namespace
@@ -500,18 +491,21 @@ void PoolCore::Dispatch() {
       }
       if (room == 0) continue;
       size_t share = std::min(room, std::max<size_t>(1, (pending_.size() + n - 1) / n));
-      size_t frame = w.out.size();
-      w.out.append(4, '\0');
-      for (size_t k = 0; k < share && !pending_.empty(); ++k) {
-        if (k > 0 && w.out.size() - frame + pending_.front().record.size() > kMaxFrameBytes) break;
+      size_t count = 0, bytes = 0;
+      for (auto it = pending_.begin(); count < share && it != pending_.end(); ++it, ++count) {
+        if (count > 0 && bytes + it->record.size() > kMaxFrameBytes) break;
+        bytes += it->record.size();
+      }
+      char header[12];
+      w.out.append(header, EncodeFrameHeader(bytes, header));
+      for (size_t k = 0; k < count; ++k) {
         TaskRef& t = pending_.front();
         w.out.append(t.record);
         w.inflight.push_back(std::move(t));
         pending_.pop_front();
-        ++w.sent;
-        ++inflight_total_;
       }
-      PutBE32(w.out.data() + frame, static_cast<uint32_t>(w.out.size() - frame - 4));
+      w.sent += count;
+      inflight_total_ += count;
       progress = true;
     }
   }
@@ -564,13 +558,13 @@ void PoolCore::ReadResults(Worker& w) {
 
 void PoolCore::ProcessFrames(Worker& w) {
   size_t want = 0;
-  std::optional<uint32_t> len = w.in.Frame(&want);
-  if (!len) return;
+  std::optional<std::pair<size_t, uint64_t>> frame = w.in.Frame(&want);
+  if (!frame) return;
   {
     std::lock_guard<std::mutex> lock(notifier_->mu);
-    while (len) {
-      const char* p = w.in.begin() + 4;
-      const char* end = p + *len;
+    while (frame) {
+      const char* p = w.in.begin() + frame->first;
+      const char* end = p + frame->second;
       int64_t busy = Get<int64_t>(p);
       p += 8;
       size_t count = 0;
@@ -606,8 +600,8 @@ void PoolCore::ProcessFrames(Worker& w) {
         task_ns_ = task_ns_ == 0 ? per_task : 0.7 * task_ns_ + 0.3 * per_task;
         if (task_ns_ <= 0) task_ns_ = 1;
       }
-      w.in.Consume(4 + *len);
-      len = w.in.Frame(&want);
+      w.in.Consume(frame->first + frame->second);
+      frame = w.in.Frame(&want);
     }
   }
   CompleteBatch();
@@ -703,7 +697,8 @@ void PoolCore::HandlerLoop() {
         any = true;
         if (!w->exit_sent) {
           w->exit_sent = true;
-          w->out.append(4, '\0');
+          char header[12];
+          w->out.append(header, EncodeFrameHeader(0, header));
           FlushOut(*w);
         }
       }
