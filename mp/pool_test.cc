@@ -175,6 +175,18 @@ TEST(PoolTest, StarmapAppliesTuples) {
   EXPECT_EQ(pool.StarmapAsync(Mul, items, 1).Get().value(), (std::vector<int>{2, 12, 30}));
 }
 
+TEST(PoolTest, ShortTasksDoNotWaitBehindALongOne) {
+  Pool pool(2);
+  AsyncResult<int> slow = pool.ApplyAsync(SleepMs, std::tuple(5000));
+  std::vector<AsyncResult<int>> quick;
+  for (int i = 0; i < 40; ++i) quick.push_back(pool.ApplyAsync(SleepMs, std::tuple(1)));
+  for (auto& r : quick) EXPECT_EQ(r.Get(absl::Seconds(60)).value(), 1);
+  // Had any quick task been stuck behind the slow one, it would have
+  // finished after it.
+  EXPECT_FALSE(slow.Ready());
+  ASSERT_TRUE(pool.Terminate().ok());
+}
+
 TEST(PoolTest, ImapYieldsInOrder) {
   Pool pool(3);
   // Earlier items sleep longer, so they finish last.

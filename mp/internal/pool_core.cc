@@ -149,6 +149,7 @@ void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int ma
   out.resize(8);
   TaskOutput output(&out);
   uint64_t n_started = 0;
+  uint64_t next_index = 0;
   int64_t busy_start = 0;
   auto flush = [&]() -> bool {
     if (out.size() == 8) return true;
@@ -172,7 +173,11 @@ void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int ma
       uint32_t alen = Get<uint32_t>(p + 16);
       absl::string_view args(p + 20, alen);
       p += 20 + alen;
-      started->store(++n_started, std::memory_order_relaxed);
+      // Claim task `index`; the parent may have revoked it (see Steal()).
+      uint64_t index = next_index++;
+      uint64_t expected = index;
+      if (!started->compare_exchange_strong(expected, index + 1, std::memory_order_acq_rel)) continue;
+      ++n_started;
       trampoline(fn, args, output);
       if (maxtasks > 0 && n_started >= static_cast<uint64_t>(maxtasks)) {
         flush();
@@ -323,6 +328,8 @@ struct PoolCore::Worker {
   std::deque<TaskRef> inflight;
   uint64_t sent = 0;
   uint64_t acked = 0;
+  uint64_t last_started = 0;  // For Steal(): the counter when last looked at.
+  bool stuck = false;         // Tasks were stolen from it; none until it answers.
   bool exit_sent = false;
   bool eof = false;
 };
@@ -483,7 +490,9 @@ void PoolCore::Dispatch() {
     progress = false;
     for (auto& wp : workers_) {
       if (pending_.empty()) break;
-      if (!wp || wp->exit_sent || wp->eof) continue;
+      // A worker whose tasks were stolen is busy with a long one; an idle
+      // one is fair game again.
+      if (!wp || wp->exit_sent || wp->eof || (wp->stuck && !wp->inflight.empty())) continue;
       Worker& w = *wp;
       size_t room = window > w.inflight.size() ? window - w.inflight.size() : 0;
       if (config_.maxtasksperchild > 0) {
@@ -500,11 +509,11 @@ void PoolCore::Dispatch() {
       w.out.append(header, EncodeFrameHeader(bytes, header));
       for (size_t k = 0; k < count; ++k) {
         TaskRef& t = pending_.front();
+        t.index = w.sent++;
         w.out.append(t.record);
         w.inflight.push_back(std::move(t));
         pending_.pop_front();
       }
-      w.sent += count;
       inflight_total_ += count;
       progress = true;
     }
@@ -577,6 +586,7 @@ void PoolCore::ProcessFrames(Worker& w) {
         TaskRef t = std::move(w.inflight.front());
         w.inflight.pop_front();
         ++w.acked;
+        w.stuck = false;
         --inflight_total_;
         ++count;
         bool done;
@@ -620,20 +630,28 @@ void PoolCore::HandleExit(size_t slot) {
   (void)w.process.Join();
   ExitStatus how = w.process.exit_status().value_or(ExitStatus::Exited(255));
   uint64_t started = SlotCounter(slots_, slot)->load(std::memory_order_relaxed);
-  // Tasks [acked, started-1) ran but their results died with the worker;
-  // task started-1 was running; the rest never started and go to others.
+  // Of the tasks the worker claimed (index < started; revoked ones are no
+  // longer in `inflight`), the last was running and the others' results
+  // died with it; the rest never started and go to other workers.
   std::deque<TaskRef> requeue;
-  uint64_t k = w.acked;
+  uint64_t running = 0;
+  bool any_running = false;
+  for (const TaskRef& t : w.inflight) {
+    if (t.index < started) {
+      running = t.index;
+      any_running = true;
+    }
+  }
   {
     std::lock_guard<std::mutex> lock(notifier_->mu);
     for (TaskRef& t : w.inflight) {
-      uint64_t index = k++;
-      if (index >= started) {
+      if (t.index >= started) {
         requeue.push_back(std::move(t));
         continue;
       }
       std::string msg = absl::StrCat(w.process.name(), " (pid ", w.pid, ") ", how.ToString(),
-                                     index + 1 == started ? " while running " : " before sending the result of ",
+                                     any_running && t.index == running ? " while running "
+                                                                       : " before sending the result of ",
                                      t.job->Describe(t.chunk));
       if (t.job->DeliverError(t.chunk, PyError(PyExc::kWorkerLostError, msg))) {
         completed_.push_back(std::move(t.job));
@@ -662,6 +680,44 @@ void PoolCore::HandleExit(size_t slot) {
       if (!any) FailAll(s);
     }
   }
+}
+
+bool PoolCore::CanSteal() const {
+  if (config_.maxtasksperchild > 0 || !pending_.empty()) return false;
+  bool idle = false, queued = false;
+  for (const auto& w : workers_) {
+    if (!w || w->exit_sent || w->eof) continue;
+    if (w->inflight.empty()) idle = true;
+    if (w->inflight.size() > 1) queued = true;
+  }
+  return idle && queued;
+}
+
+// Revokes the unstarted tasks of workers that made no progress since the
+// last look, and queues them for the others.
+void PoolCore::Steal() {
+  std::vector<TaskRef> stolen;
+  for (auto& wp : workers_) {
+    if (!wp || wp->inflight.size() <= 1) continue;
+    Worker& w = *wp;
+    std::atomic<uint64_t>* counter = SlotCounter(slots_, w.slot);
+    uint64_t s = counter->load(std::memory_order_acquire);
+    bool stuck = s == w.last_started;
+    w.last_started = s;
+    if (!stuck) continue;
+    while (s < w.sent && !counter->compare_exchange_weak(s, w.sent, std::memory_order_acq_rel)) {
+    }
+    if (s >= w.sent) continue;
+    // Tasks [s, sent) are ours again; they are the tail of `inflight`.
+    while (!w.inflight.empty() && w.inflight.back().index >= s) {
+      stolen.push_back(std::move(w.inflight.back()));
+      w.inflight.pop_back();
+      --inflight_total_;
+    }
+    w.last_started = w.sent;
+    w.stuck = true;
+  }
+  for (auto it = stolen.rbegin(); it != stolen.rend(); ++it) pending_.push_back(std::move(*it));
 }
 
 void PoolCore::HandlerLoop() {
@@ -730,7 +786,11 @@ void PoolCore::HandlerLoop() {
       if (!submitted_.empty() || state_ != state) continue;
       idle_ = true;
     }
-    int r = ::poll(fds.data(), fds.size(), -1);
+    // While a worker idles and another holds queued tasks, look every few
+    // milliseconds whether the busy one is stuck on a long task.
+    bool steal = CanSteal();
+    int r = ::poll(fds.data(), fds.size(), steal ? 5 : -1);
+    if (steal) Steal();
     {
       std::lock_guard<std::mutex> lock(mu_);
       idle_ = false;

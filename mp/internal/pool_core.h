@@ -17,6 +17,11 @@
 //   * How many tasks a worker may hold is a window sized from the measured
 //     task time: ~1 for long tasks (so, as in CPython, the next task goes to
 //     whichever worker frees up first), up to kMaxWindow for tiny ones.
+//   * A worker stuck on a long task does not keep the tasks queued behind
+//     it: when another worker is idle and nothing is pending, the parent
+//     revokes the stuck worker's unstarted tasks and hands them out again.
+//     Worker and parent claim task indices with a compare-and-swap on a
+//     shared counter, so each task runs at most once.
 //   * Each worker counts the tasks it has started in a shared memory slot.
 //     When it dies, the parent knows which task was running (that one gets
 //     WorkerLostError), which results were lost, and which tasks it never
@@ -133,6 +138,7 @@ class Job {
 struct TaskRef {
   std::shared_ptr<Job> job;
   uint32_t chunk = 0;
+  uint64_t index = 0;  // Position in its worker's task stream.
   std::string record;  // [u64 trampoline][u64 fn][u32 len][args]
 };
 
@@ -183,6 +189,8 @@ class PoolCore {
   void ReadResults(Worker& w);
   void ProcessFrames(Worker& w);
   void HandleExit(size_t slot);
+  bool CanSteal() const;
+  void Steal();
   void TerminateWorkers();
   void FailAll(const absl::Status& status);
   void CompleteBatch();
