@@ -21,11 +21,15 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options) {
   return pool;
 }
 
-Pool::~Pool() = default;  // PoolCore's destructor terminates.
+Pool::~Pool() = default;
 
-absl::Status Pool::Close() { return core_ ? core_->Close() : init_status_; }
-absl::Status Pool::Terminate() { return core_ ? core_->Terminate() : init_status_; }
-absl::Status Pool::Join() { return core_ ? core_->Join() : init_status_; }
+absl::Status Pool::NotRunning() const {
+  return init_status_.ok() ? PyError(PyExc::kValueError, "Pool not running") : init_status_;
+}  // PoolCore's destructor terminates.
+
+absl::Status Pool::Close() { return core_ ? core_->Close() : NotRunning(); }
+absl::Status Pool::Terminate() { return core_ ? core_->Terminate() : NotRunning(); }
+absl::Status Pool::Join() { return core_ ? core_->Join() : NotRunning(); }
 
 std::vector<pid_t> Pool::WorkerPids() const { return core_ ? core_->WorkerPids() : std::vector<pid_t>(); }
 int Pool::processes() const { return core_ ? core_->processes() : 0; }

@@ -570,7 +570,7 @@ class Pool {
     size_t start = t.record.size();
     absl::Status s = internal::EncodeArgs(args, &t.record);
     if (s.ok()) PatchLength(&t.record, start);
-    if (s.ok()) s = core_ ? core_->Submit(std::move(t)) : init_status_;
+    if (s.ok()) s = core_ ? core_->Submit(std::move(t)) : NotRunning();
     if (!s.ok()) job->Abort(s);
     return AsyncResult<V>(std::move(job));
   }
@@ -668,7 +668,7 @@ class Pool {
   template <typename A>
   absl::Status SubmitChunks(const std::shared_ptr<internal::Job>& job, const std::vector<A>& items,
                             size_t chunksize, internal::Trampoline trampoline, uintptr_t fn) {
-    if (!core_) return init_status_;
+    if (!core_) return NotRunning();
     std::vector<internal::TaskRef> tasks;
     tasks.reserve((items.size() + chunksize - 1) / chunksize);
     std::vector<A> chunk;
@@ -702,6 +702,8 @@ class Pool {
     std::memcpy(record->data() + args_start - 4, &len, 4);
   }
   size_t DefaultChunksize(size_t n) const;
+  // The error of a pool that failed to start, or was moved from.
+  absl::Status NotRunning() const;
   std::shared_ptr<internal::Notifier> Notifier() const;
   uint64_t NextId();
 

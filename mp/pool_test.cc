@@ -229,6 +229,14 @@ TEST(PoolTest, ImapReportsAFailingItemAndContinues) {
   EXPECT_EQ(it.Next().value(), std::nullopt);
 }
 
+TEST(PoolTest, ImapOfUnserializableItemsEndsWithErrors) {
+  Pool pool(1);
+  ImapIterator<int> it = pool.Imap([](const Unserializable&) { return 1; }, std::vector<Unserializable>(2));
+  EXPECT_TRUE(Is(it.Next(absl::Seconds(10)).status(), PyExc::kTypeError));
+  EXPECT_TRUE(Is(it.Next(absl::Seconds(10)).status(), PyExc::kTypeError));
+  EXPECT_EQ(it.Next(absl::Seconds(10)).value(), std::nullopt);
+}
+
 TEST(PoolTest, ThrowingTaskIsARemoteErrorNamingTheTask) {
   Pool pool(2);
   AsyncResult<int> r = pool.ApplyAsync(Throws, std::tuple(7));

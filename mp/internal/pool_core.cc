@@ -281,10 +281,11 @@ bool Job::DeliverError(size_t chunk, absl::Status status) {
 }
 
 void Job::Abort(absl::Status status) {
-  bool done;
+  bool done = false;
   {
+    // A streaming job completes when every chunk has reported.
     std::lock_guard<std::mutex> lock(notifier_->mu);
-    done = DeliverError(0, std::move(status));
+    for (size_t chunk = 0; !ready(); ++chunk) done = DeliverError(chunk, status);
   }
   notifier_->cv.notify_all();
   if (done) RunCallbacks();
