@@ -16,10 +16,6 @@
 namespace conformance {
 namespace {
 
-// LeakSanitizer cannot work under a ptrace tracer (it ptraces its own
-// threads), so traced programs built with --config=asan must not run it. This
-// process's own sanitizer read its options before this runs.
-const bool kNoLeakCheckInTracees = [] { return ::setenv("ASAN_OPTIONS", "detect_leaks=0", 1) == 0; }();
 
 std::string TmpPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");

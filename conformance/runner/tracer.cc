@@ -32,6 +32,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -748,6 +749,25 @@ void Tracer::Finish() {
   }
 }
 
+// LeakSanitizer stops the world with ptrace, which fails in a process that is
+// already traced: a sanitizer build of an implementation would die at exit
+// with "LeakSanitizer has encountered a fatal error". Traced programs get
+// detect_leaks=0 appended (later ASan options override earlier ones).
+std::vector<std::string> TraceeEnvironment(const std::vector<std::string>& requested) {
+  std::vector<std::string> env = requested;
+  if (env.empty()) {
+    for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  }
+  for (std::string& e : env) {
+    if (absl::StartsWith(e, "ASAN_OPTIONS=")) {
+      absl::StrAppend(&e, ":detect_leaks=0");
+      return env;
+    }
+  }
+  env.push_back("ASAN_OPTIONS=detect_leaks=0");
+  return env;
+}
+
 absl::Status Tracer::Run() {
   if (req_.argv.empty()) return mp::PyError(mp::PyExc::kValueError, "RunRequest.argv is empty");
 
@@ -756,8 +776,9 @@ absl::Status Tracer::Run() {
   std::vector<char*> argv;
   for (const std::string& a : req_.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  std::vector<std::string> env = TraceeEnvironment(req_.env);
   std::vector<char*> envp;
-  for (const std::string& e : req_.env) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
   std::vector<sock_filter> filter = BuildFilter();
   sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
@@ -802,7 +823,7 @@ absl::Status Tracer::Run() {
 
   ChildSetup setup = {path.c_str(),
                       argv.data(),
-                      req_.env.empty() ? nullptr : envp.data(),
+                      envp.data(),
                       req_.cwd.empty() ? nullptr : req_.cwd.c_str(),
                       devnull.get(),
                       out->write.get(),

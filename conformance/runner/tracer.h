@@ -44,7 +44,7 @@
 // a time, in a process that has no other children to wait for (a runner or a
 // test). x86-64 only: 32-bit and x32 system calls get ENOSYS in the tracee.
 // Like any ptrace tracer, it keeps LeakSanitizer from working in the traced
-// program (set ASAN_OPTIONS=detect_leaks=0 for sanitizer builds).
+// program, so traced programs get ASAN_OPTIONS=...:detect_leaks=0.
 //
 // Example:
 //

@@ -27,10 +27,6 @@
 namespace conformance {
 namespace {
 
-// LeakSanitizer cannot work under a ptrace tracer (it ptraces its own
-// threads), so traced programs built with --config=asan must not run it. This
-// process's own sanitizer read its options before this runs.
-const bool kNoLeakCheckInTracees = [] { return ::setenv("ASAN_OPTIONS", "detect_leaks=0", 1) == 0; }();
 
 std::string Runfile(const std::string& rel) {
   const char* dir = std::getenv("TEST_SRCDIR");
@@ -136,6 +132,21 @@ TEST(TracerTest, WriteToPipeToParentIsNotCapture) {
   EXPECT_EQ(o.stdout_bytes, "parent got: secret from child\n");
   ASSERT_EQ(o.writes.size(), 1u);
   EXPECT_EQ(o.writes[0].pid, o.processes[0].pid);
+}
+
+TEST(TracerTest, TracedProgramsRunWithoutLeakSanitizer) {
+  // LeakSanitizer cannot run under ptrace: the tracer turns it off.
+  RunRequest req;
+  req.argv = {"/usr/bin/env"};
+  req.env = {"PATH=/usr/bin:/bin", "ASAN_OPTIONS=abort_on_error=0"};
+  absl::StatusOr<Observation> o = conformance::Run(req);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_NE(o->stdout_bytes.find("ASAN_OPTIONS=abort_on_error=0:detect_leaks=0\n"), std::string::npos)
+      << o->stdout_bytes;
+  req.env = {"PATH=/usr/bin:/bin"};
+  o = conformance::Run(req);
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_NE(o->stdout_bytes.find("ASAN_OPTIONS=detect_leaks=0\n"), std::string::npos) << o->stdout_bytes;
 }
 
 TEST(TracerTest, LeakedProcessIsReportedAndKilled) {
