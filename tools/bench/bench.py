@@ -206,7 +206,7 @@ def fmt(v):
     return "%.3g" % v
 
 
-def cell(samples, note, ratio=False):
+def cell(samples, note):
     if not samples:
         return note or "—"
     s = summary(samples)
