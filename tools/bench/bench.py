@@ -337,7 +337,7 @@ def write_plot(path, figures, ratios):
                     cols += ["%g %g %g" % (statistics.median(v), min(v), max(v))] if v else ["NaN NaN NaN"]
                 out.write('"%s" %s\n' % (f.title, " ".join(cols)))
         script = """
-set terminal pngcairo size 1100,520 font "sans,10"
+set terminal pngcairo noenhanced size 1100,520 font "sans,10"
 set output '%s'
 set title "Cost ratios, median with min-max over rounds: mp ÷ raw is mp's overhead, CPython ÷ mp is mp's speed-up"
 set style data histogram
