@@ -1,7 +1,9 @@
-// ThreadSanitizer suppressions for every test linked with
-// //mp/testing:gtest_main (and the children they fork). Compiled in rather
-// than passed as TSAN_OPTIONS=suppressions=FILE: a test's sandbox has no
-// stable path to a file outside its runfiles. Unused without -fsanitize=thread.
+// ThreadSanitizer suppressions, compiled into every binary that links
+// //mp/internal:tsan_suppressions: every test (through //mp/testing:gtest_main)
+// and any library whose mechanism TSan cannot model (so that its benchmark
+// binaries are covered too). Compiled in rather than passed as
+// TSAN_OPTIONS=suppressions=FILE: a test's sandbox has no stable path to a
+// file outside its runfiles. Unused without -fsanitize=thread.
 //
 // Each entry is a limitation of TSan, not a tolerated race; say which.
 
