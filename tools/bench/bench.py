@@ -31,45 +31,70 @@ import time
 
 
 class Figure:
-    """One row: what to run for mp, raw and CPython, and which number to read."""
+    """One row: what to run for mp, raw and CPython, and which number to read.
 
-    # How a Google Benchmark result becomes a figure of each unit.
+    binary: runfiles path of the Google Benchmark binary (//mp:x -> "mp/x");
+    mp, raw: benchmark names in it (raw None: no raw baseline);
+    field: what to read from a benchmark run: "real_time" (us),
+      "items_per_second" (per_s), "bytes_per_second" (GB_per_s),
+      "us_per_item" (1e6 / items_per_second, for a rate-reporting benchmark of
+      a time figure), or a user counter name (as it is, e.g. kB);
+    cpython: the script in tools/bench/cpython/; quick_args: its arguments
+      under --quick.
+    """
+
     FIELDS = {"us": "real_time", "per_s": "items_per_second", "GB_per_s": "bytes_per_second", "kB": "pss_kB"}
 
-    def __init__(self, key, title, unit, binary, mp, raw, field=None):
+    def __init__(self, key, title, unit, binary, mp, raw, cpython, field=None, quick_args=("--quick",)):
         self.key, self.title, self.unit = key, title, unit
         self.binary, self.mp, self.raw = binary, mp, raw
         self.field = field or self.FIELDS[unit]
-        self.cpython = "tools/bench/cpython/%s.py" % key
+        self.cpython = "tools/bench/cpython/" + cpython
+        self.quick_args = list(quick_args)
 
     def cost(self, value):
         """Bigger is worse, whatever the unit."""
         return 1.0 / value if self.unit in ("per_s", "GB_per_s") else value
 
 
-# The table of figures. Binaries are runfiles paths (//mp:x -> "mp/x"); mp and
-# raw are benchmark names in that binary (raw None: no raw baseline).
+# The table of figures. Names follow the primitives' benchmark binaries and
+# CPython scripts as their authors wrote them.
 FIGURES = [
     Figure("process_start_join", "Process start+join", "us",
-           "mp/process_benchmark", "BM_ProcessStartJoin", "BM_RawForkExitWaitpid"),
+           "mp/process_benchmark", "BM_ProcessStartJoin", "BM_RawForkExitWaitpid",
+           "process_start_join.py"),
     Figure("subprocess_run_true", "subprocess run /bin/true", "us",
-           "mp/subprocess_benchmark", "BM_Run_True", "BM_RawVforkExecWaitpid_True"),
+           "mp/subprocess_benchmark", "BM_Run_True", "BM_RawVforkExecWaitpid_True",
+           "subprocess_true.py", quick_args=()),
     Figure("subprocess_echo_capture", "subprocess echo, stdout captured", "us",
-           "mp/subprocess_benchmark", "BM_Run_EchoCaptured", "BM_RawPosixSpawnPipeRead_Echo"),
-    Figure("pool_apply_async", "Pool apply_async, trivial tasks", "per_s",
-           "mp/pool_benchmark", "BM_PoolApplyAsync", "BM_RawPipeTaskRoundTrip"),
-    Figure("pool_map_1m", "Pool map over 1M ints", "us",
-           "mp/pool_benchmark", "BM_PoolMap1M", "BM_RawPipeMap1M"),
-    Figure("queue_small_items", "Queue small items", "per_s",
-           "mp/queue_benchmark", "BM_QueueSmallItems", "BM_RawPipeSmallItems"),
+           "mp/subprocess_benchmark", "BM_Run_EchoCaptured", "BM_RawPosixSpawnPipeRead_Echo",
+           "subprocess_echo.py", quick_args=()),
+    Figure("pool_apply_async", "Pool(4) apply_async, trivial tasks", "per_s",
+           "mp/pool_benchmark", "BM_PoolApplyAsync", "BM_RawApplyOnePipeMessagePerTask",
+           "pool_apply_async.py", quick_args=()),
+    Figure("pool_map_1m", "Pool(4) map over 1M ints", "per_s",
+           "mp/pool_benchmark", "BM_PoolMap", "BM_RawMapChunked",
+           "pool_map.py", quick_args=()),
+    Figure("queue_small_items", "Queue small items, 1 to 1", "per_s",
+           "mp/queue_benchmark", "BM_MpQueue_Small_1to1", "BM_RawShmRing_Small",
+           "queue_small.py", quick_args=("2000",)),
     Figure("queue_1mib_items", "Queue 1 MiB items", "GB_per_s",
-           "mp/queue_benchmark", "BM_Queue1MiBItems", "BM_RawPipe1MiBItems"),
-    Figure("pipe_round_trip", "Pipe round trip", "us",
-           "mp/queue_benchmark", "BM_PipeRoundTrip", "BM_RawPipeRoundTrip"),
+           "mp/queue_benchmark", "BM_MpQueue_1MiB", "BM_RawShmRing_1MiB",
+           "queue_1mib.py", quick_args=("20",)),
+    Figure("pipe_round_trip", "Pipe round trip, 8 bytes", "us",
+           "mp/queue_benchmark", "BM_Connection_RoundTrip_Duplex", "BM_RawPipe_RoundTrip",
+           "pipe_roundtrip.py", field="us_per_item", quick_args=("500",)),
     Figure("pool4_pss", "Pool(4) memory, PSS summed", "kB",
-           "mp/pool_benchmark", "BM_Pool4Pss", "BM_RawFork4Pss"),
+           "mp/pool_benchmark", "BM_PoolPss", "BM_RawForkedChildrenPss",
+           "pool_pss.py", field="total_kb", quick_args=()),
 ]
 
+# Units the CPython scripts may report, as (unit of the table, factor).
+UNIT_ALIASES = {
+    "us": ("us", 1.0), "per_s": ("per_s", 1.0), "items_per_s": ("per_s", 1.0),
+    "GB_per_s": ("GB_per_s", 1.0), "bytes_per_s": ("GB_per_s", 1e-9),
+    "kB": ("kB", 1.0), "kb": ("kB", 1.0),
+}
 TIME_UNITS_US = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
 TIMEOUT_S = 600
 
@@ -143,6 +168,8 @@ class Runner:
                 raise MeasurementError("%s %s: %s" % (fig.binary, name, run.get("error_message")))
             if fig.field == "real_time":
                 values[impl] = run["real_time"] * TIME_UNITS_US[run["time_unit"]]
+            elif fig.field == "us_per_item" and run.get("items_per_second"):
+                values[impl] = 1e6 / float(run["items_per_second"])
             elif fig.field not in run:
                 raise MeasurementError("%s %s: no %r in its output" % (fig.binary, name, fig.field))
             else:
@@ -163,18 +190,19 @@ class Runner:
         script = workspace_path(self.root, fig.cpython)
         if script is None:
             raise Unavailable("no script")
-        cmd = [self.args.python, script] + (["--quick"] if self.args.quick else [])
+        cmd = [self.args.python, script] + (fig.quick_args if self.args.quick else [])
         out = self._run(cmd, fig.cpython)
         lines = [l for l in out.splitlines() if l.strip()]
         try:
             doc = json.loads(lines[-1])
-            value, unit, figure = float(doc["value"]), doc["unit"], doc["figure"]
+            value, unit = float(doc["value"]), doc["unit"]
         except (IndexError, ValueError, KeyError, TypeError) as e:
             raise MeasurementError("%s: last line is not {\"figure\",\"value\",\"unit\"} JSON (%s): %r"
                                    % (fig.cpython, e, lines[-1:]))
-        if figure != fig.key or unit != fig.unit:
-            raise MeasurementError("%s: says figure=%r unit=%r, expected %r %r"
-                                   % (fig.cpython, figure, unit, fig.key, fig.unit))
+        if UNIT_ALIASES.get(unit, (None,))[0] != fig.unit:
+            raise MeasurementError("%s: unit %r, expected %s (or one of %s)"
+                                   % (fig.cpython, unit, fig.unit, ", ".join(sorted(UNIT_ALIASES))))
+        value *= UNIT_ALIASES[unit][1]
         return value
 
     def _run(self, cmd, what):
@@ -206,7 +234,7 @@ def fmt(v):
     return "%.3g" % v
 
 
-def cell(samples, note, ratio=False):
+def cell(samples, note):
     if not samples:
         return note or "—"
     s = summary(samples)
@@ -309,7 +337,7 @@ def write_plot(path, figures, ratios):
                     cols += ["%g %g %g" % (statistics.median(v), min(v), max(v))] if v else ["NaN NaN NaN"]
                 out.write('"%s" %s\n' % (f.title, " ".join(cols)))
         script = """
-set terminal pngcairo size 1100,520 font "sans,10"
+set terminal pngcairo noenhanced size 1100,520 font "sans,10"
 set output '%s'
 set title "Cost ratios, median with min-max over rounds: mp ÷ raw is mp's overhead, CPython ÷ mp is mp's speed-up"
 set style data histogram
@@ -356,12 +384,12 @@ Machine: {machine}
 
 {image}"n/a (not built)": the primitive's benchmark binary is not yet listed in
 `BENCH_BINARIES` in `tools/bench/BUILD`; "n/a (no BM_X)": the binary has no benchmark
-of that name; "n/a (no script)": `tools/bench/cpython/<key>.py` is missing.
+of that name; "n/a (no script)": the figure's CPython script is missing.
 
 ## The figures and what measures them
 
-| key | figure | unit | binary | mp benchmark | raw benchmark |
-|---|---|---|---|---|---|
+| key | figure | unit | binary | mp benchmark | raw benchmark | CPython script |
+|---|---|---|---|---|---|---|
 {figures}
 
 ## Adding a figure as its primitive lands
@@ -377,9 +405,11 @@ binary, and the names of the mp and raw benchmarks in it. To enable one:
    `bytes_per_second` (`state.SetBytesProcessed`), memory from a counter
    `pss_kB`.
 2. Add the binary to `BENCH_BINARIES` in `tools/bench/BUILD`.
-3. Add `tools/bench/cpython/<key>.py`: it measures the same thing with
-   python3 and prints one JSON line `{{"figure": "<key>", "value": ..., "unit": ...}}`;
-   with `--quick` it must finish in a few seconds.
+3. Add the CPython script named in the table to `tools/bench/cpython/`: it
+   measures the same thing with python3 and prints one JSON line
+   `{{"figure": ..., "value": ..., "unit": ...}}` (units as above, or
+   `items_per_s`, `bytes_per_s`, `kb`); under `--quick` it gets the
+   figure's `quick_args` and must finish in a few seconds.
 
 `tools/bazel test //tools:bench_smoke_test` runs `--quick` and checks the JSON.
 """
@@ -389,8 +419,9 @@ def write_markdown(path, args, text, machine_line):
     image = ""
     if args.plot:
         image = "![ratios](%s)\n\n" % os.path.relpath(user_path(args.plot), os.path.dirname(path))
-    figures = "\n".join("| `%s` | %s | %s | `//%s` | `%s` | `%s` |" % (
-        f.key, f.title, f.unit, ":".join(f.binary.rsplit("/", 1)), f.mp, f.raw or "—") for f in FIGURES)
+    figures = "\n".join("| `%s` | %s | %s | `//%s` | `%s` | `%s` | `%s` |" % (
+        f.key, f.title, f.unit, ":".join(f.binary.rsplit("/", 1)), f.mp, f.raw or "—",
+        os.path.basename(f.cpython)) for f in FIGURES)
     with open(path, "w") as out:
         out.write(MARKDOWN.format(repetitions=args.repetitions, machine=machine_line, table=text, image=image,
                                   figures=figures))
