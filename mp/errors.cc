@@ -87,6 +87,13 @@ absl::Status PyOSError(int errnum, absl::string_view context) {
   return WithPayload(absl::Status(status.code(), message), RowOf(exc).name);
 }
 
+absl::Status PyErrorFromParts(absl::StatusCode code, absl::string_view python_exception,
+                              absl::string_view message) {
+  absl::Status status(code, message);
+  if (python_exception.empty() || status.ok()) return status;
+  return WithPayload(std::move(status), python_exception);
+}
+
 std::string PythonException(const absl::Status& status) {
   auto payload = status.GetPayload(kPayloadUrl);
   return payload ? std::string(*payload) : std::string();

@@ -73,6 +73,12 @@ absl::Status PyError(PyExc exc, absl::string_view message);
 // absl::ErrnoToStatus, and "[Errno N] strerror: context" in the message.
 absl::Status PyOSError(int errnum, absl::string_view context);
 
+// An error with `code` and `message` that stands for the Python exception
+// `python_exception` (a name as PythonException() returns it; "" for none):
+// rebuilds an error that crossed a process boundary as (code, name, text).
+absl::Status PyErrorFromParts(absl::StatusCode code, absl::string_view python_exception,
+                              absl::string_view message);
+
 // The Python exception `status` stands for ("queue.Empty"), or "" for OK and
 // for statuses mp did not make.
 std::string PythonException(const absl::Status& status);

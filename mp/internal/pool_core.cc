@@ -1,0 +1,857 @@
+#include "mp/internal/pool_core.h"
+
+#include <cxxabi.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "mp/connection.h"
+#include "mp/errors.h"
+#include "mp/internal/fd.h"
+#include "mp/process.h"
+
+namespace mp::internal {
+namespace {
+
+// A task batch should keep a worker busy about this long: long enough to
+// amortize the round trip, short enough that long tasks still go to
+// whichever worker frees up first.
+constexpr double kTargetBatchNs = 2e6;
+constexpr size_t kMaxWindow = 4096;
+// Frames stay small so a worker starts on a big chunk while the next is
+// still in the pipe, and the parent gets each big result as soon as it is
+// done.
+constexpr size_t kMaxFrameBytes = 64 * 1024;
+constexpr size_t kSlotStride = 64;       // One cache line per worker slot.
+
+uint32_t GetBE32(const char* p) {
+  auto b = [p](int i) { return static_cast<uint32_t>(static_cast<unsigned char>(p[i])); };
+  return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
+}
+template <typename T>
+void Put(std::string* s, T v) {
+  s->append(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <typename T>
+T Get(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+int64_t NowNs(clockid_t clock = CLOCK_MONOTONIC) {
+  struct timespec ts;
+  ::clock_gettime(clock, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+std::string Demangle(const char* mangled) {
+  int status = 0;
+  char* out = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+  std::string s = status == 0 && out ? out : mangled;
+  std::free(out);
+  return s;
+}
+
+// A growable byte buffer without std::string's zero-fill on resize: frames
+// of a map chunk are hundreds of KB.
+class ByteBuf {
+ public:
+  const char* begin() const { return data_.get() + head_; }
+  size_t size() const { return tail_ - head_; }
+  void Consume(size_t n) {
+    head_ += n;
+    if (head_ == tail_) head_ = tail_ = 0;
+  }
+  // Makes room for at least `n` more bytes at the end; returns where.
+  char* Reserve(size_t n) {
+    if (cap_ - tail_ >= n) return data_.get() + tail_;
+    size_t live = size();
+    if (head_ > 0 && cap_ - live >= n && live <= cap_ / 2) {
+      std::memmove(data_.get(), begin(), live);
+    } else {
+      size_t cap = std::max({cap_ * 2, live + n, size_t{64 * 1024}});
+      std::unique_ptr<char[]> d(new char[cap]);
+      if (live) std::memcpy(d.get(), begin(), live);
+      data_ = std::move(d);
+      cap_ = cap;
+    }
+    head_ = 0;
+    tail_ = live;
+    return data_.get() + tail_;
+  }
+  void Commit(size_t n) { tail_ += n; }
+  // The length of the first complete frame's payload, if one is buffered;
+  // `*want` gets the bytes still missing otherwise.
+  // CPython's framing: a 4-byte big-endian length, or -1 and an 8-byte one.
+  // Returns {header size, payload size}.
+  std::optional<std::pair<size_t, uint64_t>> Frame(size_t* want) const {
+    if (size() < 4) {
+      *want = 4 - size();
+      return std::nullopt;
+    }
+    size_t header = 4;
+    uint64_t len = GetBE32(begin());
+    if (len == 0xffffffffu) {
+      header = 12;
+      if (size() < header) {
+        *want = header - size();
+        return std::nullopt;
+      }
+      len = uint64_t{GetBE32(begin() + 4)} << 32 | GetBE32(begin() + 8);
+    }
+    if (size() - header < len) {
+      *want = static_cast<size_t>(len - (size() - header));
+      return std::nullopt;
+    }
+    return std::make_pair(header, len);
+  }
+
+ private:
+  std::unique_ptr<char[]> data_;
+  size_t head_ = 0, tail_ = 0, cap_ = 0;
+};
+
+std::atomic<uint64_t>* SlotCounter(void* slots, size_t slot) {
+  return reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(slots) + slot * kSlotStride);
+}
+
+// The worker's main loop: CPython's multiprocessing.pool.worker. Frames
+// arrive and leave through mp::Connection (CPython's framing); a frame
+// carries a batch of task records, an empty frame means "exit".
+void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int maxtasks,
+                const std::function<void()>& initializer) {
+  // The handler thread that may have forked us blocks SIGPIPE; tasks should
+  // see the default disposition.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_UNBLOCK, &pipe_set, nullptr);
+  Connection tasks = Connection::FromFd(task_r, /*readable=*/true, /*writable=*/false);
+  Connection results = Connection::FromFd(result_w, /*readable=*/false, /*writable=*/true);
+  if (initializer) initializer();
+
+  // A result frame: [i64 busy nanoseconds][records].
+  std::string out;
+  out.reserve(64 * 1024);
+  out.resize(8);
+  TaskOutput output(&out);
+  uint64_t n_started = 0;
+  uint64_t next_index = 0;
+  int64_t busy_start = 0;
+  auto flush = [&]() -> bool {
+    if (out.size() == 8) return true;
+    int64_t busy = NowNs() - busy_start;
+    std::memcpy(out.data(), &busy, 8);
+    bool ok = results.SendBytes(out).ok();
+    out.resize(8);
+    busy_start = NowNs();
+    return ok;
+  };
+  for (;;) {
+    absl::StatusOr<std::string> frame = tasks.RecvBytes();
+    if (!frame.ok() || frame->empty()) break;  // EOF (the parent is gone) or "exit".
+    busy_start = NowNs();
+    int64_t last_flush = NowNs(CLOCK_MONOTONIC_COARSE);
+    const char* p = frame->data();
+    const char* end = p + frame->size();
+    while (p + 20 <= end) {
+      auto trampoline = reinterpret_cast<Trampoline>(Get<uintptr_t>(p));
+      uintptr_t fn = Get<uintptr_t>(p + 8);
+      uint32_t alen = Get<uint32_t>(p + 16);
+      absl::string_view args(p + 20, alen);
+      p += 20 + alen;
+      // Claim task `index`; the parent may have revoked it (see Steal()).
+      uint64_t index = next_index++;
+      uint64_t expected = index;
+      if (!started->compare_exchange_strong(expected, index + 1, std::memory_order_acq_rel)) continue;
+      ++n_started;
+      trampoline(fn, args, output);
+      if (maxtasks > 0 && n_started >= static_cast<uint64_t>(maxtasks)) {
+        flush();
+        return;
+      }
+      // Batch results, but never sit on them: a slow task after fast ones
+      // must not delay the fast ones' results.
+      int64_t now = NowNs(CLOCK_MONOTONIC_COARSE);
+      if (now - last_flush >= 1000000 || out.size() >= kMaxFrameBytes) {
+        if (!flush()) return;
+        last_flush = now;
+      }
+    }
+    if (!flush()) return;
+  }
+  flush();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// TaskOutput
+
+void TaskOutput::Header(Kind kind, uint32_t code, uint32_t len) {
+  out_->push_back(static_cast<char>(kind));
+  Put(out_, code);
+  Put(out_, len);
+}
+
+size_t TaskOutput::BeginOk() {
+  size_t start = out_->size();
+  Header(kOk, 0, 0);
+  return start;
+}
+
+void TaskOutput::EndOk(size_t start) {
+  uint32_t len = static_cast<uint32_t>(out_->size() - start - 9);
+  std::memcpy(out_->data() + start + 5, &len, 4);
+}
+
+void TaskOutput::Raised(absl::string_view what) {
+  Header(kRaised, 0, static_cast<uint32_t>(what.size()));
+  out_->append(what.data(), what.size());
+}
+
+void TaskOutput::Failed(const absl::Status& status) {
+  std::string name = PythonException(status);
+  uint32_t len = static_cast<uint32_t>(name.size() + 1 + status.message().size());
+  Header(kStatus, static_cast<uint32_t>(status.code()), len);
+  out_->append(name);
+  out_->push_back('\0');
+  out_->append(status.message().data(), status.message().size());
+}
+
+std::string CurrentExceptionText() {
+  try {
+    throw;
+  } catch (const std::exception& e) {
+    return absl::StrCat(Demangle(typeid(e).name()), ": ", e.what());
+  } catch (...) {
+    std::type_info* t = abi::__cxa_current_exception_type();
+    return absl::StrCat(t ? Demangle(t->name()) : std::string("unknown exception"),
+                        " (not derived from std::exception)");
+  }
+}
+
+void AppendTaskHeader(std::string* record, Trampoline trampoline, uintptr_t fn) {
+  Put(record, reinterpret_cast<uintptr_t>(trampoline));
+  Put(record, fn);
+  Put(record, uint32_t{0});
+}
+
+// ---------------------------------------------------------------------------
+// Job
+
+Job::Job(std::shared_ptr<Notifier> notifier, size_t chunks, uint64_t id, const std::type_info& fn_type,
+         const char* kind)
+    : notifier_(std::move(notifier)), remaining_(chunks), id_(id), fn_type_(fn_type), kind_(kind) {
+  if (chunks == 0) ready_.store(true, std::memory_order_release);
+}
+
+bool Job::Deliver(size_t chunk, absl::string_view payload) {
+  if (ready()) return false;
+  absl::Status s = OnChunk(chunk, payload);
+  if (!s.ok()) return DeliverError(chunk, s);
+  if (--remaining_ > 0) return false;
+  ready_.store(true, std::memory_order_release);
+  return true;
+}
+
+bool Job::DeliverError(size_t chunk, absl::Status status) {
+  if (ready()) return false;
+  if (streaming()) {
+    OnChunkError(chunk, status);
+    if (--remaining_ > 0) return false;
+  } else {
+    status_ = std::move(status);
+  }
+  ready_.store(true, std::memory_order_release);
+  return true;
+}
+
+void Job::Abort(absl::Status status) {
+  bool done = false;
+  {
+    // A streaming job completes when every chunk has reported.
+    std::lock_guard<std::mutex> lock(notifier_->mu);
+    for (size_t chunk = 0; !ready(); ++chunk) done = DeliverError(chunk, status);
+  }
+  notifier_->cv.notify_all();
+  if (done) RunCallbacks();
+}
+
+bool Job::WaitUntil(absl::Time deadline) {
+  if (ready()) return true;
+  std::unique_lock<std::mutex> lock(notifier_->mu);
+  while (!ready()) {
+    if (deadline == absl::InfiniteFuture()) {
+      notifier_->cv.wait(lock);
+    } else {
+      absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return false;
+      notifier_->cv.wait_for(lock, absl::ToChronoNanoseconds(left));
+    }
+  }
+  return true;
+}
+
+std::string Job::Describe(size_t chunk) const {
+  std::string what = absl::StrCat("task #", id_);
+  if (std::string(kind_) != "apply_async") absl::StrAppend(&what, " chunk ", chunk);
+  return absl::StrCat(what, " (", kind_, " of ", Demangle(fn_type_.name()), ")");
+}
+
+// ---------------------------------------------------------------------------
+// PoolCore
+
+struct PoolCore::Worker {
+  explicit Worker(Process p) : process(std::move(p)) {}
+  Process process;
+  pid_t pid = -1;
+  size_t slot = 0;
+  UniqueFd task_w;    // Non-blocking.
+  UniqueFd result_r;  // Non-blocking.
+  int sentinel = -1;  // Owned by `process`.
+  std::string out;    // Framed tasks not yet written.
+  size_t out_off = 0;
+  ByteBuf in;  // Result bytes not yet processed.
+  std::deque<TaskRef> inflight;
+  uint64_t sent = 0;
+  uint64_t acked = 0;
+  uint64_t last_started = 0;  // For Steal(): the counter when last looked at.
+  bool stuck = false;         // Tasks were stolen from it; none until it answers.
+  bool exit_sent = false;
+  bool eof = false;
+};
+
+PoolCore::PoolCore(PoolConfig config) : config_(std::move(config)) {}
+
+absl::StatusOr<std::unique_ptr<PoolCore>> PoolCore::Start(PoolConfig config) {
+  if (config.processes == 0) config.processes = CpuCount();
+  if (config.processes < 1) return PyError(PyExc::kValueError, "Number of processes must be at least 1");
+  if (config.maxtasksperchild < 0) {
+    return PyError(PyExc::kValueError, "maxtasksperchild must be a positive int or None");
+  }
+  std::unique_ptr<PoolCore> core(new PoolCore(std::move(config)));
+  core->wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (core->wake_fd_ < 0) return PyOSError(errno, "eventfd()");
+  size_t n = static_cast<size_t>(core->config_.processes);
+  core->slots_size_ = (n * kSlotStride + 4095) / 4096 * 4096;
+  void* slots = ::mmap(nullptr, core->slots_size_, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (slots == MAP_FAILED) return PyOSError(errno, "mmap()");
+  core->slots_ = slots;
+  core->workers_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (absl::Status s = core->StartWorker(i); !s.ok()) {
+      core->TerminateWorkers();
+      return s;
+    }
+  }
+  core->handler_ = std::thread([c = core.get()] { c->HandlerLoop(); });
+  return core;
+}
+
+absl::Status PoolCore::StartWorker(size_t slot) {
+  absl::StatusOr<PipeFds> tasks = MakePipe();
+  if (!tasks.ok()) return tasks.status();
+  absl::StatusOr<PipeFds> results = MakePipe();
+  if (!results.ok()) return results.status();
+  // Bigger pipes mean fewer wakeups for map chunks; the default still works.
+  (void)::fcntl(tasks->write.get(), F_SETPIPE_SZ, 1 << 20);
+  (void)::fcntl(results->write.get(), F_SETPIPE_SZ, 1 << 20);
+
+  // The worker keeps only its own two ends.
+  std::vector<int> to_close = {wake_fd_, tasks->write.get(), results->read.get()};
+  for (const auto& w : workers_) {
+    if (!w) continue;
+    to_close.insert(to_close.end(), {w->task_w.get(), w->result_r.get(), w->sentinel});
+  }
+  std::atomic<uint64_t>* counter = SlotCounter(slots_, slot);
+  counter->store(0, std::memory_order_relaxed);
+  int task_r = tasks->read.get(), result_w = results->write.get(), maxtasks = config_.maxtasksperchild;
+  const std::function<void()>* init = &config_.initializer;
+  Process p(
+      [to_close, task_r, result_w, counter, maxtasks, init] {
+        for (int fd : to_close) ::close(fd);
+        WorkerMain(task_r, result_w, counter, maxtasks, *init);
+      },
+      ProcessOptions{.daemon = true});
+  // CPython: w.name = w.name.replace('Process', 'PoolWorker'), with the
+  // context's prefix: "ForkPoolWorker-N".
+  p.set_name(absl::StrReplaceAll(p.name(), {{"Process", "ForkPoolWorker"}}));
+  if (absl::Status s = p.Start(); !s.ok()) return s;
+  auto w = std::make_unique<Worker>(p);
+  w->pid = *p.pid();
+  w->slot = slot;
+  w->sentinel = *p.sentinel();
+  w->task_w = std::move(tasks->write);
+  w->result_r = std::move(results->read);
+  (void)::fcntl(w->task_w.get(), F_SETFL, O_NONBLOCK);
+  (void)::fcntl(w->result_r.get(), F_SETFL, O_NONBLOCK);
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  workers_[slot] = std::move(w);
+  return absl::OkStatus();
+}
+
+PoolCore::~PoolCore() {
+  (void)Terminate();
+  if (handler_.joinable()) handler_.join();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (slots_) ::munmap(slots_, slots_size_);
+}
+
+void PoolCore::Wake() {
+  uint64_t one = 1;
+  (void)!::write(wake_fd_, &one, sizeof one);
+}
+
+absl::Status PoolCore::Submit(TaskRef task) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::kRun) return PyError(PyExc::kValueError, "Pool not running");
+    submitted_.push_back(std::move(task));
+    wake = std::exchange(idle_, false);
+  }
+  if (wake) Wake();
+  return absl::OkStatus();
+}
+
+absl::Status PoolCore::SubmitAll(std::vector<TaskRef> tasks) {
+  bool wake = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ != State::kRun) return PyError(PyExc::kValueError, "Pool not running");
+    for (TaskRef& t : tasks) submitted_.push_back(std::move(t));
+    wake = std::exchange(idle_, false);
+  }
+  if (wake) Wake();
+  return absl::OkStatus();
+}
+
+absl::Status PoolCore::Close() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kRun) state_ = State::kClose;
+  }
+  Wake();
+  return absl::OkStatus();
+}
+
+absl::Status PoolCore::Terminate() {
+  std::lock_guard<std::mutex> join_lock(join_mu_);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state_ = State::kTerminate;
+  }
+  Wake();
+  if (handler_.joinable()) handler_.join();
+  return absl::OkStatus();
+}
+
+absl::Status PoolCore::Join() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (state_ == State::kRun) return PyError(PyExc::kValueError, "Pool is still running");
+  }
+  std::lock_guard<std::mutex> join_lock(join_mu_);
+  if (handler_.joinable()) handler_.join();
+  return absl::OkStatus();
+}
+
+std::vector<pid_t> PoolCore::WorkerPids() {
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  std::vector<pid_t> pids;
+  for (const auto& w : workers_) {
+    if (w) pids.push_back(w->pid);
+  }
+  return pids;
+}
+
+void PoolCore::Dispatch() {
+  if (pending_.empty()) return;
+  size_t window = 1;
+  if (task_ns_ > 0) {
+    window = static_cast<size_t>(std::clamp(kTargetBatchNs / task_ns_, 1.0, static_cast<double>(kMaxWindow)));
+  }
+  size_t n = workers_.size();
+  bool progress = true;
+  while (!pending_.empty() && progress) {
+    progress = false;
+    for (auto& wp : workers_) {
+      if (pending_.empty()) break;
+      // A worker whose tasks were stolen is busy with a long one; an idle
+      // one is fair game again.
+      if (!wp || wp->exit_sent || wp->eof || (wp->stuck && !wp->inflight.empty())) continue;
+      Worker& w = *wp;
+      size_t room = window > w.inflight.size() ? window - w.inflight.size() : 0;
+      if (config_.maxtasksperchild > 0) {
+        room = std::min<size_t>(room, static_cast<size_t>(config_.maxtasksperchild) - w.sent);
+      }
+      if (room == 0) continue;
+      size_t share = std::min(room, std::max<size_t>(1, (pending_.size() + n - 1) / n));
+      size_t count = 0, bytes = 0;
+      for (auto it = pending_.begin(); count < share && it != pending_.end(); ++it, ++count) {
+        if (count > 0 && bytes + it->record.size() > kMaxFrameBytes) break;
+        bytes += it->record.size();
+      }
+      char header[12];
+      w.out.append(header, EncodeFrameHeader(bytes, header));
+      for (size_t k = 0; k < count; ++k) {
+        TaskRef& t = pending_.front();
+        t.index = w.sent++;
+        w.out.append(t.record);
+        w.inflight.push_back(std::move(t));
+        pending_.pop_front();
+      }
+      inflight_total_ += count;
+      progress = true;
+    }
+  }
+}
+
+void PoolCore::FlushOut(Worker& w) {
+  while (w.out_off < w.out.size()) {
+    ssize_t r = ::write(w.task_w.get(), w.out.data() + w.out_off, w.out.size() - w.out_off);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) return;
+      if (errno == EPIPE) {
+        // The worker is gone; its sentinel will tell. Consume the SIGPIPE
+        // this thread has blocked.
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGPIPE);
+        struct timespec zero = {0, 0};
+        (void)::sigtimedwait(&set, nullptr, &zero);
+      }
+      w.out.clear();
+      w.out_off = 0;
+      return;
+    }
+    w.out_off += static_cast<size_t>(r);
+  }
+  w.out.clear();
+  w.out_off = 0;
+}
+
+void PoolCore::ReadResults(Worker& w) {
+  while (!w.eof) {
+    size_t want = 0;
+    (void)w.in.Frame(&want);
+    size_t ask = std::max<size_t>(want, 64 * 1024);
+    char* dst = w.in.Reserve(ask);
+    ssize_t r = ::read(w.result_r.get(), dst, ask);
+    if (r > 0) {
+      w.in.Commit(static_cast<size_t>(r));
+      ProcessFrames(w);
+      continue;
+    }
+    if (r == 0) {
+      w.eof = true;
+    } else if (errno != EINTR) {
+      return;  // EAGAIN: all read for now.
+    }
+  }
+}
+
+void PoolCore::ProcessFrames(Worker& w) {
+  size_t want = 0;
+  std::optional<std::pair<size_t, uint64_t>> frame = w.in.Frame(&want);
+  if (!frame) return;
+  {
+    std::lock_guard<std::mutex> lock(notifier_->mu);
+    while (frame) {
+      const char* p = w.in.begin() + frame->first;
+      const char* end = p + frame->second;
+      int64_t busy = Get<int64_t>(p);
+      p += 8;
+      size_t count = 0;
+      while (p + 9 <= end && !w.inflight.empty()) {
+        auto kind = static_cast<TaskOutput::Kind>(*p);
+        uint32_t code = Get<uint32_t>(p + 1);
+        uint32_t rlen = Get<uint32_t>(p + 5);
+        absl::string_view payload(p + 9, rlen);
+        p += 9 + rlen;
+        TaskRef t = std::move(w.inflight.front());
+        w.inflight.pop_front();
+        ++w.acked;
+        w.stuck = false;
+        --inflight_total_;
+        ++count;
+        bool done;
+        if (kind == TaskOutput::kOk) {
+          done = t.job->Deliver(t.chunk, payload);
+        } else if (kind == TaskOutput::kRaised) {
+          done = t.job->DeliverError(
+              t.chunk, PyError(PyExc::kRemoteError, absl::StrCat(t.job->Describe(t.chunk), " raised ", payload)));
+        } else {
+          size_t nul = payload.find('\0');
+          absl::string_view name = payload.substr(0, nul);
+          absl::string_view msg = nul == absl::string_view::npos ? "" : payload.substr(nul + 1);
+          done = t.job->DeliverError(
+              t.chunk, PyErrorFromParts(static_cast<absl::StatusCode>(code), name,
+                                        absl::StrCat(msg, " (in ", t.job->Describe(t.chunk), ")")));
+        }
+        if (done) completed_.push_back(std::move(t.job));
+      }
+      if (count > 0) {
+        double per_task = static_cast<double>(busy) / static_cast<double>(count);
+        task_ns_ = task_ns_ == 0 ? per_task : 0.7 * task_ns_ + 0.3 * per_task;
+        if (task_ns_ <= 0) task_ns_ = 1;
+      }
+      w.in.Consume(frame->first + frame->second);
+      frame = w.in.Frame(&want);
+    }
+  }
+  CompleteBatch();
+}
+
+void PoolCore::CompleteBatch() {
+  if (completed_.empty()) return;
+  notifier_->cv.notify_all();
+  for (auto& job : completed_) job->RunCallbacks();
+  completed_.clear();
+}
+
+void PoolCore::HandleExit(size_t slot) {
+  Worker& w = *workers_[slot];
+  ReadResults(w);
+  (void)w.process.Join();
+  ExitStatus how = w.process.exit_status().value_or(ExitStatus::Exited(255));
+  uint64_t started = SlotCounter(slots_, slot)->load(std::memory_order_relaxed);
+  // Of the tasks the worker claimed (index < started; revoked ones are no
+  // longer in `inflight`), the last was running and the others' results
+  // died with it; the rest never started and go to other workers.
+  std::deque<TaskRef> requeue;
+  uint64_t running = 0;
+  bool any_running = false;
+  for (const TaskRef& t : w.inflight) {
+    if (t.index < started) {
+      running = t.index;
+      any_running = true;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(notifier_->mu);
+    for (TaskRef& t : w.inflight) {
+      if (t.index >= started) {
+        requeue.push_back(std::move(t));
+        continue;
+      }
+      std::string msg = absl::StrCat(w.process.name(), " (pid ", w.pid, ") ", how.ToString(),
+                                     any_running && t.index == running ? " while running "
+                                                                       : " before sending the result of ",
+                                     t.job->Describe(t.chunk));
+      if (t.job->DeliverError(t.chunk, PyError(PyExc::kWorkerLostError, msg))) {
+        completed_.push_back(std::move(t.job));
+      }
+    }
+  }
+  CompleteBatch();
+  inflight_total_ -= w.inflight.size();
+  for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) pending_.push_front(std::move(*it));
+  (void)w.process.Close();
+  {
+    std::lock_guard<std::mutex> lock(workers_mu_);
+    workers_[slot].reset();
+  }
+  // CPython's _maintain_pool: replace while running, or while closing with
+  // work left.
+  State state;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    state = state_;
+  }
+  bool work_left = !pending_.empty() || inflight_total_ > 0;
+  if (state == State::kRun || (state == State::kClose && work_left)) {
+    if (absl::Status s = StartWorker(slot); !s.ok()) {
+      bool any = std::any_of(workers_.begin(), workers_.end(), [](const auto& x) { return x != nullptr; });
+      if (!any) FailAll(s);
+    }
+  }
+}
+
+bool PoolCore::CanSteal() const {
+  if (config_.maxtasksperchild > 0 || !pending_.empty()) return false;
+  bool idle = false, queued = false;
+  for (const auto& w : workers_) {
+    if (!w || w->exit_sent || w->eof) continue;
+    if (w->inflight.empty()) idle = true;
+    if (w->inflight.size() > 1) queued = true;
+  }
+  return idle && queued;
+}
+
+// Revokes the unstarted tasks of workers that made no progress since the
+// last look, and queues them for the others.
+void PoolCore::Steal() {
+  std::vector<TaskRef> stolen;
+  for (auto& wp : workers_) {
+    if (!wp || wp->inflight.size() <= 1) continue;
+    Worker& w = *wp;
+    std::atomic<uint64_t>* counter = SlotCounter(slots_, w.slot);
+    uint64_t s = counter->load(std::memory_order_acquire);
+    bool stuck = s == w.last_started;
+    w.last_started = s;
+    if (!stuck) continue;
+    while (s < w.sent && !counter->compare_exchange_weak(s, w.sent, std::memory_order_acq_rel)) {
+    }
+    if (s >= w.sent) continue;
+    // Tasks [s, sent) are ours again; they are the tail of `inflight`.
+    while (!w.inflight.empty() && w.inflight.back().index >= s) {
+      stolen.push_back(std::move(w.inflight.back()));
+      w.inflight.pop_back();
+      --inflight_total_;
+    }
+    w.last_started = w.sent;
+    w.stuck = true;
+  }
+  for (auto it = stolen.rbegin(); it != stolen.rend(); ++it) pending_.push_back(std::move(*it));
+}
+
+void PoolCore::HandlerLoop() {
+  // Writing to a dead worker's pipe must give EPIPE, not kill the program.
+  sigset_t pipe_set;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  ::pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
+
+  std::vector<struct pollfd> fds;
+  std::vector<size_t> slot_of;  // For fds[i], i >= 1: the worker slot.
+  for (;;) {
+    State state;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (TaskRef& t : submitted_) pending_.push_back(std::move(t));
+      submitted_.clear();
+      state = state_;
+    }
+    if (state == State::kTerminate) {
+      TerminateWorkers();
+      FailAll(PyError(PyExc::kProcessError, "the pool was terminated before the task completed"));
+      return;
+    }
+    Dispatch();
+    for (auto& w : workers_) {
+      if (w && w->out.size() > w->out_off) FlushOut(*w);
+    }
+    if (state == State::kClose && pending_.empty() && inflight_total_ == 0) {
+      bool any = false;
+      for (auto& w : workers_) {
+        if (!w) continue;
+        any = true;
+        if (!w->exit_sent) {
+          w->exit_sent = true;
+          char header[12];
+          w->out.append(header, EncodeFrameHeader(0, header));
+          FlushOut(*w);
+        }
+      }
+      if (!any) return;
+    }
+
+    fds.clear();
+    slot_of.clear();
+    fds.push_back({wake_fd_, POLLIN, 0});
+    slot_of.push_back(0);
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      Worker* w = workers_[i].get();
+      if (!w) continue;
+      short events = w->eof ? 0 : POLLIN;
+      if (w->out.size() > w->out_off) events |= POLLOUT;
+      if (events) {
+        fds.push_back({w->result_r.get(), static_cast<short>(events & POLLIN), 0});
+        slot_of.push_back(i);
+        if (events & POLLOUT) {
+          fds.push_back({w->task_w.get(), POLLOUT, 0});
+          slot_of.push_back(i);
+        }
+      }
+      fds.push_back({w->sentinel, POLLIN, 0});
+      slot_of.push_back(i);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!submitted_.empty() || state_ != state) continue;
+      idle_ = true;
+    }
+    // While a worker idles and another holds queued tasks, look every few
+    // milliseconds whether the busy one is stuck on a long task.
+    bool steal = CanSteal();
+    int r = ::poll(fds.data(), fds.size(), steal ? 5 : -1);
+    if (steal) Steal();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      idle_ = false;
+    }
+    if (r < 0) continue;  // EINTR
+    if (fds[0].revents) {
+      uint64_t v;
+      (void)!::read(wake_fd_, &v, sizeof v);
+    }
+    std::vector<size_t> exited;
+    for (size_t i = 1; i < fds.size(); ++i) {
+      if (!fds[i].revents) continue;
+      Worker* w = workers_[slot_of[i]].get();
+      if (!w) continue;
+      if (fds[i].fd == w->sentinel) {
+        exited.push_back(slot_of[i]);
+      } else if (fds[i].fd == w->result_r.get()) {
+        ReadResults(*w);
+      } else if (fds[i].fd == w->task_w.get()) {
+        FlushOut(*w);
+      }
+    }
+    for (size_t slot : exited) HandleExit(slot);
+  }
+}
+
+void PoolCore::TerminateWorkers() {
+  for (auto& w : workers_) {
+    if (w) (void)w->process.Terminate();
+  }
+  absl::Time deadline = absl::Now() + absl::Seconds(1);
+  for (auto& w : workers_) {
+    if (!w) continue;
+    (void)w->process.JoinUntil(deadline);
+    if (!w->process.exit_status()) {
+      (void)w->process.Kill();
+      (void)w->process.Join();
+    }
+    inflight_total_ -= w->inflight.size();
+    for (TaskRef& t : w->inflight) pending_.push_back(std::move(t));
+    w->inflight.clear();
+    (void)w->process.Close();
+  }
+  std::lock_guard<std::mutex> lock(workers_mu_);
+  for (auto& w : workers_) w.reset();
+}
+
+void PoolCore::FailAll(const absl::Status& status) {
+  {
+    std::lock_guard<std::mutex> lock(notifier_->mu);
+    for (TaskRef& t : pending_) {
+      if (t.job->DeliverError(t.chunk, PyErrorFromParts(status.code(), PythonException(status),
+                                                        absl::StrCat(status.message(), ": ",
+                                                                     t.job->Describe(t.chunk))))) {
+        completed_.push_back(std::move(t.job));
+      }
+    }
+    pending_.clear();
+  }
+  CompleteBatch();
+}
+
+}  // namespace mp::internal

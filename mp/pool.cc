@@ -1,0 +1,51 @@
+#include "mp/pool.h"
+
+#include <memory>
+#include <utility>
+
+namespace mp {
+
+Pool::Pool(PoolOptions options) {
+  absl::StatusOr<std::unique_ptr<internal::PoolCore>> core = internal::PoolCore::Start(
+      internal::PoolConfig{options.processes, std::move(options.initializer), options.maxtasksperchild});
+  if (core.ok()) {
+    core_ = *std::move(core);
+  } else {
+    init_status_ = core.status();
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options) {
+  auto pool = std::make_unique<Pool>(std::move(options));
+  if (!pool->status().ok()) return pool->status();
+  return pool;
+}
+
+Pool::~Pool() = default;
+
+absl::Status Pool::NotRunning() const {
+  return init_status_.ok() ? PyError(PyExc::kValueError, "Pool not running") : init_status_;
+}  // PoolCore's destructor terminates.
+
+absl::Status Pool::Close() { return core_ ? core_->Close() : NotRunning(); }
+absl::Status Pool::Terminate() { return core_ ? core_->Terminate() : NotRunning(); }
+absl::Status Pool::Join() { return core_ ? core_->Join() : NotRunning(); }
+
+std::vector<pid_t> Pool::WorkerPids() const { return core_ ? core_->WorkerPids() : std::vector<pid_t>(); }
+int Pool::processes() const { return core_ ? core_->processes() : 0; }
+
+// CPython's Pool._map_async: chunksize, extra = divmod(len, len(pool) * 4).
+size_t Pool::DefaultChunksize(size_t n) const {
+  size_t procs = static_cast<size_t>(processes() > 0 ? processes() : 1);
+  size_t chunksize = n / (procs * 4);
+  if (n % (procs * 4)) ++chunksize;
+  return chunksize;
+}
+
+std::shared_ptr<internal::Notifier> Pool::Notifier() const {
+  return core_ ? core_->notifier() : std::make_shared<internal::Notifier>();
+}
+
+uint64_t Pool::NextId() { return core_ ? core_->NextJobId() : 0; }
+
+}  // namespace mp

@@ -1,0 +1,430 @@
+#include "mp/pool.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <atomic>
+#include <cstdlib>
+#include <numeric>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gtest/gtest.h"
+#include "mp/errors.h"
+#include "mp/os.h"
+#include "mp/process.h"
+
+namespace mp {
+namespace {
+
+// Whether `text` contains `part`, printing both when it does not.
+::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
+  if (absl::StrContains(text, part)) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "'" << text << "' does not contain '" << part << "'";
+}
+
+int AddOne(int x) { return x + 1; }
+int Mul(int a, int b) { return a * b; }
+int Throws(int x) { throw std::runtime_error(absl::StrCat("boom ", x)); }
+absl::Status BadStatus(int) { return PyError(PyExc::kValueError, "bad value"); }
+absl::StatusOr<int> MaybeHalf(int x) {
+  if (x % 2) return PyError(PyExc::kValueError, absl::StrCat(x, " is odd"));
+  return x / 2;
+}
+pid_t MyPid(int) { return ::getpid(); }
+std::string SleepThenName(int ms) {
+  ::usleep(ms * 1000);
+  return std::string("slept");
+}
+int SleepForever(int) {
+  for (;;) ::pause();
+}
+int AbortTask(int) { std::abort(); }
+int SleepMs(int ms) {
+  ::usleep(ms * 1000);
+  return ms;
+}
+
+// A type whose serialization fails at run time: cereal's save throws.
+struct Unserializable {
+  template <class Archive>
+  void serialize(Archive&) const {
+    throw std::runtime_error("refusing to serialize");
+  }
+};
+Unserializable MakeUnserializable(int) { return {}; }
+
+int g_initialized = 0;
+int InitCount(int) { return g_initialized; }
+
+TEST(PoolTest, ApplyAndApplyAsync) {
+  Pool pool(2);
+  ASSERT_TRUE(pool.status().ok()) << pool.status();
+  EXPECT_EQ(pool.Apply(AddOne, std::tuple(41)).value(), 42);
+  EXPECT_EQ(pool.Apply(Mul, std::tuple(6, 7)).value(), 42);
+  EXPECT_EQ(pool.Apply([] { return std::string("hi"); }).value(), "hi");
+  AsyncResult<int> r = pool.ApplyAsync([](int x) { return x * 2; }, std::tuple(21));
+  EXPECT_EQ(r.Get().value(), 42);
+  EXPECT_TRUE(r.Ready());
+  EXPECT_TRUE(r.Successful().value());
+  ASSERT_TRUE(pool.Close().ok());
+  ASSERT_TRUE(pool.Join().ok());
+}
+
+TEST(PoolTest, ManyApplyAsyncResultsAreAllCorrect) {
+  Pool pool(3);
+  std::vector<AsyncResult<int>> results;
+  for (int i = 0; i < 20000; ++i) results.push_back(pool.ApplyAsync(AddOne, std::tuple(i)));
+  for (int i = 0; i < 20000; ++i) ASSERT_EQ(results[i].Get().value(), i + 1);
+  ASSERT_TRUE(pool.Close().ok());
+  ASSERT_TRUE(pool.Join().ok());
+}
+
+TEST(PoolTest, WorkersAreNamedChildrenAndSpreadTheWork) {
+  Pool pool(2);
+  std::vector<pid_t> pids = pool.WorkerPids();
+  ASSERT_EQ(pids.size(), 2u);
+  std::vector<AsyncResult<pid_t>> results;
+  for (int i = 0; i < 4; ++i) results.push_back(pool.ApplyAsync([](int ms) {
+    ::usleep(ms * 1000);
+    return ::getpid();
+  }, std::tuple(300)));
+  std::set<pid_t> seen;
+  for (auto& r : results) seen.insert(r.Get().value());
+  EXPECT_EQ(seen, std::set<pid_t>(pids.begin(), pids.end()));
+  int named = 0;
+  for (const Process& p : ActiveChildren()) {
+    if (absl::StartsWith(p.name(), "ForkPoolWorker-")) ++named;
+    EXPECT_TRUE(p.daemon());
+  }
+  EXPECT_EQ(named, 2);
+  ASSERT_TRUE(pool.Close().ok());
+  ASSERT_TRUE(pool.Join().ok());
+  EXPECT_TRUE(ActiveChildren().empty());
+}
+
+TEST(PoolTest, MapUsesDefaultChunksizeAndKeepsOrder) {
+  Pool pool(2);
+  std::vector<int> items(1000);
+  std::iota(items.begin(), items.end(), 0);
+  absl::StatusOr<std::vector<int>> out = pool.Map(AddOne, items);
+  ASSERT_TRUE(out.ok()) << out.status();
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ((*out)[i], i + 1);
+  EXPECT_EQ(pool.Map(AddOne, items, 7).value(), *out);
+  EXPECT_TRUE(pool.Map(AddOne, std::vector<int>{}).value().empty());
+  std::vector<std::string> words = {"a", "bb", "ccc"};
+  EXPECT_EQ(pool.Map([](const std::string& s) { return s.size(); }, words).value(),
+            (std::vector<size_t>{1, 2, 3}));
+}
+
+TEST(PoolTest, MapAsyncCallbackRunsInTheParent) {
+  Pool pool(2);
+  std::atomic<pid_t> callback_pid{0};
+  std::atomic<size_t> callback_size{0};
+  AsyncResult<std::vector<int>> r = pool.MapAsync(
+      AddOne, std::vector<int>{1, 2, 3}, 0, [&](const std::vector<int>& v) {
+        callback_pid = ::getpid();
+        callback_size = v.size();
+      });
+  EXPECT_EQ(r.Get().value(), (std::vector<int>{2, 3, 4}));
+  ASSERT_TRUE(pool.Close().ok());
+  ASSERT_TRUE(pool.Join().ok());  // Callbacks have run once join returns.
+  EXPECT_EQ(callback_pid.load(), ::getpid());
+  EXPECT_EQ(callback_size.load(), 3u);
+}
+
+TEST(PoolTest, ApplyAsyncCallbackAndErrorCallbackRunInTheParent) {
+  Pool pool(2);
+  std::atomic<int> value{0};
+  std::atomic<pid_t> pid{0};
+  std::string error;
+  std::mutex mu;
+  auto ok = pool.ApplyAsync(AddOne, std::tuple(1), [&](const int& v) {
+    value = v;
+    pid = ::getpid();
+  });
+  auto bad = pool.ApplyAsync(Throws, std::tuple(2), nullptr, [&](const absl::Status& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    error = std::string(s.message());
+  });
+  EXPECT_TRUE(ok.Wait(absl::Seconds(30)));
+  EXPECT_TRUE(bad.Wait(absl::Seconds(30)));
+  ASSERT_TRUE(pool.Close().ok());
+  ASSERT_TRUE(pool.Join().ok());
+  EXPECT_EQ(value.load(), 2);
+  EXPECT_EQ(pid.load(), ::getpid());
+  EXPECT_TRUE(Contains(error, "boom 2"));
+}
+
+TEST(PoolTest, StarmapAppliesTuples) {
+  Pool pool(2);
+  std::vector<std::tuple<int, int>> items = {{1, 2}, {3, 4}, {5, 6}};
+  EXPECT_EQ(pool.Starmap(Mul, items).value(), (std::vector<int>{2, 12, 30}));
+  EXPECT_EQ(pool.StarmapAsync(Mul, items, 1).Get().value(), (std::vector<int>{2, 12, 30}));
+}
+
+TEST(PoolTest, ShortTasksDoNotWaitBehindALongOne) {
+  Pool pool(2);
+  AsyncResult<int> slow = pool.ApplyAsync(SleepMs, std::tuple(5000));
+  std::vector<AsyncResult<int>> quick;
+  for (int i = 0; i < 40; ++i) quick.push_back(pool.ApplyAsync(SleepMs, std::tuple(1)));
+  for (auto& r : quick) EXPECT_EQ(r.Get(absl::Seconds(60)).value(), 1);
+  // Had any quick task been stuck behind the slow one, it would have
+  // finished after it.
+  EXPECT_FALSE(slow.Ready());
+  ASSERT_TRUE(pool.Terminate().ok());
+}
+
+TEST(PoolTest, ImapYieldsInOrder) {
+  Pool pool(3);
+  // Earlier items sleep longer, so they finish last.
+  std::vector<int> items = {300, 200, 100, 0, 50};
+  ImapIterator<int> it = pool.Imap(SleepMs, items);
+  std::vector<int> got;
+  for (;;) {
+    absl::StatusOr<std::optional<int>> v = it.Next(absl::Seconds(60));
+    ASSERT_TRUE(v.ok()) << v.status();
+    if (!*v) break;
+    got.push_back(**v);
+  }
+  EXPECT_EQ(got, items);
+}
+
+TEST(PoolTest, ImapUnorderedYieldsEveryResultOnce) {
+  Pool pool(3);
+  std::vector<int> items(200);
+  std::iota(items.begin(), items.end(), 0);
+  ImapIterator<int> it = pool.ImapUnordered(AddOne, items, 7);
+  std::multiset<int> got;
+  while (true) {
+    absl::StatusOr<std::optional<int>> v = it.Next(absl::Seconds(60));
+    ASSERT_TRUE(v.ok()) << v.status();
+    if (!*v) break;
+    got.insert(**v);
+  }
+  std::multiset<int> want;
+  for (int i : items) want.insert(i + 1);
+  EXPECT_EQ(got, want);
+}
+
+TEST(PoolTest, ImapReportsAFailingItemAndContinues) {
+  Pool pool(2);
+  ImapIterator<int> it = pool.Imap(MaybeHalf, std::vector<int>{2, 3, 4});
+  EXPECT_EQ(it.Next().value(), 1);
+  absl::StatusOr<std::optional<int>> bad = it.Next();
+  EXPECT_TRUE(Is(bad.status(), PyExc::kValueError)) << bad.status();
+  EXPECT_EQ(it.Next().value(), 2);
+  EXPECT_EQ(it.Next().value(), std::nullopt);
+}
+
+TEST(PoolTest, ImapOfUnserializableItemsEndsWithErrors) {
+  Pool pool(1);
+  ImapIterator<int> it = pool.Imap([](const Unserializable&) { return 1; }, std::vector<Unserializable>(2));
+  EXPECT_TRUE(Is(it.Next(absl::Seconds(10)).status(), PyExc::kTypeError));
+  EXPECT_TRUE(Is(it.Next(absl::Seconds(10)).status(), PyExc::kTypeError));
+  EXPECT_EQ(it.Next(absl::Seconds(10)).value(), std::nullopt);
+}
+
+TEST(PoolTest, ThrowingTaskIsARemoteErrorNamingTheTask) {
+  Pool pool(2);
+  AsyncResult<int> r = pool.ApplyAsync(Throws, std::tuple(7));
+  absl::StatusOr<int> v = r.Get();
+  ASSERT_FALSE(v.ok());
+  EXPECT_TRUE(Is(v.status(), PyExc::kRemoteError)) << v.status();
+  EXPECT_TRUE(Contains(std::string(v.status().message()), "std::runtime_error: boom 7"));
+  EXPECT_TRUE(Contains(std::string(v.status().message()), "task #"));
+  EXPECT_TRUE(Contains(std::string(v.status().message()), "apply_async of int (*)(int)"));
+  EXPECT_FALSE(r.Successful().value());
+  // The pool keeps working.
+  EXPECT_EQ(pool.Apply(AddOne, std::tuple(1)).value(), 2);
+  EXPECT_TRUE(Is(pool.Map(Throws, std::vector<int>{1, 2, 3}).status(), PyExc::kRemoteError));
+}
+
+TEST(PoolTest, ErrorStatusKeepsCodeAndExceptionAndNamesTheTask) {
+  Pool pool(2);
+  absl::StatusOr<None> v = pool.Apply(BadStatus, std::tuple(1));
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Is(v.status(), PyExc::kValueError)) << v.status();
+  EXPECT_TRUE(Contains(std::string(v.status().message()), "ValueError: bad value (in task #"));
+  EXPECT_EQ(pool.Apply(MaybeHalf, std::tuple(4)).value(), 2);
+  EXPECT_TRUE(Is(pool.Apply(MaybeHalf, std::tuple(3)).status(), PyExc::kValueError));
+}
+
+TEST(PoolTest, UnserializableResultIsTypeErrorAndPoolGoesOn) {
+  Pool pool(1);
+  absl::StatusOr<Unserializable> v = pool.Apply(MakeUnserializable, std::tuple(1));
+  ASSERT_FALSE(v.ok());
+  EXPECT_TRUE(Is(v.status(), PyExc::kTypeError)) << v.status();
+  EXPECT_EQ(pool.Apply(AddOne, std::tuple(1)).value(), 2);
+}
+
+TEST(PoolTest, UnserializableArgumentIsTypeErrorAndPoolGoesOn) {
+  Pool pool(1);
+  std::string error;
+  AsyncResult<int> r = pool.ApplyAsync([](Unserializable) { return 1; }, std::tuple(Unserializable{}), nullptr,
+                                       [&](const absl::Status& s) { error = std::string(s.message()); });
+  EXPECT_TRUE(Is(r.Get().status(), PyExc::kTypeError)) << r.Get().status();
+  EXPECT_TRUE(Contains(error, "TypeError"));
+  EXPECT_TRUE(Is(pool.Map([](const Unserializable&) { return 1; }, std::vector<Unserializable>(3)).status(),
+                 PyExc::kTypeError));
+  EXPECT_EQ(pool.Apply(AddOne, std::tuple(1)).value(), 2);
+}
+
+TEST(PoolTest, GetTimesOutWithTimeoutError) {
+  Pool pool(1);
+  AsyncResult<std::string> r = pool.ApplyAsync(SleepThenName, std::tuple(500));
+  absl::StatusOr<std::string> v = r.Get(absl::Milliseconds(10));
+  EXPECT_TRUE(Is(v.status(), PyExc::kTimeoutError)) << v.status();
+  EXPECT_FALSE(r.Ready());
+  EXPECT_TRUE(Is(r.Successful().status(), PyExc::kValueError));
+  EXPECT_FALSE(r.Wait(absl::Milliseconds(1)));
+  EXPECT_EQ(r.Get(absl::Seconds(60)).value(), "slept");
+}
+
+// The write end of a pipe a task uses to say it has started (workers are
+// forks, so they inherit it).
+int g_started_fd = -1;
+int SignalThenSleepForever(int) {
+  char c = 's';
+  (void)!::write(g_started_fd, &c, 1);
+  for (;;) ::pause();
+}
+
+TEST(PoolTest, KilledWorkerFailsItsTaskWithPidAndSignalAndIsReplaced) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  g_started_fd = fds[1];
+  {
+    Pool pool(1);
+    pid_t target = pool.WorkerPids().at(0);
+    AsyncResult<int> victim = pool.ApplyAsync(SignalThenSleepForever, std::tuple(0));
+    // Queued behind the victim on the same worker: must survive its death.
+    std::vector<AsyncResult<int>> others;
+    for (int i = 0; i < 50; ++i) others.push_back(pool.ApplyAsync(AddOne, std::tuple(i)));
+    char c;
+    ASSERT_EQ(::read(fds[0], &c, 1), 1);
+    ASSERT_TRUE(Kill(target, SIGKILL).ok());
+    absl::StatusOr<int> v = victim.Get(absl::Seconds(60));
+    ASSERT_FALSE(v.ok());
+    EXPECT_TRUE(Is(v.status(), PyExc::kWorkerLostError)) << v.status();
+    EXPECT_TRUE(Contains(std::string(v.status().message()), absl::StrCat("(pid ", target, ")")));
+    EXPECT_TRUE(Contains(std::string(v.status().message()), "killed by signal 9 (SIGKILL) while running task #"));
+    EXPECT_TRUE(Contains(std::string(v.status().message()), "ForkPoolWorker-"));
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(others[i].Get(absl::Seconds(60)).value(), i + 1);
+    // A replacement serves new tasks.
+    for (int i = 0; i < 100; ++i) ASSERT_EQ(pool.Apply(AddOne, std::tuple(i)).value(), i + 1);
+    std::vector<pid_t> after = pool.WorkerPids();
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_NE(after[0], target);
+    ASSERT_TRUE(pool.Close().ok());
+    ASSERT_TRUE(pool.Join().ok());
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
+}
+
+TEST(PoolTest, AbortingWorkerFailsOnlyItsTaskAndJoinReturns) {
+  Pool pool(2);
+  std::vector<AsyncResult<int>> results;
+  for (int i = 0; i < 20; ++i) {
+    results.push_back(i == 5 ? pool.ApplyAsync(AbortTask, std::tuple(i)) : pool.ApplyAsync(SleepMs, std::tuple(5)));
+  }
+  ASSERT_TRUE(pool.Close().ok());
+  ASSERT_TRUE(pool.Join().ok());
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<int> v = results[i].Get(absl::Seconds(1));
+    if (i == 5) {
+      EXPECT_TRUE(Is(v.status(), PyExc::kWorkerLostError)) << v.status();
+      EXPECT_TRUE(Contains(std::string(v.status().message()), "SIGABRT"));
+    } else {
+      EXPECT_EQ(v.value(), 5);
+    }
+  }
+}
+
+TEST(PoolTest, TerminateFailsPendingTasks) {
+  Pool pool(1);
+  std::vector<AsyncResult<int>> results;
+  for (int i = 0; i < 5; ++i) results.push_back(pool.ApplyAsync(SleepForever, std::tuple(i)));
+  ASSERT_TRUE(pool.Terminate().ok());
+  for (auto& r : results) {
+    absl::StatusOr<int> v = r.Get(absl::Seconds(10));
+    EXPECT_TRUE(Is(v.status(), PyExc::kProcessError)) << v.status();
+  }
+  EXPECT_TRUE(pool.Join().ok());
+  EXPECT_TRUE(Is(pool.ApplyAsync(AddOne, std::tuple(1)).Get().status(), PyExc::kValueError));
+  EXPECT_TRUE(ActiveChildren().empty());
+}
+
+TEST(PoolTest, DestructorTerminates) {
+  std::vector<pid_t> pids;
+  {
+    Pool pool(2);
+    pids = pool.WorkerPids();
+    pool.ApplyAsync(SleepForever, std::tuple(0));
+  }
+  EXPECT_TRUE(ActiveChildren().empty());
+}
+
+TEST(PoolTest, CloseThenApplyIsValueErrorAndJoinBeforeCloseIsValueError) {
+  Pool pool(1);
+  EXPECT_TRUE(Is(pool.Join(), PyExc::kValueError));
+  ASSERT_TRUE(pool.Close().ok());
+  absl::StatusOr<int> v = pool.ApplyAsync(AddOne, std::tuple(1)).Get();
+  EXPECT_TRUE(Is(v.status(), PyExc::kValueError)) << v.status();
+  EXPECT_TRUE(Contains(std::string(v.status().message()), "Pool not running"));
+  ASSERT_TRUE(pool.Join().ok());
+}
+
+TEST(PoolTest, BadArgumentsAreValueErrors) {
+  EXPECT_TRUE(Is(Pool::Create({.processes = -1}).status(), PyExc::kValueError));
+  EXPECT_TRUE(Is(Pool::Create({.processes = 1, .maxtasksperchild = -1}).status(), PyExc::kValueError));
+  Pool bad(PoolOptions{.processes = -2});
+  EXPECT_TRUE(Is(bad.ApplyAsync(AddOne, std::tuple(1)).Get().status(), PyExc::kValueError));
+}
+
+TEST(PoolTest, MaxTasksPerChildReplacesWorkers) {
+  Pool pool(PoolOptions{.processes = 2, .maxtasksperchild = 3});
+  std::set<pid_t> pids;
+  std::vector<AsyncResult<pid_t>> results;
+  for (int i = 0; i < 30; ++i) results.push_back(pool.ApplyAsync(MyPid, std::tuple(i)));
+  std::map<pid_t, int> per_pid;
+  for (auto& r : results) ++per_pid[r.Get(absl::Seconds(60)).value()];
+  EXPECT_GE(per_pid.size(), 10u);
+  for (auto& [pid, n] : per_pid) EXPECT_LE(n, 3) << pid;
+  ASSERT_TRUE(pool.Close().ok());
+  ASSERT_TRUE(pool.Join().ok());
+}
+
+TEST(PoolTest, InitializerRunsOncePerWorker) {
+  Pool pool(PoolOptions{.processes = 2, .initializer = [] { ++g_initialized; }});
+  std::vector<AsyncResult<int>> results;
+  for (int i = 0; i < 100; ++i) results.push_back(pool.ApplyAsync(InitCount, std::tuple(i)));
+  for (auto& r : results) EXPECT_EQ(r.Get().value(), 1);
+  EXPECT_EQ(g_initialized, 0);  // Not in the parent.
+}
+
+TEST(PoolTest, LargeArgumentsAndResultsCross) {
+  Pool pool(2);
+  std::string big(5 << 20, 'x');
+  absl::StatusOr<size_t> n = pool.Apply([](const std::string& s) { return s.size(); }, std::tuple(big));
+  EXPECT_EQ(n.value(), big.size());
+  absl::StatusOr<std::string> back = pool.Apply([](int k) { return std::string(k, 'y'); }, std::tuple(3 << 20));
+  EXPECT_EQ(back.value().size(), 3u << 20);
+}
+
+}  // namespace
+}  // namespace mp
