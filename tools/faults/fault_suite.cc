@@ -153,13 +153,15 @@ std::string ExecFailures(int trial) {
 
 // Runs the three operations; returns "" or why the outcome was not defined.
 std::string TryAllWithFds(int free_slots) {
-  std::string out;
   auto fd_count = [] {
     int n = 0;
     for (int fd = 0; fd < 4096; ++fd) n += ::fcntl(fd, F_GETFD) >= 0;
     return n;
   };
   auto check = [&](absl::Status s, const char* what, int before) -> std::string {
+    // With no slot free, every operation needs one: success would mean the
+    // limit was not applied and the case proved nothing.
+    if (s.ok() && free_slots == 0) return absl::StrCat(what, " succeeded with no fd free");
     if (s.ok()) return "";
     if (!Is(s, PyExc::kOSError) || !absl::StrContains(s.message(), "[Errno 24]")) {
       return absl::StrCat(what, " with ", free_slots, " free fds: ", s.ToString(), " (expected EMFILE)");
@@ -186,7 +188,7 @@ std::string TryAllWithFds(int free_slots) {
     RETURN_IF_FAILED(check(p.status(), "Popen::Start", before));
     if (p.ok() && !p->Communicate().ok()) return "Communicate failed";
   }
-  return out;
+  return "";
 }
 
 std::string Emfile(int) {
@@ -303,7 +305,8 @@ std::string Sigpipe(int) {
 // through cat), Queue Put/Get (2000 items each way with a child) and
 // Connection Recv (200 messages up to 256 KiB) all complete with exactly the
 // right values.
-void OnAlarm(int) {}
+volatile sig_atomic_t g_alarms = 0;
+void OnAlarm(int) { g_alarms = g_alarms + 1; }
 
 std::string Pattern(int i, size_t n) {
   std::string s(n, '\0');
@@ -380,10 +383,13 @@ std::string EintrStorm(int) {
   struct sigaction old;
   ::sigaction(SIGALRM, &sa, &old);
   struct itimerval every = {{0, 100}, {0, 100}}, off = {};
+  g_alarms = 0;
   ::setitimer(ITIMER_REAL, &every, nullptr);
   std::string r = EintrOps();
   ::setitimer(ITIMER_REAL, &off, nullptr);
   ::sigaction(SIGALRM, &old, nullptr);
+  // The storm must have happened for the case to prove anything.
+  if (r.empty() && g_alarms < 100) r = absl::StrCat("only ", static_cast<int>(g_alarms), " SIGALRMs were delivered");
   return r;
 }
 
@@ -439,11 +445,25 @@ std::string ClosesStdoutEarly(int) {
 
 // ---------------------------------------------------------------------------
 
+// Sanitizers reserve terabytes of address space, so RLIMIT_AS cannot apply.
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+#else
+constexpr bool kSanitized = false;
+#endif
+
 struct Case {
   const char* name;
   int full_trials;
   int reduced_trials;
   std::string (*trial)(int);
+  bool needs_address_limit = false;
 };
 
 const Case kCases[] = {
@@ -451,7 +471,7 @@ const Case kCases[] = {
     {"queue_peer_kills", 1000, 30, QueuePeerKills},
     {"exec_failures", 100, 10, ExecFailures},
     {"emfile", 50, 5, Emfile},
-    {"memory", 50, 5, Memory},
+    {"memory", 50, 5, Memory, true},
     {"sigpipe", 100, 10, Sigpipe},
     {"eintr_storm", 20, 3, EintrStorm},
     {"full_pipe", 20, 3, FullPipe},
@@ -521,6 +541,10 @@ int Main(int argc, char** argv) {
   bool all_ok = true;
   for (const Case& c : kCases) {
     if (!only.empty() && only != c.name) continue;
+    if (c.needs_address_limit && kSanitized) {
+      std::printf("%-22s %7s %7s %10s  %s\n", c.name, "-", "-", "-", "skipped: sanitizer build");
+      continue;
+    }
     int trials = reduced ? c.reduced_trials : c.full_trials, passed = 0;
     std::vector<std::string> failures;
     absl::Time start = absl::Now();
