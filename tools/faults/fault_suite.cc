@@ -232,7 +232,10 @@ std::string Emfile(int) {
 // DEFINED OUTCOME: Serialize of a 64 MiB string returns MemoryError (it
 // returned TypeError "std::bad_alloc" before this suite), never aborts;
 // Process::Start and Popen::Start either work (fork/exec need no new address
-// space here) or return OSError "[Errno 12]"; no crash, no hang.
+// space here) or return OSError "[Errno 12]"; with only 1 MiB headroom, a
+// Pool either works or returns RuntimeError "can't start new thread" (it
+// aborted on std::system_error before this suite) and leaves no worker; no
+// crash, no hang.
 long VmSizeBytes() {
   long pages = 0;
   if (FILE* f = std::fopen("/proc/self/statm", "r")) {
@@ -262,6 +265,18 @@ std::string Memory(int) {
   }
   absl::StatusOr<sp::CompletedProcess> c = sp::Run({"/bin/true"});
   if (!c.ok() && !absl::StrContains(c.status().message(), "[Errno 12]")) r = absl::StrCat("Run: ", c.status().ToString());
+  // No headroom at all: a Pool's handler thread cannot get its stack.
+  small.rlim_cur = static_cast<rlim_t>(VmSizeBytes() + (1 << 20));
+  ::setrlimit(RLIMIT_AS, &small);
+  {
+    Pool pool(2);
+    if (pool.status().ok()) {
+      absl::StatusOr<int> v = pool.Apply(AddOne, std::tuple(1));
+      if (!v.ok() || *v != 2) r = absl::StrCat("Pool under RLIMIT_AS: ", v.ok() ? std::to_string(*v) : v.status().ToString());
+    } else if (!Is(pool.status(), PyExc::kRuntimeError) || !absl::StrContains(pool.status().message(), "can't start new thread")) {
+      r = absl::StrCat("Pool under RLIMIT_AS: ", pool.status().ToString());
+    }
+  }
   ::setrlimit(RLIMIT_AS, &old);
   return r;
 }
@@ -301,10 +316,12 @@ std::string Sigpipe(int) {
 // ---------------------------------------------------------------------------
 // eintr_storm: SIGALRM every 100 µs, handler installed without SA_RESTART, so
 // every blocking system call is interrupted over and over.
-// DEFINED OUTCOME: Process::Join, Popen::Wait, Popen::Communicate (1 MiB
-// through cat), Queue Put/Get (2000 items each way with a child) and
-// Connection Recv (200 messages up to 256 KiB) all complete with exactly the
-// right values.
+// DEFINED OUTCOME: Pool::Map (2000 items), Process::Join (with and without
+// a timeout), Queue Get(timeout) on an empty queue (Empty, not before the
+// timeout), Popen::Wait, Popen::Communicate (1 MiB through cat), Queue
+// Put/Get (2000 items each way with a child) and Connection Recv (200
+// messages up to 256 KiB) all complete with exactly the right values;
+// timeouts are neither cut short nor lost.
 volatile sig_atomic_t g_alarms = 0;
 void OnAlarm(int) { g_alarms = g_alarms + 1; }
 
@@ -314,7 +331,36 @@ std::string Pattern(int i, size_t n) {
   return s;
 }
 
+int Square(int x) { return x * x; }
+
 std::string EintrOps() {
+  {
+    Pool pool(2);
+    if (!pool.status().ok()) return pool.status().ToString();
+    std::vector<int> in(2000);
+    for (int i = 0; i < 2000; ++i) in[i] = i;
+    absl::StatusOr<std::vector<int>> out = pool.Map(Square, in, 7);
+    if (!out.ok()) return absl::StrCat("Pool::Map: ", out.status().ToString());
+    for (int i = 0; i < 2000; ++i) {
+      if ((*out)[i] != i * i) return absl::StrCat("Pool::Map: item ", i, " is ", (*out)[i]);
+    }
+    if (!pool.Close().ok() || !pool.Join().ok()) return "Pool Close/Join failed";
+  }
+  {
+    absl::StatusOr<Queue<int>> q = Queue<int>::Create();
+    if (!q.ok()) return q.status().ToString();
+    absl::Time start = absl::Now();
+    absl::StatusOr<int> v = q->Get(true, absl::Milliseconds(50));
+    if (!Is(v.status(), PyExc::kQueueEmpty)) return absl::StrCat("Get(timeout) on empty: ", v.status().ToString());
+    if (absl::Now() - start < absl::Milliseconds(45)) return "Get(timeout) returned Empty before its timeout";
+    Process p([] { ::usleep(300000); });
+    if (absl::Status s = p.Start(); !s.ok()) return s.ToString();
+    start = absl::Now();
+    if (absl::Status s = p.Join(absl::Milliseconds(50)); !s.ok()) return absl::StrCat("Join(timeout): ", s.ToString());
+    if (absl::Now() - start < absl::Milliseconds(45)) return "Join(timeout) returned before its timeout";
+    if (p.exitcode().has_value() && *p.exitcode() != 0) return "child ended early";
+    if (!p.Join().ok() || p.exitcode() != 0) return "Join after Join(timeout) failed";
+  }
   {
     Process p([] { ::usleep(20000); });
     if (absl::Status s = p.Start(); !s.ok()) return s.ToString();
