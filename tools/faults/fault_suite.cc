@@ -146,10 +146,11 @@ std::string ExecFailures(int trial) {
 // ---------------------------------------------------------------------------
 // emfile: RLIMIT_NOFILE is lowered to what is open now plus a few, and the
 // table is filled, leaving 0..5 slots free in turn.
-// DEFINED OUTCOME: Pipe(), Process::Start() and Popen::Start (3 pipes) each
-// either succeed (enough slots) or return OSError "[Errno 24]"; a failure
-// leaves exactly as many fds open as before it; once the fillers are closed
-// and the limit restored, all three work again.
+// DEFINED OUTCOME: Pipe(), Process::Start(), Pool(2) and Popen::Start (3
+// pipes) each either succeed (enough slots; never with none free) or return
+// OSError "[Errno 24]"; a failure leaves exactly as many fds open as before
+// it (and no child); once the fillers are closed and the limit restored,
+// Pipe, Process and Run work again.
 
 // Runs the three operations; returns "" or why the outcome was not defined.
 std::string TryAllWithFds(int free_slots) {
@@ -180,6 +181,19 @@ std::string TryAllWithFds(int free_slots) {
     absl::Status s = proc.Start();
     RETURN_IF_FAILED(check(s, "Process::Start", before));
     if (s.ok() && !proc.Join().ok()) return "Join failed";
+  }
+  {
+    int before = fd_count();
+    absl::Status s;
+    {
+      Pool pool(2);
+      s = pool.status();
+      if (s.ok()) {
+        absl::StatusOr<int> v = pool.Apply(AddOne, std::tuple(1));
+        if (!v.ok() || *v != 2) return absl::StrCat("Pool with ", free_slots, " free fds: Apply failed");
+      }
+    }
+    RETURN_IF_FAILED(check(s, "Pool", before));
   }
   {
     int before = fd_count();
