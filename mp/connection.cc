@@ -9,10 +9,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/fd.h"
 
 namespace mp {
 namespace {
@@ -22,10 +24,13 @@ constexpr size_t kChunk = size_t{1} << 20;
 
 absl::Status Truncated() { return PyError(PyExc::kOSError, "got end of file during message"); }
 
-// Writes all of `iov`, retrying short writes and EINTR. On a socket, sendmsg
-// with MSG_NOSIGNAL turns a dead reader into EPIPE instead of SIGPIPE (a
-// pipe's writer gets SIGPIPE unless the program ignores it, as CPython does).
+// Writes all of `iov`, retrying short writes and EINTR. A dead reader must
+// give BrokenPipeError, never kill us (CPython ignores SIGPIPE at startup): on
+// a socket sendmsg's MSG_NOSIGNAL does it; a pipe has no such flag, so
+// SIGPIPE is blocked around the writes and the one we caused is consumed.
 absl::Status WriteAllV(int fd, bool is_socket, struct iovec* iov, int iovcnt) {
+  std::optional<internal::SigpipeGuard> sigpipe;
+  if (!is_socket) sigpipe.emplace();
   while (iovcnt > 0) {
     ssize_t n;
     if (is_socket) {
@@ -38,6 +43,7 @@ absl::Status WriteAllV(int fd, bool is_socket, struct iovec* iov, int iovcnt) {
     }
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (errno == EPIPE && sigpipe) sigpipe->Caused();
       return PyOSError(errno, "send_bytes");
     }
     size_t left = static_cast<size_t>(n);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -190,6 +191,28 @@ TEST(ConnectionTest, SendToDeadPeerIsBrokenPipe) {
   absl::Status s = a.SendBytes("anyone?");
   EXPECT_TRUE(Is(s, PyExc::kBrokenPipeError)) << s;
   EXPECT_TRUE(Is(a.RecvBytes().status(), PyExc::kEOFError));
+}
+
+// A one-way Pipe() is an os.pipe, where a dead reader raises SIGPIPE, whose
+// default action kills: SendBytes must return BrokenPipeError instead, even
+// with SIGPIPE at SIG_DFL, and leave no SIGPIPE pending.
+TEST(ConnectionTest, SendOnOneWayPipeToClosedReaderIsBrokenPipeNotSigpipe) {
+  struct sigaction dfl = {}, old;
+  dfl.sa_handler = SIG_DFL;
+  ASSERT_EQ(::sigaction(SIGPIPE, &dfl, &old), 0);
+  {
+    auto pipe = Pipe(false);
+    ASSERT_TRUE(pipe.ok());
+    auto& [reader, writer] = *pipe;
+    reader.Close();
+    absl::Status s = writer.SendBytes(std::string(100000, 'x'));
+    EXPECT_TRUE(Is(s, PyExc::kBrokenPipeError)) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "[Errno 32]")) << s;
+    sigset_t pending;
+    sigpending(&pending);
+    EXPECT_FALSE(sigismember(&pending, SIGPIPE));
+  }
+  ::sigaction(SIGPIPE, &old, nullptr);
 }
 
 TEST(ConnectionTest, FrameHeaderMatchesPythonStruct) {

@@ -41,6 +41,7 @@ const Row kTable[] = {
     {PyExc::kProcessError, "multiprocessing.ProcessError", absl::StatusCode::kFailedPrecondition, false},
     {PyExc::kRuntimeError, "RuntimeError", absl::StatusCode::kInternal, false},
     {PyExc::kUnpicklingError, "pickle.UnpicklingError", absl::StatusCode::kDataLoss, false},
+    {PyExc::kMemoryError, "MemoryError", absl::StatusCode::kResourceExhausted, false},
 };
 
 const Row& RowOf(PyExc exc) { return kTable[static_cast<int>(exc)]; }

@@ -55,6 +55,7 @@ enum class PyExc {
   kProcessError,        // FailedPrecondition: multiprocessing.ProcessError.
   kRuntimeError,        // Internal: an invariant of mp itself broke.
   kUnpicklingError,     // DataLoss: a message that does not decode.
+  kMemoryError,         // ResourceExhausted: an allocation failed.
 };
 
 // The Python name of `exc`, e.g. "queue.Empty" or "ValueError".

@@ -2,9 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <atomic>
@@ -424,6 +427,55 @@ TEST(PoolTest, LargeArgumentsAndResultsCross) {
   EXPECT_EQ(n.value(), big.size());
   absl::StatusOr<std::string> back = pool.Apply([](int k) { return std::string(k, 'y'); }, std::tuple(3 << 20));
   EXPECT_EQ(back.value().size(), 3u << 20);
+}
+
+// With no address space left for the handler thread's stack, std::thread
+// throws; the pool must report RuntimeError (as CPython's "can't start new
+// thread") and reap the workers it started, not abort. Run in a child so the
+// limit cannot hurt the test binary.
+TEST(PoolTest, NoThreadForTheHandlerIsRuntimeErrorAndLeavesNoWorker) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+#endif
+#endif
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Earlier tests' threads left stacks in glibc's cache, which a new thread
+    // reuses without mapping anything: hold them all with parked threads.
+    std::atomic<bool> release{false};
+    std::vector<std::thread> parked;
+    for (int i = 0; i < 64; ++i) {
+      parked.emplace_back([&release] {
+        while (!release.load()) ::usleep(1000);
+      });
+    }
+    long pages = 0;
+    FILE* f = std::fopen("/proc/self/statm", "r");
+    if (f == nullptr || std::fscanf(f, "%ld", &pages) != 1) _exit(2);
+    std::fclose(f);
+    struct rlimit lim;
+    ::getrlimit(RLIMIT_AS, &lim);
+    lim.rlim_cur = static_cast<rlim_t>(pages * ::sysconf(_SC_PAGESIZE) + (1 << 20));
+    if (::setrlimit(RLIMIT_AS, &lim) != 0) _exit(3);
+    {
+      Pool pool(2);
+      if (pool.status().ok()) _exit(4);
+      if (!Is(pool.status(), PyExc::kRuntimeError)) _exit(5);
+      if (!absl::StrContains(pool.status().message(), "can't start new thread")) _exit(6);
+    }
+    int ws;
+    if (::waitpid(-1, &ws, WNOHANG) != -1 || errno != ECHILD) _exit(7);
+    _exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus)) << "the child was killed by signal " << WTERMSIG(wstatus);
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "2/3: setup, 4: pool started, 5: not RuntimeError, 6: message, 7: worker left";
 }
 
 }  // namespace

@@ -34,6 +34,7 @@
 #include <cstring>
 #include <exception>
 #include <istream>
+#include <new>
 #include <ostream>
 #include <streambuf>
 #include <string>
@@ -104,7 +105,7 @@ inline constexpr uint64_t kUncheckedLength = 4096;
 
 // Appends the encoding of `value` to `*out`.
 // Python: pickle.dumps(value)
-// Errors: TypeError (the type's serialize threw).
+// Errors: TypeError (the type's serialize threw), MemoryError (out of memory).
 template <typename T>
 absl::Status SerializeTo(const T& value, std::string* out) {
   if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T>) {
@@ -117,6 +118,13 @@ absl::Status SerializeTo(const T& value, std::string* out) {
       std::ostream os(&buf);
       cereal::BinaryOutputArchive archive(os);
       archive(value);
+    } catch (const std::bad_alloc&) {
+      // Out of memory is not the value's fault: MemoryError, as pickle says.
+      size_t reached = out->size() - start;
+      out->resize(start);
+      out->shrink_to_fit();
+      return PyError(PyExc::kMemoryError, absl::StrCat("out of memory serializing '", internal::TypeName(typeid(T)),
+                                                       "' object (", reached, " bytes written)"));
     } catch (const std::exception& e) {
       out->resize(start);
       return PyError(PyExc::kTypeError,

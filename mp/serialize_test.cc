@@ -1,5 +1,10 @@
 #include "mp/serialize.h"
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -131,6 +136,41 @@ TEST(SerializeTest, LargeContainersAndEmptyElementsStillRoundTrip) {
   absl::StatusOr<std::vector<Empty>> empties = Deserialize<std::vector<Empty>>(*Serialize(std::vector<Empty>(100)));
   ASSERT_TRUE(empties.ok()) << empties.status();
   EXPECT_EQ(empties->size(), 100u);
+}
+
+// Out of memory (RLIMIT_AS, in a child so the limit cannot hurt the test
+// binary) is MemoryError, not TypeError: the value itself is fine.
+TEST(SerializeTest, OutOfMemoryIsMemoryError) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+  GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+#endif
+#endif
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string big(64 << 20, 'm');
+    long pages = 0;
+    FILE* f = std::fopen("/proc/self/statm", "r");
+    if (f == nullptr || std::fscanf(f, "%ld", &pages) != 1) _exit(2);
+    std::fclose(f);
+    struct rlimit lim;
+    ::getrlimit(RLIMIT_AS, &lim);
+    lim.rlim_cur = static_cast<rlim_t>(pages * ::sysconf(_SC_PAGESIZE) + (32 << 20));
+    if (::setrlimit(RLIMIT_AS, &lim) != 0) _exit(3);
+    absl::StatusOr<std::string> bytes = Serialize(big);
+    if (bytes.ok()) _exit(4);
+    if (!Is(bytes.status(), PyExc::kMemoryError)) _exit(5);
+    if (bytes.status().message().find("out of memory serializing") == absl::string_view::npos) _exit(6);
+    _exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  EXPECT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "2/3: setup failed, 4: succeeded, 5: not MemoryError, 6: message";
 }
 
 }  // namespace

@@ -382,42 +382,6 @@ absl::Status Popen::SendSignal(int signo) {
 absl::Status Popen::Terminate() { return SendSignal(SIGTERM); }
 absl::Status Popen::Kill() { return SendSignal(SIGKILL); }
 
-namespace {
-
-// Keeps SIGPIPE from killing us while we write to a child that stopped
-// reading: blocked for the duration, and a SIGPIPE we caused is consumed.
-class SigpipeGuard {
- public:
-  SigpipeGuard() {
-    sigset_t pipe_only;
-    sigemptyset(&pipe_only);
-    sigaddset(&pipe_only, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_only, &old_);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE);
-  }
-  ~SigpipeGuard() {
-    if (caused_ && !was_pending_) {
-      sigset_t pipe_only;
-      sigemptyset(&pipe_only);
-      sigaddset(&pipe_only, SIGPIPE);
-      struct timespec zero = {0, 0};
-      while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
-      }
-    }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
-  }
-  void Caused() { caused_ = true; }
-
- private:
-  sigset_t old_;
-  bool was_pending_ = false;
-  bool caused_ = false;
-};
-
-}  // namespace
-
 absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duration timeout) {
   State& s = *state_;
   absl::Time deadline = DeadlineAfter(timeout);
@@ -436,7 +400,7 @@ absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duratio
     pending = s.pending_input;
   }
 
-  std::optional<SigpipeGuard> sigpipe;
+  std::optional<internal::SigpipeGuard> sigpipe;
   if (s.in.valid()) sigpipe.emplace();
   for (;;) {
     struct pollfd fds[3];

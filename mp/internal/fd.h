@@ -6,6 +6,7 @@
 #ifndef MP_INTERNAL_FD_H_
 #define MP_INTERNAL_FD_H_
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <cstddef>
@@ -66,6 +67,25 @@ absl::StatusOr<size_t> ReadFull(int fd, void* data, size_t size);
 
 // Async-signal-safe helpers for the code between fork and exec/_exit: no
 // allocation, no locks, no errno-to-Status conversions.
+// Keeps SIGPIPE from killing the process while it writes to a pipe whose
+// reader may be gone (CPython ignores SIGPIPE at startup; a C++ program need
+// not): SIGPIPE is blocked for the guard's lifetime, and a SIGPIPE the
+// guarded writes caused (report it with Caused() on EPIPE) is consumed, so
+// the write fails with EPIPE instead. A SIGPIPE pending before stays pending.
+class SigpipeGuard {
+ public:
+  SigpipeGuard();
+  ~SigpipeGuard();
+  SigpipeGuard(const SigpipeGuard&) = delete;
+  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
+  void Caused() { caused_ = true; }
+
+ private:
+  sigset_t old_;
+  bool was_pending_ = false;
+  bool caused_ = false;
+};
+
 namespace signal_safe {
 // Writes all bytes, ignoring errors (there is no one to report them to).
 void WriteAll(int fd, const void* data, size_t size);

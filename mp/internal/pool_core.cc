@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
@@ -358,7 +359,14 @@ absl::StatusOr<std::unique_ptr<PoolCore>> PoolCore::Start(PoolConfig config) {
       return s;
     }
   }
-  core->handler_ = std::thread([c = core.get()] { c->HandlerLoop(); });
+  // std::thread throws when no thread can be made (EAGAIN: thread limit, or
+  // no address space for its stack); CPython raises RuntimeError.
+  try {
+    core->handler_ = std::thread([c = core.get()] { c->HandlerLoop(); });
+  } catch (const std::system_error& e) {
+    core->TerminateWorkers();
+    return PyError(PyExc::kRuntimeError, absl::StrCat("can't start new thread: ", e.code().message()));
+  }
   return core;
 }
 

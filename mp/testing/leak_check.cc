@@ -5,11 +5,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "gtest/gtest.h"
 #include "mp/exit_status.h"
 
 namespace mp::testing {
@@ -62,32 +63,4 @@ std::string ReapLeftoverChildren() {
   return found;
 }
 
-namespace {
-
-// Failures added in OnTestEnd are recorded against the test that just ran:
-// listeners' OnTestEnd runs in reverse order, so this one (appended last)
-// runs before the result printer prints the verdict.
-class LeakChecker : public ::testing::EmptyTestEventListener {
-  void OnTestStart(const ::testing::TestInfo&) override { before_ = OpenFds(); }
-  void OnTestEnd(const ::testing::TestInfo&) override {
-    std::string children = ReapLeftoverChildren();
-    if (!children.empty()) ADD_FAILURE() << "test left children behind: " << children;
-    std::map<int, std::string> after = OpenFds();
-    for (const auto& [fd, target] : after) {
-      auto it = before_.find(fd);
-      if (it == before_.end() || it->second != target) {
-        ADD_FAILURE() << "test leaked fd " << fd << " -> " << target;
-      }
-    }
-  }
-  std::map<int, std::string> before_;
-};
-
-}  // namespace
 }  // namespace mp::testing
-
-int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  ::testing::UnitTest::GetInstance()->listeners().Append(new mp::testing::LeakChecker);
-  return RUN_ALL_TESTS();
-}
