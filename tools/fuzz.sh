@@ -7,7 +7,8 @@
 #   tools/fuzz.sh --all [SECONDS]    every target in turn (default 20 s each):
 #                                    the short pass for CI
 #   tools/fuzz.sh --merge TARGET     minimises the committed corpus in place,
-#                                    adding the finds of earlier runs
+#                                    adding the finds of earlier runs and
+#                                    keeping the named regress_* inputs
 #   tools/fuzz.sh --list             the targets
 #
 # TARGET: spec, transcript, connection, serialize. Binaries and working
@@ -49,6 +50,13 @@ absl_libs=(-labsl_status -labsl_statusor -labsl_strings -labsl_strings_internal 
 build() {
   local t="$1" bin="$out/$1_fuzz"
   mkdir -p "$out"
+  # Reuses a binary no source is newer than (the builds take minutes here).
+  # shellcheck disable=SC2046
+  if [[ -x "$bin" && -z "$(find $(sources "$t") mp conformance -newer "$bin" \
+      \( -name '*.h' -o -path "$(sources "$t" | cut -d' ' -f1)" \) -print -quit)" ]] &&
+     [[ -z "$(find $(sources "$t") -newer "$bin")" ]]; then
+    return
+  fi
   # shellcheck disable=SC2046
   clang++-14 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. \
     $(sources "$t") -Wl,--as-needed "${absl_libs[@]}" -lpthread -o "$bin"
@@ -84,7 +92,8 @@ merge() {
   seed "$t"
   fresh="$(mktemp -d)"
   MP_FUZZ_SCENARIOS="$PWD/conformance/scenarios" "$out/${t}_fuzz" -merge=1 -max_len="$(max_len "$t")" "$fresh" "$out/${t}_corpus"
-  rm -f "$dir"/*
+  # Named regression inputs (regress_*) stay whatever their coverage.
+  find "$dir" -type f ! -name 'regress_*' -delete
   cp "$fresh"/* "$dir/"
   rm -rf "$fresh"
   echo "fuzz.sh: $dir now holds $(ls "$dir" | wc -l) inputs"
