@@ -106,6 +106,6 @@ case "${1:-}" in
     echo "fuzz.sh: --all passed in $((SECONDS - start)) s" ;;
   --merge) merge "${2:?--merge TARGET}" ;;
   --list) printf '%s\n' "${targets[@]}" ;;
-  ""|-h|--help) sed -n '2,16p' "$0"; exit 2 ;;
+  ""|-h|--help) sed -n '2,17p' "$0"; exit 2 ;;
   *) run "$1" "${2:-120}" ;;
 esac
