@@ -108,4 +108,6 @@ case "${1:-}" in
   --list) printf '%s\n' "${targets[@]}" ;;
   ""|-h|--help) sed -n '2,17p' "$0"; exit 2 ;;
   *) run "$1" "${2:-120}" ;;
-esac
+# On the line of esac, so bash has parsed all it runs: editing this file
+# during a long run cannot make the tail execute something else.
+esac; exit $?
