@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -126,6 +127,34 @@ TEST(ConnectionTest, NegativeLengthIsBadMessageLength) {
   ASSERT_TRUE(pipe.ok());
   ASSERT_EQ(::write(pipe->second.fileno(), "\xff\xff\xff\xfe", 4), 4);
   EXPECT_EQ(pipe->first.RecvBytes().status().message(), "OSError: bad message length");
+}
+
+// A header may claim any length up to 2^64-1: RecvBytes must not allocate
+// it before the bytes arrive (it used to, and died of the allocation).
+TEST(ConnectionTest, HugeClaimedLengthIsTruncatedNotAllocated) {
+  auto pipe = Pipe(false);
+  ASSERT_TRUE(pipe.ok());
+  const std::string raw("\xff\xff\xff\xff\x40\x00\x00\x00\x00\x00\x00\x00" "abc", 15);
+  ASSERT_EQ(::write(pipe->second.fileno(), raw.data(), raw.size()), static_cast<ssize_t>(raw.size()));
+  pipe->second.Close();
+  EXPECT_EQ(pipe->first.RecvBytes().status().message(), "OSError: got end of file during message");
+}
+
+// Messages larger than the first buffer (1 MiB) grow it and arrive intact.
+TEST(ConnectionTest, RecvBytesGrowsPastFirstBuffer) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  std::string big(3 * (1 << 20) + 17, 'x');
+  for (size_t i = 0; i < big.size(); i += 4099) big[i] = static_cast<char>(i);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(pipe->first.SendBytes(big).ok() ? 0 : 1);
+  absl::StatusOr<std::string> got = pipe->second.RecvBytes();
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(status, 0);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == big);
 }
 
 TEST(ConnectionTest, PollWaitsForData) {

@@ -152,6 +152,13 @@ absl::StatusOr<T> Deserialize(absl::string_view bytes) {
                      absl::StrCat("expected ", sizeof(T), " bytes for '", internal::TypeName(typeid(T)),
                                   "', got ", bytes.size()));
     }
+    if constexpr (std::is_same_v<T, bool>) {
+      // Any byte but 0 or 1 is no bool: reading it as one is undefined.
+      if (static_cast<unsigned char>(bytes[0]) > 1) {
+        return PyError(PyExc::kUnpicklingError,
+                       absl::StrCat("invalid bool byte ", static_cast<unsigned char>(bytes[0])));
+      }
+    }
     T value;
     std::memcpy(&value, bytes.data(), sizeof(T));
     return value;
@@ -202,6 +209,17 @@ inline void serialize(BinaryInputArchive& ar, SizeTag<size_type&>& tag) {
     throw Exception(absl::StrCat("length prefix ", tag.size, " exceeds the ", left < 0 ? 0 : left,
                                  " bytes left"));
   }
+}
+
+// A bool is one byte on the wire, and any byte but 0 or 1 (corrupt input) is
+// not a valid bool: cereal's generic load would copy it into one, which is
+// undefined behaviour (found by mp/fuzz/serialize_fuzz.cc). Read the byte and
+// reject the rest. Chosen over cereal's template for the same reason as above.
+inline void CEREAL_LOAD_FUNCTION_NAME(BinaryInputArchive& ar, bool& value) {
+  uint8_t byte = 0;
+  ar.loadBinary(&byte, 1);
+  if (byte > 1) throw Exception(absl::StrCat("invalid bool byte ", byte));
+  value = byte == 1;
 }
 
 }  // namespace cereal

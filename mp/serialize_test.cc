@@ -88,6 +88,24 @@ TEST(SerializeTest, TruncatedInputIsUnpicklingError) {
   EXPECT_FALSE(Deserialize<int>("abc").ok());
 }
 
+// A bool is one byte; any other value than 0 or 1 is corrupt, and loading it
+// into a bool would be undefined behaviour (found by fuzzing).
+TEST(SerializeTest, InvalidBoolByteIsUnpicklingError) {
+  EXPECT_TRUE(Is(Deserialize<bool>("\x02").status(), PyExc::kUnpicklingError));
+  EXPECT_EQ(*Deserialize<bool>(std::string("\x01", 1)), true);
+  std::string bytes = *Serialize(std::make_tuple(std::optional<int>(), true));
+  ASSERT_EQ(bytes.size(), 2u);
+  for (size_t i : {0, 1}) {
+    std::string bad = bytes;
+    bad[i] = '\x3f';
+    absl::Status s = Deserialize<std::tuple<std::optional<int>, bool>>(bad).status();
+    EXPECT_TRUE(Is(s, PyExc::kUnpicklingError)) << s;
+    EXPECT_NE(s.message().find("invalid bool byte 63"), std::string::npos) << s;
+  }
+  EXPECT_EQ(*Deserialize<std::vector<bool>>(*Serialize(std::vector<bool>{true, false})),
+            (std::vector<bool>{true, false}));
+}
+
 TEST(SerializeTest, TrailingBytesAreUnpicklingError) {
   std::string bytes = *Serialize(Point{1, 2, "x"}) + "junk";
   absl::StatusOr<Point> back = Deserialize<Point>(bytes);

@@ -1,6 +1,6 @@
 // libFuzzer target for the spec parser: any input must give a Spec or an
 // InvalidArgument "FILE:LINE: error: ..." status, never a crash, hang or
-// other error code. Build and run: tools/fuzz_spec.sh [SECONDS].
+// other error code. Build and run: tools/fuzz.sh spec [SECONDS].
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
