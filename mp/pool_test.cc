@@ -25,6 +25,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "mp/testing/sanitizers.h"
 #include "mp/errors.h"
 #include "mp/os.h"
 #include "mp/process.h"
@@ -434,14 +435,9 @@ TEST(PoolTest, LargeArgumentsAndResultsCross) {
 // thread") and reap the workers it started, not abort. Run in a child so the
 // limit cannot hurt the test binary.
 TEST(PoolTest, NoThreadForTheHandlerIsRuntimeErrorAndLeavesNoWorker) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
-#endif
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
-#endif
-#endif
+  if (mp::testing::kSanitizerReservesAddressSpace) {
+    GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+  }
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "mp/testing/sanitizers.h"
 #include "mp/errors.h"
 
 namespace mp {
@@ -159,14 +160,9 @@ TEST(SerializeTest, LargeContainersAndEmptyElementsStillRoundTrip) {
 // Out of memory (RLIMIT_AS, in a child so the limit cannot hurt the test
 // binary) is MemoryError, not TypeError: the value itself is fine.
 TEST(SerializeTest, OutOfMemoryIsMemoryError) {
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-  GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
-#endif
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-  GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
-#endif
-#endif
+  if (mp::testing::kSanitizerReservesAddressSpace) {
+    GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+  }
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {

@@ -39,6 +39,7 @@
 #include "mp/serialize.h"
 #include "mp/subprocess.h"
 #include "mp/testing/leak_check.h"
+#include "mp/testing/sanitizers.h"
 #include "mp/testing/queue_kill_round.h"
 
 namespace mp::faults {
@@ -506,17 +507,7 @@ std::string ClosesStdoutEarly(int) {
 // ---------------------------------------------------------------------------
 
 // Sanitizers reserve terabytes of address space, so RLIMIT_AS cannot apply.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = mp::testing::kSanitizerReservesAddressSpace;
 
 struct Case {
   const char* name;

@@ -4,7 +4,7 @@ BM_Run_True.
 
 Prints one JSON line {"figure", "value", "unit"}: the median over 5
 repetitions of the mean time per call in microseconds (--quick: 1 short
-repetition). tools/bench runs it as tools/bench/cpython/subprocess_run_true.py.
+repetition). tools/bench runs it for the figure subprocess_run_true.
 """
 import json
 import statistics
