@@ -20,6 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <map>
 #include <string>
 #include <tuple>
@@ -337,8 +338,12 @@ std::string Sigpipe(int) {
 // Put/Get (2000 items each way with a child) and Connection Recv (200
 // messages up to 256 KiB) all complete with exactly the right values;
 // timeouts are neither cut short nor lost.
-volatile sig_atomic_t g_alarms = 0;
-void OnAlarm(int) { g_alarms = g_alarms + 1; }
+// SIGALRM lands on any thread (the Pool's handler thread too), so the count
+// is a lock-free atomic, not a sig_atomic_t: those are only safe within one
+// thread.
+std::atomic<int> g_alarms{0};
+static_assert(std::atomic<int>::is_always_lock_free);
+void OnAlarm(int) { g_alarms.fetch_add(1, std::memory_order_relaxed); }
 
 std::string Pattern(int i, size_t n) {
   std::string s(n, '\0');
@@ -444,13 +449,13 @@ std::string EintrStorm(int) {
   struct sigaction old;
   ::sigaction(SIGALRM, &sa, &old);
   struct itimerval every = {{0, 100}, {0, 100}}, off = {};
-  g_alarms = 0;
+  g_alarms.store(0);
   ::setitimer(ITIMER_REAL, &every, nullptr);
   std::string r = EintrOps();
   ::setitimer(ITIMER_REAL, &off, nullptr);
   ::sigaction(SIGALRM, &old, nullptr);
   // The storm must have happened for the case to prove anything.
-  if (r.empty() && g_alarms < 100) r = absl::StrCat("only ", static_cast<int>(g_alarms), " SIGALRMs were delivered");
+  if (r.empty() && g_alarms.load() < 100) r = absl::StrCat("only ", g_alarms.load(), " SIGALRMs were delivered");
   return r;
 }
 
