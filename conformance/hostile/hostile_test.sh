@@ -9,6 +9,12 @@
 set -u
 cli="$1"; dir="${TEST_SRCDIR}/mp/$2"; scenario="$3"; timeout_s="$4"; max_wall="$5"; max_rss="$6"
 shift 6
+# Under ASan/TSan (.ci/run) the runner is several times slower and bigger:
+# the bounds still hold, scaled.
+if grep -qaE '__(asan|tsan|msan)_init' "$cli"; then
+  max_wall=$((max_wall * 4)); max_rss=$((max_rss * 4))
+  echo "hostile: sanitized runner: bounds x4 (${max_wall} s, ${max_rss} KiB)"
+fi
 out="${TEST_TMPDIR}/out.txt"; tm="${TEST_TMPDIR}/time.txt"
 start=$(date +%s%N)
 # The outer `timeout` only keeps a hung runner from hanging the test.
