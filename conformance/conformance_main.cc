@@ -165,12 +165,14 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
       o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
       return o;
     }
-    if (o.failed == 0) o.observed = *obs;
+    // Kept only for --timeline: a copy can hold 2 x 64 MiB of a hostile program's output.
+    if (o.failed == 0 && !opt.timeline.empty()) o.observed = *obs;
     untraced = v.untraced_reason;
     not_checkable = v.not_checkable.size();
     if (!v.pass()) {
       if (o.failed++ == 0) {
         o.details = absl::StrCat("  run ", i + 1, " of ", opt.runs, ":\n", FormatVerdict(v));
+        if (!incomplete.empty()) absl::StrAppend(&o.details, "  incomplete observation: ", incomplete, "\n");
         if (obs->traced) {
           absl::StrAppend(&o.details, "  observed processes (pid, forked by, how it ended, execs):\n");
           for (const ProcessRecord& p : obs->processes) {

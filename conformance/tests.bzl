@@ -53,3 +53,41 @@ def conformance_tests(controls = []):
             args = ["$(rootpath :conformance)", "conformance/expected-fail/" + c],
             data = [":conformance", "//conformance/expected-fail:" + c],
         )
+
+# The runner against hostile implementations (conformance/hostile): each entry
+# is (implementation, --timeout seconds, report regexps). Every test also
+# bounds the runner's wall time (60 s) and peak RSS (512 MiB), and checks that
+# no process of the implementation survives.
+HOSTILE = [
+    ("forker", 30, [
+        # Under TSan the 10k forks can outlast the timeout: also a bounded, clear end.
+        "forked 10000|the run ends within its timeout",
+        "fork +FAIL", "no-leftovers", "killed by the runner"]),
+    ("flood", 30, ["fork +FAIL", "incomplete observation: the output passed the runner.s cap and was truncated"]),
+    ("lingerer", 10, ["fork +FAIL", "no-leftovers", "killed by the runner"]),
+    ("stubborn", 5, ["fork +FAIL", "the run ends within its timeout", "timed out"]),
+    ("session_leaver", 10, ["fork +FAIL", "no-leftovers", "killed by the runner"]),
+    ("escaper", 10, [
+        "escaper traceme=-1",
+        "escaper io_uring_setup=-1 errno=38",
+        "escaper clone3=-1 errno=38",
+        "\\[pid [0-9]+\\] escaper helper", "fork +FAIL", "no-leftovers", "killed by the runner"]),
+]
+
+def hostile_tests():
+    for name, timeout, regexps in HOSTILE:
+        native.sh_test(
+            name = "hostile_%s_test" % name,
+            size = "large",
+            srcs = ["//conformance/hostile:hostile_test.sh"],
+            args = [
+                "$(rootpath :conformance)",
+                "conformance/hostile/" + name,
+                "fork",
+                str(timeout),
+                "60",
+                str(512 * 1024),
+            # Quoted: Bazel splits args at spaces.
+            ] + ["'%s'" % r for r in regexps],
+            data = [":conformance", "//conformance/hostile:" + name],
+        )

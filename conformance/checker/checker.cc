@@ -590,8 +590,15 @@ class Judge {
   std::map<std::string, long> pids_;
 };
 
+// A hostile program's line can be the whole 64 MiB output cap: the report
+// shows a line's start and its length, so it stays readable and small.
+constexpr size_t kMaxShownLine = 300;
+
 std::string ShowLine(const Line& l) {
-  return absl::StrCat("      #", l.seq + 1, " [pid ", l.pid, "] ", l.text, l.torn ? "   (reassembled: torn by another process)" : "",
+  std::string text = l.text.size() <= kMaxShownLine
+                         ? l.text
+                         : absl::StrCat(l.text.substr(0, kMaxShownLine), "... (", l.text.size(), " bytes in all)");
+  return absl::StrCat("      #", l.seq + 1, " [pid ", l.pid, "] ", text, l.torn ? "   (reassembled: torn by another process)" : "",
                       l.no_newline ? "   (no newline)" : "", "\n");
 }
 

@@ -113,6 +113,17 @@ TEST(CheckerTest, TracedForkPasses) {
   EXPECT_EQ(v.pids["child"], 101);
 }
 
+TEST(CheckerTest, ReportClipsAHugeLine) {
+  // A hostile program's single line can be the whole 64 MiB output cap.
+  Builder b;
+  b.Proc(100, 0, 0, 10).W(100, 1, std::string(1 << 20, 'x'));
+  Verdict v = Check(Scenario("fork"), b.obs, {});
+  ASSERT_FALSE(v.pass());
+  std::string report = FormatVerdict(v);
+  EXPECT_NE(report.find("... (1048576 bytes in all)"), std::string::npos) << report.substr(0, 2000);
+  EXPECT_LT(report.size(), size_t{8192});
+}
+
 TEST(CheckerTest, ChildLineWrittenByParentWithInventedPid) {
   Builder b;
   b.Proc(100, 0, 0, 10);
