@@ -450,14 +450,7 @@ TEST(PoolTest, NoThreadForTheHandlerIsRuntimeErrorAndLeavesNoWorker) {
         while (!release.load()) ::usleep(1000);
       });
     }
-    long pages = 0;
-    FILE* f = std::fopen("/proc/self/statm", "r");
-    if (f == nullptr || std::fscanf(f, "%ld", &pages) != 1) _exit(2);
-    std::fclose(f);
-    struct rlimit lim;
-    ::getrlimit(RLIMIT_AS, &lim);
-    lim.rlim_cur = static_cast<rlim_t>(pages * ::sysconf(_SC_PAGESIZE) + (1 << 20));
-    if (::setrlimit(RLIMIT_AS, &lim) != 0) _exit(3);
+    if (!testing::LimitAddressSpace(1 << 20)) _exit(3);
     {
       Pool pool(2);
       if (pool.status().ok()) _exit(4);

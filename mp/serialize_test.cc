@@ -167,14 +167,7 @@ TEST(SerializeTest, OutOfMemoryIsMemoryError) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     std::string big(64 << 20, 'm');
-    long pages = 0;
-    FILE* f = std::fopen("/proc/self/statm", "r");
-    if (f == nullptr || std::fscanf(f, "%ld", &pages) != 1) _exit(2);
-    std::fclose(f);
-    struct rlimit lim;
-    ::getrlimit(RLIMIT_AS, &lim);
-    lim.rlim_cur = static_cast<rlim_t>(pages * ::sysconf(_SC_PAGESIZE) + (32 << 20));
-    if (::setrlimit(RLIMIT_AS, &lim) != 0) _exit(3);
+    if (!testing::LimitAddressSpace(32 << 20)) _exit(3);
     absl::StatusOr<std::string> bytes = Serialize(big);
     if (bytes.ok()) _exit(4);
     if (!Is(bytes.status(), PyExc::kMemoryError)) _exit(5);
@@ -184,7 +177,7 @@ TEST(SerializeTest, OutOfMemoryIsMemoryError) {
   int wstatus = 0;
   ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
   EXPECT_TRUE(WIFEXITED(wstatus));
-  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "2/3: setup failed, 4: succeeded, 5: not MemoryError, 6: message";
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "3: setup failed, 4: succeeded, 5: not MemoryError, 6: message";
 }
 
 }  // namespace

@@ -3,6 +3,11 @@
 #ifndef MP_TESTING_SANITIZERS_H_
 #define MP_TESTING_SANITIZERS_H_
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+
 namespace mp::testing {
 
 // AddressSanitizer and ThreadSanitizer reserve terabytes of address space at
@@ -19,6 +24,23 @@ inline constexpr bool kSanitizerReservesAddressSpace = false;
 #else
 inline constexpr bool kSanitizerReservesAddressSpace = false;
 #endif
+
+// Sets the soft RLIMIT_AS (`ulimit -v`) to this process's current address
+// space plus `headroom` bytes, so that allocations past that fail. Tests call
+// it in a forked child. Returns false if the limit could not be set. Useless
+// where kSanitizerReservesAddressSpace.
+inline bool LimitAddressSpace(long headroom) {
+  long pages = 0;
+  FILE* f = std::fopen("/proc/self/statm", "r");
+  if (f == nullptr) return false;
+  bool read = std::fscanf(f, "%ld", &pages) == 1;
+  std::fclose(f);
+  if (!read) return false;
+  struct rlimit lim;
+  if (::getrlimit(RLIMIT_AS, &lim) != 0) return false;
+  lim.rlim_cur = static_cast<rlim_t>(pages * ::sysconf(_SC_PAGESIZE) + headroom);
+  return ::setrlimit(RLIMIT_AS, &lim) == 0;
+}
 
 // UndefinedBehaviorSanitizer's vptr check reads memory through a pipe it
 // opens on the spot, so with the descriptor table full (EMFILE tests) every

@@ -252,22 +252,11 @@ std::string Emfile(int) {
 // Pool either works or returns RuntimeError "can't start new thread" (it
 // aborted on std::system_error before this suite) and leaves no worker; no
 // crash, no hang.
-long VmSizeBytes() {
-  long pages = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
-    std::fclose(f);
-  }
-  return pages * ::sysconf(_SC_PAGESIZE);
-}
-
 std::string Memory(int) {
   std::string big(64 << 20, 'm');
   struct rlimit old;
   ::getrlimit(RLIMIT_AS, &old);
-  struct rlimit small = old;
-  small.rlim_cur = static_cast<rlim_t>(VmSizeBytes() + (32 << 20));
-  if (::setrlimit(RLIMIT_AS, &small) != 0) return "setrlimit failed";
+  if (!testing::LimitAddressSpace(32 << 20)) return "setrlimit failed";
   std::string r;
   absl::StatusOr<std::string> bytes = Serialize(big);
   r = ExpectError(bytes.status(), PyExc::kMemoryError, {"out of memory"}, "Serialize of 64 MiB");
@@ -282,8 +271,7 @@ std::string Memory(int) {
   absl::StatusOr<sp::CompletedProcess> c = sp::Run({"/bin/true"});
   if (!c.ok() && !absl::StrContains(c.status().message(), "[Errno 12]")) r = absl::StrCat("Run: ", c.status().ToString());
   // No headroom at all: a Pool's handler thread cannot get its stack.
-  small.rlim_cur = static_cast<rlim_t>(VmSizeBytes() + (1 << 20));
-  ::setrlimit(RLIMIT_AS, &small);
+  (void)testing::LimitAddressSpace(1 << 20);
   {
     Pool pool(2);
     if (pool.status().ok()) {
