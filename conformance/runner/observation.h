@@ -1,6 +1,6 @@
 // What the conformance runner observed of one run of a program: the process
-// tree, how each process ended, and every write that reached the captured
-// stdout/stderr, attributed to the process that made it. The tracer
+// tree, how each process ended, and every byte that reached the captured
+// stdout/stderr, attributed to the process that wrote it. The tracer
 // (tracer.h) produces it; the checker judges it against a scenario's spec.
 // A recorded transcript (--transcript) becomes an Observation with
 // traced == false and one pseudo-process.
@@ -38,11 +38,21 @@ struct ProcessRecord {
   bool killed_by_runner = false;
 };
 
+// A contiguous run of bytes from one process, as the runner read it from a
+// capture: one write(2), part of one (a large write is read in pieces, and
+// may be interleaved with another writer's), or several consecutive writes of
+// the same process (threads included) with no other writer's bytes between
+// them on that stream. Never two processes' bytes.
 struct WriteRecord {
+  // The writing process (thread group), as the kernel named it; 0 if the
+  // bytes came without credentials (an anomaly says so).
   pid_t pid = 0;
   int stream = 1;  // 1: the captured stdout, 2: the captured stderr.
-  std::string data;  // The bytes the kernel accepted.
-  absl::Duration at;  // Since the run began.
+  std::string data;
+  // When the runner read it, since the run began: after the write, but
+  // before the `ended`, `exec_at` or `started` of any exit, exec or fork that
+  // happened after the write.
+  absl::Duration at;
 };
 
 struct Observation {
@@ -52,7 +62,11 @@ struct Observation {
   std::string untraced_reason;
   bool network_isolated = false;
   std::vector<ProcessRecord> processes;  // The root first, then by start.
-  std::vector<WriteRecord> writes;       // In the order they happened.
+  // Per stream, in the order the bytes were written. Between stdout and
+  // stderr the order is only that of the runner's reads: a stdout run
+  // recorded before a stderr run may have been written after it, unless an
+  // event recorded between them (a fork, exec or exit) orders them.
+  std::vector<WriteRecord> writes;
   // Everything that reached the captures, byte for byte.
   std::string stdout_bytes;
   std::string stderr_bytes;
@@ -62,13 +76,16 @@ struct Observation {
   // What limited the observation. The checker reports these; a run with any
   // of them set cannot be trusted to be complete.
   //
-  // A stream passed the runner's cap (64 MiB): later bytes were read and
-  // dropped, and `writes` stops at the cap too.
+  // A stream passed the runner's cap (64 MiB), or the records their cap (2^20
+  // runs): later bytes were read and dropped, and `writes` stops there too.
   bool output_truncated = false;
   // The tree grew past the runner's process cap; the runner killed it all.
   bool process_limit_exceeded = false;
   // Empty when, for each stream, the attributed writes concatenated equal the
-  // bytes read from the capture; otherwise what differs (first offset).
+  // bytes read from the capture; otherwise what differs (first offset). The
+  // records and the bytes come from the same reads, so this is empty by
+  // construction: it checks the runner's bookkeeping, not the program.
+  // (Recorded transcripts and hand-made observations leave it empty too.)
   std::string attribution_mismatch;
   // Anything else the runner could not observe as it should, one
   // human-readable line each (e.g. "seccomp unavailable: ...").

@@ -17,7 +17,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +27,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
@@ -55,29 +57,12 @@ constexpr absl::Duration kDrainLimit = absl::Seconds(1);
 // ---------------------------------------------------------------------------
 // The seccomp filter.
 
-// The system calls that can put bytes into a pipe. Each stops the tracee.
-constexpr int kWriteSyscalls[] = {
-    SYS_write,  SYS_writev, SYS_pwrite64, SYS_pwritev,         SYS_pwritev2, SYS_sendfile, SYS_splice,
-    SYS_vmsplice, SYS_tee,  SYS_sendto,   SYS_sendmsg,         SYS_sendmmsg, SYS_copy_file_range,
-};
-
-bool IsWriteSyscall(uint64_t nr) {
-  return std::find(std::begin(kWriteSyscalls), std::end(kWriteSyscalls), static_cast<int>(nr)) !=
-         std::end(kWriteSyscalls);
-}
-
-// The fd a write-like syscall writes to.
-int OutFd(uint64_t nr, const uint64_t* args) {
-  switch (nr) {
-    case SYS_splice:
-    case SYS_copy_file_range:
-      return static_cast<int>(args[2]);
-    case SYS_tee:
-      return static_cast<int>(args[1]);
-    default:
-      return static_cast<int>(args[0]);
-  }
-}
+// The system calls that can open a path. Each stops the tracee at entry, so
+// that reopening a captured stream (/dev/stdout, /proc/self/fd/1, ...), which
+// fails with ENXIO on a socket, can be turned into a dup of the fd
+// (HandleSeccomp). Writes never stop: the captures attribute them
+// (ReceiveCaptures).
+constexpr int kOpenSyscalls[] = {SYS_open, SYS_openat, SYS_openat2, SYS_creat};
 
 std::vector<sock_filter> BuildFilter() {
   // Jumps are written with absolute targets and resolved at the end.
@@ -97,7 +82,7 @@ std::vector<sock_filter> BuildFilter() {
   jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, -1, label(kEnosys));
   stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
   jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, label(kEnosys), -1);
-  for (int nr : kWriteSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
+  for (int nr : kOpenSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
   for (int nr : {SYS_io_uring_setup, SYS_io_setup, SYS_clone3}) {
     jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kEnosys), -1);
   }
@@ -187,23 +172,65 @@ bool ReadMemory(pid_t tid, uint64_t addr, size_t len, std::string* out) {
   return true;
 }
 
-struct PipeId {
+// A socket, as stat() of /proc/<pid>/fd/<n> names it.
+struct SockId {
   dev_t dev = 0;
   ino_t ino = 0;
 };
 
-// Which capture `fd` of `tid` refers to: 1, 2, or 0 for neither.
-int StreamOf(pid_t tid, int fd, const PipeId ids[3]) {
-  if (fd < 0) return 0;
-  char path[64];
-  std::snprintf(path, sizeof(path), "/proc/%d/fd/%d", tid, fd);
-  struct stat st;
-  if (::stat(path, &st) != 0) return 0;
-  for (int s = 1; s <= 2; ++s) {
-    if (st.st_ino == ids[s].ino && st.st_dev == ids[s].dev) return s;
+// The NUL-terminated path at `addr` in `tid`, if it is shorter than `max`
+// bytes; "" otherwise. Reads at most up to the end of the page first, so that
+// a short path at the end of the last mapped page is still read.
+std::string ReadPath(pid_t tid, uint64_t addr, size_t max) {
+  constexpr uint64_t kPage = 4096;
+  std::string out;
+  size_t first = std::min<uint64_t>(max, kPage - addr % kPage);
+  if (addr == 0 || !ReadMemory(tid, addr, first, &out)) return "";
+  if (out.find('\0') == std::string::npos && first < max && !ReadMemory(tid, addr + first, max - first, &out)) {
+    return "";
   }
-  return 0;
+  size_t nul = out.find('\0');
+  return nul == std::string::npos ? "" : out.substr(0, nul);
 }
+
+bool AllDigits(absl::string_view s) {
+  return !s.empty() && s.size() < 10 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+}  // namespace
+
+std::optional<FdPath> ParseFdPath(absl::string_view path) {
+  if (path == "/dev/stdin") return FdPath{"self", 0};
+  if (path == "/dev/stdout") return FdPath{"self", 1};
+  if (path == "/dev/stderr") return FdPath{"self", 2};
+  FdPath out;
+  if (absl::ConsumePrefix(&path, "/dev/fd/")) {
+    out.proc = "self";
+  } else if (absl::ConsumePrefix(&path, "/proc/")) {
+    size_t at = path.find("/fd/");
+    if (at == absl::string_view::npos) return std::nullopt;
+    absl::string_view dir = path.substr(0, at);
+    path.remove_prefix(at + 4);
+    // self, thread-self, <pid>, or either of the first and third followed by
+    // /task/<tid>.
+    absl::string_view task;
+    if (size_t t = dir.find("/task/"); t != absl::string_view::npos) {
+      task = dir.substr(t + 6);
+      dir = dir.substr(0, t);
+      if (!AllDigits(task) || dir == "thread-self") return std::nullopt;
+    }
+    if (dir != "self" && dir != "thread-self" && !AllDigits(dir)) return std::nullopt;
+    out.proc = std::string(dir);
+    if (!task.empty()) absl::StrAppend(&out.proc, "/task/", task);
+  } else {
+    return std::nullopt;
+  }
+  if (!AllDigits(path)) return std::nullopt;
+  out.fd = std::atoi(std::string(path).c_str());
+  return out;
+}
+
+namespace {
 
 // Our children, from /proc (they include orphans reparented to us).
 std::vector<pid_t> OwnChildren() {
@@ -372,16 +399,6 @@ class Tracer {
   absl::Status Run();
 
  private:
-  struct Pending {
-    int stream = 0;
-    uint64_t nr = 0;
-    uint64_t args[6] = {};
-  };
-  struct Thread {
-    pid_t tgid = 0;
-    std::optional<Pending> write;  // Set from entry to exit of a capture write.
-  };
-
   absl::Duration Since() const { return absl::Now() - start_; }
 
   ProcessRecord* Proc(pid_t tgid) {
@@ -395,16 +412,18 @@ class Tracer {
   void HandleStatus(pid_t tid, int status);
   void HandleStop(pid_t tid, int status);
   void HandleSeccomp(pid_t tid);
-  void HandleSyscallExit(pid_t tid);
-  void StartWrite(pid_t tid);
-  void StartNextWrite();
-  // `tid` will not reach its syscall-exit stop (it exits or died).
-  void ForgetWrite(pid_t tid);
-  void RecordWrite(pid_t tid, const Pending& p, int64_t accepted);
+  // The fd of `tid` that opening `path` would reopen, if it is a capture and
+  // the same fd number of `tid` is that capture too.
+  std::optional<int> ReopenedCapture(pid_t tid, const std::string& path);
   // Kills every process of the run still alive, and from now on every new
   // one, with SIGKILL, marking them killed_by_runner.
   void KillAll();
-  void ReadCaptures(bool* out_open, bool* err_open);
+  // Reads everything the captures hold now, without blocking, into writes.
+  // Called at every event the Observation records, before recording it: so
+  // a process's writes (all returned before it reached its exit stop) come
+  // before its end, and nothing caused by an event comes before it.
+  void ReceiveCaptures();
+  void Receive(int stream);
   void Finish();
 
   const RunRequest& req_;
@@ -418,20 +437,20 @@ class Tracer {
   absl::Time killed_at_;
 
   absl::flat_hash_map<pid_t, size_t> procs_;  // tgid -> index in processes.
-  absl::flat_hash_map<pid_t, Thread> threads_;
+  absl::flat_hash_map<pid_t, pid_t> threads_;  // tid -> tgid.
   absl::flat_hash_set<pid_t> exiting_;  // Leaders past their exit event.
   size_t process_count_ = 0;
 
-  std::optional<pid_t> in_flight_;  // The capture writer in the kernel.
-  std::deque<pid_t> held_;          // Capture writers waiting at entry.
-
-  UniqueFd out_r_, err_r_;
-  PipeId ids_[3];
+  // The runner's ends of the captures (index 1: stdout, 2: stderr), and the
+  // program's ends as /proc/<pid>/fd shows them.
+  UniqueFd cap_[3];
+  bool open_[3] = {false, false, false};
+  SockId ids_[3];
   std::string* captured_[3] = {nullptr, nullptr, nullptr};
-  size_t recorded_[3] = {0, 0, 0};
-  // For each write record: the bytes the kernel accepted, and whether its data
-  // must come from the capture (splice and friends move bytes we cannot read).
-  std::vector<std::pair<size_t, bool>> accepted_;
+  std::vector<char> buf_;
+  // Writers that were not traced processes, and bytes without credentials.
+  absl::flat_hash_set<pid_t> unknown_writers_;
+  size_t anonymous_bytes_ = 0;
 };
 
 ProcessRecord* Tracer::AddProcess(pid_t tgid, pid_t forked_by) {
@@ -460,7 +479,7 @@ void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
   auto it = threads_.find(tid);
   if (it != threads_.end()) {
     // The child stopped before its parent's event named it.
-    ProcessRecord* p = Proc(it->second.tgid);
+    ProcessRecord* p = Proc(it->second);
     if (forker_tgid != 0 && p != nullptr && p->pid == tid && p->forked_by == 0 && tid != root_) {
       p->forked_by = forker_tgid;
     }
@@ -468,139 +487,119 @@ void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
   }
   pid_t tgid = is_fork_event ? tid : TgidOf(tid);
   if (tgid == 0) tgid = tid;
-  threads_[tid].tgid = tgid;
-  if (tgid != tid) return;  // A thread: its writes belong to its group.
+  threads_[tid] = tgid;
+  if (tgid != tid) return;  // A thread of a known process.
   ProcessRecord* existing = Proc(tgid);
   if (existing != nullptr && !existing->ended) return;
   AddProcess(tgid, forker_tgid);
 }
 
-void Tracer::RecordWrite(pid_t tid, const Pending& p, int64_t accepted) {
-  if (accepted <= 0) return;
-  size_t n = static_cast<size_t>(accepted);
-  WriteRecord w;
-  w.pid = threads_.count(tid) ? threads_[tid].tgid : tid;
-  w.stream = p.stream;
-  w.at = Since();
-  size_t cap = req_.max_output_bytes;
-  size_t room = cap - std::min(cap, recorded_[p.stream]);
-  size_t keep = std::min(n, room);
-  if (keep < n) obs_->output_truncated = true;
-  if (keep == 0 || obs_->writes.size() >= kMaxWriteRecords) {
-    obs_->output_truncated = true;
-    recorded_[p.stream] += n;
-    return;
-  }
-  bool from_capture = false;
-  switch (p.nr) {
-    case SYS_write:
-    case SYS_pwrite64:
-    case SYS_sendto:
-      if (!ReadMemory(tid, p.args[1], keep, &w.data)) from_capture = true;
-      break;
-    case SYS_writev:
-    case SYS_pwritev:
-    case SYS_pwritev2:
-    case SYS_vmsplice: {
-      size_t count = std::min<uint64_t>(p.args[2], IOV_MAX);
-      std::string raw;
-      if (!ReadMemory(tid, p.args[1], count * sizeof(struct iovec), &raw)) {
-        from_capture = true;
-        break;
-      }
-      const struct iovec* iov = reinterpret_cast<const struct iovec*>(raw.data());
-      size_t left = keep;
-      for (size_t i = 0; i < count && left > 0; ++i) {
-        size_t take = std::min(left, iov[i].iov_len);
-        if (!ReadMemory(tid, reinterpret_cast<uint64_t>(iov[i].iov_base), take, &w.data)) {
-          from_capture = true;
-          break;
-        }
-        left -= take;
-      }
-      if (left != 0) from_capture = true;
-      break;
-    }
-    default:  // sendfile, splice, tee, copy_file_range, sendmsg, sendmmsg.
-      from_capture = true;
-  }
-  if (from_capture) w.data.clear();
-  recorded_[p.stream] += n;
-  accepted_.push_back({keep, from_capture});
-  obs_->writes.push_back(std::move(w));
-}
-
-void Tracer::StartWrite(pid_t tid) {
-  in_flight_ = tid;
-  if (::ptrace(PTRACE_SYSCALL, tid, nullptr, nullptr) != 0) ForgetWrite(tid);
-}
-
-void Tracer::StartNextWrite() {
-  while (!in_flight_ && !held_.empty()) {
-    pid_t next = held_.front();
-    held_.pop_front();
-    auto it = threads_.find(next);
-    if (it != threads_.end() && it->second.write) StartWrite(next);
-  }
-}
-
-void Tracer::ForgetWrite(pid_t tid) {
+std::optional<int> Tracer::ReopenedCapture(pid_t tid, const std::string& path) {
+  std::optional<FdPath> fp = ParseFdPath(path);
+  if (!fp) return std::nullopt;
   auto it = threads_.find(tid);
-  if (it != threads_.end()) it->second.write.reset();
-  held_.erase(std::remove(held_.begin(), held_.end(), tid), held_.end());
-  if (in_flight_ == tid) {
-    in_flight_.reset();
-    StartNextWrite();
+  pid_t tgid = it != threads_.end() ? it->second : tid;
+  std::string proc = fp->proc == "self"          ? absl::StrCat(tgid)
+                     : fp->proc == "thread-self" ? absl::StrCat(tgid, "/task/", tid)
+                     : absl::StartsWith(fp->proc, "self/") ? absl::StrCat(tgid, fp->proc.substr(4))
+                                                          : fp->proc;
+  auto capture = [&](const std::string& p) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+    for (int s = 1; s <= 2; ++s) {
+      if (st.st_ino == ids_[s].ino && st.st_dev == ids_[s].dev) return true;
+    }
+    return false;
+  };
+  // The path may name another process's fd: the dup is only the same file
+  // when the caller's fd with that number is the same capture (a child
+  // opening /proc/<parent>/fd/1, as bash's /proc/$$/fd/1 does in a subshell).
+  std::string own = absl::StrCat("/proc/", tid, "/fd/", fp->fd);
+  if (!capture(own)) return std::nullopt;
+  std::string named = absl::StrCat("/proc/", proc, "/fd/", fp->fd);
+  if (named != absl::StrCat("/proc/", tgid, "/fd/", fp->fd) && named != own) {
+    struct stat a, b;
+    if (::stat(own.c_str(), &a) != 0 || ::stat(named.c_str(), &b) != 0 || a.st_ino != b.st_ino ||
+        a.st_dev != b.st_dev) {
+      return std::nullopt;
+    }
   }
+  return fp->fd;
 }
 
+// A seccomp stop is an open(2) family call (kOpenSyscalls). Opening a Unix
+// socket through /proc fails with ENXIO where a pipe would reopen: a program
+// that writes to /dev/stdout (bash's `echo x > /dev/stderr`) would fail under
+// the runner only. When the path names one of the caller's fds that is a
+// capture, the call becomes fcntl(fd, F_DUPFD[_CLOEXEC], 0): the lowest free
+// fd, as open() returns, on the same capture. Unlike a reopened pipe, the new
+// fd shares the open file description (its O_APPEND/O_NONBLOCK flags).
 void Tracer::HandleSeccomp(pid_t tid) {
   struct __ptrace_syscall_info info;
   if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) <= 0 ||
-      info.op != PTRACE_SYSCALL_INFO_SECCOMP || !IsWriteSyscall(info.seccomp.nr)) {
+      info.op != PTRACE_SYSCALL_INFO_SECCOMP) {
     ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
     return;
   }
-  int stream = StreamOf(tid, OutFd(info.seccomp.nr, reinterpret_cast<const uint64_t*>(info.seccomp.args)), ids_);
-  if (stream == 0) {
-    ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
-    return;
+  const uint64_t* args = reinterpret_cast<const uint64_t*>(info.seccomp.args);
+  uint64_t path_at = 0, flags = 0;
+  bool refuse_magic = false;
+  switch (info.seccomp.nr) {
+    case SYS_open:
+      path_at = args[0];
+      flags = args[1];
+      break;
+    case SYS_creat:
+      path_at = args[0];
+      flags = O_CREAT | O_WRONLY | O_TRUNC;
+      break;
+    case SYS_openat:
+      path_at = args[1];
+      flags = args[2];
+      break;
+    case SYS_openat2: {
+      path_at = args[1];
+      // struct open_how: flags, mode, resolve (u64 each).
+      std::string how;
+      if (args[3] < 24 || !ReadMemory(tid, args[2], 24, &how)) break;
+      uint64_t resolve = 0;
+      std::memcpy(&flags, how.data(), 8);
+      std::memcpy(&resolve, how.data() + 16, 8);
+      // RESOLVE_NO_MAGICLINKS | RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH | RESOLVE_IN_ROOT:
+      // the open fails there, and must go on failing.
+      refuse_magic = (resolve & 0x1e) != 0;
+      break;
+    }
+    default:
+      break;
   }
-  Pending p;
-  p.stream = stream;
-  p.nr = info.seccomp.nr;
-  std::copy(std::begin(info.seccomp.args), std::end(info.seccomp.args), p.args);
-  threads_[tid].write = p;
-  if (in_flight_) {
-    held_.push_back(tid);  // Stays stopped until the current write is done.
-  } else {
-    StartWrite(tid);
-  }
-}
-
-void Tracer::HandleSyscallExit(pid_t tid) {
-  auto it = threads_.find(tid);
-  if (in_flight_ != tid || it == threads_.end() || !it->second.write) {
-    ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
-    return;
-  }
-  struct __ptrace_syscall_info info;
-  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) > 0 && info.op == PTRACE_SYSCALL_INFO_EXIT &&
-      !info.exit.is_error) {
-    RecordWrite(tid, *it->second.write, info.exit.rval);
+  // O_PATH opens a socket fine; O_DIRECTORY fails on it, as on a pipe.
+  if (path_at != 0 && !refuse_magic && (flags & (O_PATH | O_DIRECTORY)) == 0) {
+    // The paths that can name an fd are short; 64 bytes rule out the rest.
+    std::string path = ReadPath(tid, path_at, 64);
+    if (!path.empty() && (absl::StartsWith(path, "/dev/") || absl::StartsWith(path, "/proc/"))) {
+      if (std::optional<int> fd = ReopenedCapture(tid, path)) {
+        struct user_regs_struct regs;
+        if (::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) == 0) {
+          regs.orig_rax = SYS_fcntl;
+          regs.rdi = static_cast<uint64_t>(*fd);
+          regs.rsi = (flags & O_CLOEXEC) != 0 ? F_DUPFD_CLOEXEC : F_DUPFD;
+          regs.rdx = 0;
+          if (::ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0) {
+            obs_->anomalies.push_back(
+                absl::StrCat("could not redirect pid ", tid, "'s open(\"", path, "\"): ", ::strerror(errno)));
+          }
+        }
+      }
+    }
   }
   ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
-  ForgetWrite(tid);
 }
 
 void Tracer::HandleStop(pid_t tid, int status) {
   int sig = WSTOPSIG(status);
   int event = status >> 16;
   if (!threads_.contains(tid)) Discover(tid, 0, false);
-  if (sig == (SIGTRAP | 0x80)) {
-    HandleSyscallExit(tid);
-    return;
-  }
   switch (event) {
     case PTRACE_EVENT_SECCOMP:
       HandleSeccomp(tid);
@@ -610,8 +609,9 @@ void Tracer::HandleStop(pid_t tid, int status) {
     case PTRACE_EVENT_CLONE: {
       unsigned long child = 0;
       if (::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child != 0) {
+        ReceiveCaptures();
         pid_t kid = static_cast<pid_t>(child);
-        pid_t by = threads_[tid].tgid;
+        pid_t by = threads_[tid];
         Discover(kid, by, /*is_fork_event=*/event != PTRACE_EVENT_CLONE);
       }
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
@@ -622,11 +622,11 @@ void Tracer::HandleStop(pid_t tid, int status) {
       ::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &former);
       if (former != 0 && static_cast<pid_t>(former) != tid) {
         // A non-leader thread exec'd: it now has the leader's id.
-        ForgetWrite(static_cast<pid_t>(former));
         threads_.erase(static_cast<pid_t>(former));
       }
-      pid_t tgid = threads_[tid].tgid;
+      pid_t tgid = threads_[tid];
       if (ProcessRecord* p = Proc(tgid)) {
+        ReceiveCaptures();
         p->execs.push_back(Argv0Of(tgid));
         p->exec_at.push_back(Since());
       }
@@ -634,9 +634,11 @@ void Tracer::HandleStop(pid_t tid, int status) {
       return;
     }
     case PTRACE_EVENT_EXIT:
-      ForgetWrite(tid);
+      // Every write of this thread has returned, so its bytes are in the
+      // captures: take them now, while its pid cannot be anyone else's.
+      ReceiveCaptures();
       // The leader on its way out: a kill from now on did not end it.
-      if (threads_.contains(tid) && threads_[tid].tgid == tid) exiting_.insert(tid);
+      if (threads_.contains(tid) && threads_[tid] == tid) exiting_.insert(tid);
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       return;
     case PTRACE_EVENT_STOP:
@@ -664,8 +666,7 @@ void Tracer::HandleStatus(pid_t tid, int status) {
   pid_t tgid = tid;
   auto it = threads_.find(tid);
   if (it != threads_.end()) {
-    tgid = it->second.tgid;
-    ForgetWrite(tid);
+    tgid = it->second;
     threads_.erase(it);
   }
   if (tgid != tid) return;  // A thread; its group lives on.
@@ -673,6 +674,9 @@ void Tracer::HandleStatus(pid_t tid, int status) {
   // Ended already: a tracee that died (reaped by us as its tracer) and whose
   // parent died too; reparented to us, we reap its zombie a second time.
   if (p != nullptr && p->ended) return;
+  // Its last writes before its end (it may not have stopped at its exit:
+  // untraced, or killed by SIGKILL).
+  ReceiveCaptures();
   if (p == nullptr) p = AddProcess(tgid, 0);  // Reparented to us, never traced.
   p->ended = Since();
   p->exit = mp::ExitStatus::FromWaitStatus(status);
@@ -702,42 +706,101 @@ void Tracer::KillAll() {
   }
 }
 
-void Tracer::ReadCaptures(bool* out_open, bool* err_open) {
-  char buf[65536];
-  for (int s = 1; s <= 2; ++s) {
-    bool* open = s == 1 ? out_open : err_open;
-    int fd = s == 1 ? out_r_.get() : err_r_.get();
-    while (*open) {
-      ssize_t n = ::read(fd, buf, sizeof(buf));
-      if (n > 0) {
-        std::string* dst = captured_[s];
-        size_t room = req_.max_output_bytes - std::min(req_.max_output_bytes, dst->size());
-        if (static_cast<size_t>(n) > room) obs_->output_truncated = true;
-        dst->append(buf, std::min(static_cast<size_t>(n), room));
-        if (n < static_cast<ssize_t>(sizeof(buf))) break;
-        continue;
+void Tracer::ReceiveCaptures() {
+  for (int s = 1; s <= 2; ++s) Receive(s);
+}
+
+// SO_PASSCRED on the runner's end makes each read return the bytes of one
+// writer only (unix_stream_read_generic never glues data from different
+// senders then), with an SCM_CREDENTIALS message naming its thread group, as
+// a pid of the runner's pid namespace; and the receive queue holds the
+// writes in the order they happened. So every run of bytes read is
+// attributed and ordered by the kernel, and writers never stop.
+//
+// The pid is the writer's at the time of the write (the queued bytes hold a
+// reference to its struct pid), translated when read. The ProcessRecord it
+// names is unambiguous in a traced run: a traced process's pid is freed only
+// after the runner, its tracer, has reaped it, and the captures are drained
+// right then, before recording its end (and at its exit stop), so every byte
+// it wrote is read before its pid can be reused. Untraced, a grandchild is
+// reaped by its parent, not the runner, and its pid may be reused before its
+// last bytes are read; then they name the new process (the tree is unknown
+// there anyway).
+void Tracer::Receive(int s) {
+  while (open_[s]) {
+    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(16 * sizeof(int))];
+    struct iovec iov = {buf_.data(), buf_.size()};
+    struct msghdr m = {};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(cap_[s].get(), &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        obs_->anomalies.push_back(absl::StrCat("reading the captured ", s == 1 ? "stdout" : "stderr",
+                                               " failed: ", ::strerror(errno)));
+        open_[s] = false;
       }
-      if (n == 0) *open = false;
-      if (n < 0 && errno == EINTR) continue;
-      break;  // EAGAIN: nothing more now.
+      return;
     }
+    std::optional<pid_t> pid;
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+      if (c->cmsg_level != SOL_SOCKET) continue;
+      if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+        struct ucred u;
+        std::memcpy(&u, CMSG_DATA(c), sizeof(u));
+        pid = u.pid;
+      } else if (c->cmsg_type == SCM_RIGHTS) {
+        // fds a program sent to its stdout are nobody's business here.
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; ++i) {
+          int fd;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          ::close(fd);
+        }
+      }
+    }
+    if (n == 0) {
+      open_[s] = false;
+      return;
+    }
+    size_t len = static_cast<size_t>(n);
+    if (!pid) anonymous_bytes_ += len;
+    // A traced tree cannot write before its process is known: a new process
+    // starts stopped, and runs only once Discover() has recorded it.
+    if (pid && traced_ && !procs_.contains(*pid)) unknown_writers_.insert(*pid);
+    std::string* dst = captured_[s];
+    size_t room = req_.max_output_bytes - std::min(req_.max_output_bytes, dst->size());
+    if (obs_->writes.size() >= kMaxWriteRecords) room = 0;
+    size_t keep = std::min(len, room);
+    if (keep < len) obs_->output_truncated = true;
+    if (keep == 0) continue;  // Past a cap: read on, so that writers never block, and drop.
+    dst->append(buf_.data(), keep);
+    WriteRecord w;
+    w.pid = pid.value_or(0);
+    w.stream = s;
+    w.data.assign(buf_.data(), keep);
+    w.at = Since();
+    obs_->writes.push_back(std::move(w));
   }
 }
 
 void Tracer::Finish() {
-  // Bytes moved by splice and friends come from the capture, by offset:
-  // writes to a capture are serialized, so offsets line up.
-  size_t offset[3] = {0, 0, 0};
-  std::string concat[3];
-  for (size_t i = 0; i < obs_->writes.size(); ++i) {
-    WriteRecord& w = obs_->writes[i];
-    const std::string& cap = *captured_[w.stream];
-    auto [n, from_capture] = accepted_[i];
-    if (from_capture && offset[w.stream] < cap.size()) w.data = cap.substr(offset[w.stream], n);
-    offset[w.stream] += n;
-    concat[w.stream] += w.data;
+  if (anonymous_bytes_ != 0) {
+    obs_->anomalies.push_back(
+        absl::StrCat(anonymous_bytes_, " captured bytes came without the writer's credentials (pid 0)"));
   }
-  if (!traced_) return;
+  if (!unknown_writers_.empty()) {
+    std::vector<pid_t> pids(unknown_writers_.begin(), unknown_writers_.end());
+    std::sort(pids.begin(), pids.end());
+    obs_->anomalies.push_back(absl::StrCat("writes from pids the runner did not trace: ", absl::StrJoin(pids, " ")));
+  }
+  // The records and the captured bytes come from the same reads; this checks
+  // the bookkeeping (the caps), not the kernel.
+  std::string concat[3];
+  for (const WriteRecord& w : obs_->writes) concat[w.stream] += w.data;
   for (int s = 1; s <= 2; ++s) {
     const std::string& cap = *captured_[s];
     if (concat[s] == cap) continue;
@@ -747,6 +810,34 @@ void Tracer::Finish() {
                     s == 1 ? "stdout" : "stderr", ": ", cap.size(), " bytes captured, ", concat[s].size(),
                     " attributed, first difference at byte ", i);
   }
+}
+
+// A capture: a Unix stream socketpair, `mine` the runner's end (SO_PASSCRED:
+// see Receive) and `theirs` the program's stdout or stderr, shut for reading
+// (a program that reads its stdout gets EOF instead of blocking forever).
+// `id` names `theirs` as /proc/<pid>/fd shows it.
+absl::Status MakeCapture(UniqueFd* mine, UniqueFd* theirs, SockId* id) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return mp::PyOSError(errno, "socketpair()");
+  mine->reset(sv[0]);
+  theirs->reset(sv[1]);
+  int one = 1;
+  if (::setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) {
+    return mp::PyOSError(errno, "setsockopt(SO_PASSCRED)");
+  }
+  // Every write queues a buffer of ~1 KiB or more against the sender's
+  // SO_SNDBUF, shared by all writers: the default (~200 KiB) would block the
+  // program after a few hundred short lines while the runner handles a stop.
+  // SO_SNDBUFFORCE passes net.core.wmem_max where allowed.
+  int size = 4 << 20;
+  if (::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0) {
+    (void)::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  }
+  if (::shutdown(sv[1], SHUT_RD) != 0) return mp::PyOSError(errno, "shutdown(SHUT_RD)");
+  struct stat st;
+  if (::fstat(sv[1], &st) != 0) return mp::PyOSError(errno, "fstat");
+  *id = {st.st_dev, st.st_ino};
+  return absl::OkStatus();
 }
 
 // LeakSanitizer stops the world with ptrace, which fails in a process that is
@@ -783,21 +874,19 @@ absl::Status Tracer::Run() {
   std::vector<sock_filter> filter = BuildFilter();
   sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
 
-  absl::StatusOr<mp::internal::PipeFds> out = mp::internal::MakePipe();
-  if (!out.ok()) return out.status();
-  absl::StatusOr<mp::internal::PipeFds> err = mp::internal::MakePipe();
-  if (!err.ok()) return err.status();
+  UniqueFd theirs[3];
+  for (int s = 1; s <= 2; ++s) {
+    absl::Status made = MakeCapture(&cap_[s], &theirs[s], &ids_[s]);
+    if (!made.ok()) return made;
+    open_[s] = true;
+  }
+  buf_.resize(size_t{256} << 10);
   absl::StatusOr<mp::internal::PipeFds> go = mp::internal::MakePipe();
   if (!go.ok()) return go.status();
   absl::StatusOr<mp::internal::PipeFds> report = mp::internal::MakePipe();
   if (!report.ok()) return report.status();
   UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!devnull.valid()) return mp::PyOSError(errno, "open /dev/null");
-  for (int s = 1; s <= 2; ++s) {
-    struct stat st;
-    ::fstat(s == 1 ? out->read.get() : err->read.get(), &st);
-    ids_[s] = {st.st_dev, st.st_ino};
-  }
   captured_[1] = &obs_->stdout_bytes;
   captured_[2] = &obs_->stderr_bytes;
 
@@ -826,8 +915,8 @@ absl::Status Tracer::Run() {
                       envp.data(),
                       req_.cwd.empty() ? nullptr : req_.cwd.c_str(),
                       devnull.get(),
-                      out->write.get(),
-                      err->write.get(),
+                      theirs[1].get(),
+                      theirs[2].get(),
                       go->read.get(),
                       report->write.get(),
                       req_.isolate_network,
@@ -844,18 +933,14 @@ absl::Status Tracer::Run() {
   }
   if (pid == 0) ChildMain(setup);
   root_ = pid;
-  out->write.reset();
-  err->write.reset();
+  theirs[1].reset();
+  theirs[2].reset();
   go->read.reset();
   report->write.reset();
   devnull.reset();
-  out_r_ = std::move(out->read);
-  err_r_ = std::move(err->read);
-  ::fcntl(out_r_.get(), F_SETFL, O_NONBLOCK);
-  ::fcntl(err_r_.get(), F_SETFL, O_NONBLOCK);
 
   AddProcess(pid, 0);
-  threads_[pid].tgid = pid;
+  threads_[pid] = pid;
   if (req_.trace) {
     long opts = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
                 PTRACE_O_TRACEEXIT | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL;
@@ -873,7 +958,6 @@ absl::Status Tracer::Run() {
   go->write.reset();
 
   absl::Time deadline = req_.timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : start_ + req_.timeout;
-  bool out_open = true, err_open = true;
   for (;;) {
     bool no_children = false;
     // Bounded, so that a flood of events cannot keep the deadlines unchecked.
@@ -910,8 +994,8 @@ absl::Status Tracer::Run() {
           std::clamp<int64_t>(absl::ToInt64Milliseconds(wake - now + absl::Microseconds(999)), 0, 1000));
     }
     struct pollfd fds[3] = {{sigfd.get(), POLLIN, 0},
-                            {out_open ? out_r_.get() : -1, POLLIN, 0},
-                            {err_open ? err_r_.get() : -1, POLLIN, 0}};
+                            {open_[1] ? cap_[1].get() : -1, POLLIN, 0},
+                            {open_[2] ? cap_[2].get() : -1, POLLIN, 0}};
     int r = ::poll(fds, 3, timeout_ms);
     if (r > 0) {
       if (fds[0].revents) {
@@ -919,7 +1003,7 @@ absl::Status Tracer::Run() {
         struct signalfd_siginfo si[16];
         (void)!::read(sigfd.get(), si, sizeof(si));
       }
-      if (fds[1].revents || fds[2].revents) ReadCaptures(&out_open, &err_open);
+      if (fds[1].revents || fds[2].revents) ReceiveCaptures();
     }
   }
   obs_->wall = Since();
@@ -930,12 +1014,12 @@ absl::Status Tracer::Run() {
   // Every writer is gone: drain to EOF (bounded: an escaped process could
   // hold a capture open).
   absl::Time drain_until = absl::Now() + kDrainLimit;
-  while ((out_open || err_open) && absl::Now() < drain_until) {
-    struct pollfd fds[2] = {{out_open ? out_r_.get() : -1, POLLIN, 0}, {err_open ? err_r_.get() : -1, POLLIN, 0}};
+  while ((open_[1] || open_[2]) && absl::Now() < drain_until) {
+    struct pollfd fds[2] = {{open_[1] ? cap_[1].get() : -1, POLLIN, 0}, {open_[2] ? cap_[2].get() : -1, POLLIN, 0}};
     ::poll(fds, 2, 50);
-    ReadCaptures(&out_open, &err_open);
+    ReceiveCaptures();
   }
-  if (out_open || err_open) obs_->anomalies.push_back("a capture stayed open after every process was gone");
+  if (open_[1] || open_[2]) obs_->anomalies.push_back("a capture stayed open after every process was gone");
   restore();
 
   // What the child reported before exec.
@@ -951,7 +1035,8 @@ absl::Status Tracer::Run() {
         break;
       case kReportSeccomp:
         obs_->anomalies.push_back(
-            absl::StrCat("seccomp unavailable (", ::strerror(value), "): writes were not observed"));
+            absl::StrCat("seccomp unavailable (", ::strerror(value),
+                         "): clone3 and io_uring were not blocked, and reopening /dev/stdout failed"));
         break;
       case kReportChdir:
         chdir_errno = value;

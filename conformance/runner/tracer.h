@@ -3,25 +3,28 @@
 // -----------------------------------------------------------------------------
 //
 // The conformance runner's eyes: Run() starts a program with its stdout and
-// stderr captured by pipes, traces it and every process it creates with
-// ptrace, and returns an Observation (observation.h): the process tree, how
-// each process ended, and every write that reached the captures, attributed
-// to the process (thread group) that made it, in the order it happened.
+// stderr captured by Unix stream sockets, traces it and every process it
+// creates with ptrace, and returns an Observation (observation.h): the
+// process tree, how each process ended, and every run of bytes that reached
+// the captures, attributed to the process (thread group) that wrote it, in
+// the order it was written.
 //
 // How:
-//   - PTRACE_SEIZE with fork/vfork/clone/exec/exit events, and a seccomp-BPF
-//     filter installed before exec so that only the system calls that can put
-//     bytes into a pipe stop (write, writev, pwrite*, sendfile, splice,
-//     vmsplice, tee, copy_file_range, send*). io_uring_setup, io_setup and
-//     clone3 fail with ENOSYS (glibc falls back to clone), and clone with
-//     CLONE_UNTRACED fails with EPERM, so nothing bypasses the tracer.
-//   - A write is matched to a capture by the pipe the fd refers to
-//     (/proc/<tid>/fd/<n>), not by the fd number: a child whose fd 1 is a pipe
-//     to its parent is not writing to the capture.
-//   - Writes to the captures are serialized: while one is in the kernel, other
-//     writers to a capture wait at their entry stop, so the recorded order is
-//     the order the bytes entered the pipes. The recorded bytes are those the
-//     kernel accepted (the syscall's return value).
+//   - Each capture is a socketpair whose runner end has SO_PASSCRED: every
+//     read returns the bytes of exactly one writer with an SCM_CREDENTIALS
+//     message naming it (the kernel never glues data from different writers
+//     into one read then), in the order the writes happened. Attribution is
+//     the kernel's, so writes do not stop the writer. The captures are
+//     drained at every event the Observation records (fork, exec, exit),
+//     before recording it, so writes are ordered against those events.
+//   - PTRACE_SEIZE with fork/vfork/clone/exec/exit events gives the tree, and
+//     a seccomp-BPF filter installed before exec stops open(2) and friends
+//     only: opening /dev/stdout, /dev/stderr, /dev/fd/N or /proc/.../fd/N
+//     fails with ENXIO on a socket where it works on a pipe, so when such a
+//     path names a capture the call becomes a dup of that fd. io_uring_setup,
+//     io_setup and clone3 fail with ENOSYS (glibc falls back to clone), and
+//     clone with CLONE_UNTRACED fails with EPERM, so no process escapes the
+//     tracer.
 //   - The runner is the child subreaper: when the root exits, every process
 //     still alive is reported (killed_by_runner) and killed with SIGKILL, and
 //     everything is reaped. A timeout does the same to the whole tree.
@@ -29,15 +32,17 @@
 //     it (as root, or in a new user namespace), so it cannot reach the network
 //     and DNS lookups fail fast.
 //   - Without ptrace (EPERM in a locked-down container, or trace=false) the
-//     program runs untraced: only the captured text is observed.
+//     program runs untraced: the tree is unknown, but writes still carry the
+//     writer's pid; reopening /dev/stdout fails with ENXIO then.
 //
-// Cost: every write to a capture stops its writer twice (seccomp entry, and
-// syscall exit for the accepted byte count and the true order); writes to
-// anything else stop it once; other system calls run at full speed. On the
-// 2-vCPU development VM, fork_print_stress (100 processes, 10k one-line
-// writes) takes ~20x its untraced wall time, CPython's equivalent ~6x; see
-// tracer_benchmark.cc. Scenario programs write a few lines, so a run is
-// dominated by process start-up.
+// Cost: writes run at full speed; each open(2) stops once (a few
+// microseconds), and so does each fork, exec and exit. On the 2-vCPU
+// development VM, fork_print_stress (100 processes, 10k one-line writes)
+// takes ~2.3x its wall time with its output read from a pipe and no tracer
+// (sockets cost ~1.5x by themselves: a write(2) to a Unix socket costs ~0.8
+// us against a pipe's ~0.2), CPython's equivalent ~1.4x; see
+// tracer_benchmark.cc. Scenario
+// programs write a few lines, so a run is dominated by process start-up.
 //
 // Thread-safety: Run() blocks SIGCHLD in the calling thread while it runs and
 // waits for any child of the process (waitpid(-1)): call it from one thread at
@@ -60,10 +65,12 @@
 #define CONFORMANCE_RUNNER_TRACER_H_
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "conformance/runner/observation.h"
 
@@ -95,11 +102,24 @@ struct RunRequest {
 };
 
 // Runs `req.argv` to completion (or timeout) and returns what was observed.
-// stdin is /dev/null; stdout and stderr are separate pipes the runner reads.
+// stdin is /dev/null; stdout and stderr are separate Unix stream sockets the
+// runner reads (S_ISSOCK, not pipes).
 // Errors: ValueError (empty argv), FileNotFoundError/PermissionError/OSError
 // when the program cannot be started (exec or chdir failed), OSError when the
 // runner cannot create pipes or fork.
 absl::StatusOr<Observation> Run(const RunRequest& req);
+
+// The fd that opening `path` reopens, as a /proc directory and an fd number:
+// "/dev/stdout" -> {"self", 1}, "/dev/fd/3" -> {"self", 3},
+// "/proc/thread-self/fd/2" -> {"thread-self", 2}, "/proc/42/task/43/fd/1" ->
+// {"42/task/43", 1}; nullopt for any other path (only these exact spellings:
+// no "..", "//" or relative paths). Run() uses it to keep reopening a
+// captured stream working.
+struct FdPath {
+  std::string proc;
+  int fd = 0;
+};
+std::optional<FdPath> ParseFdPath(absl::string_view path);
 
 }  // namespace conformance
 

@@ -6,9 +6,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/sendfile.h>
 #include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -135,8 +137,17 @@ int Bypass() {
   if (::pipe(p) != 0) return 1;
   Say(p[1], "spliced\n");
   (void)!::splice(p[0], nullptr, 1, nullptr, 8, 0);
+  // vmsplice needs a pipe; the captures are sockets (EBADF).
   struct iovec viov = {const_cast<char*>("vmspliced\n"), 10};
-  (void)!::vmsplice(1, &viov, 1, 0);
+  if (::vmsplice(1, &viov, 1, 0) < 0) Out("vmsplice " + std::to_string(errno) + "\n");
+  // sendfile from a file.
+  int f = ::memfd_create("sendfile", MFD_CLOEXEC);
+  if (f >= 0) {
+    Say(f, "sendfile\n");
+    off_t off = 0;
+    (void)!::sendfile(1, f, &off, 9);
+    ::close(f);
+  }
   // Another open file on the same pipe still reaches the capture.
   int again = ::open("/proc/self/fd/1", O_WRONLY);
   Say(again, "reopened\n");
@@ -235,6 +246,84 @@ int Linger() {
   return 0;
 }
 
+// reopen: opens its captured streams again by every path that names them,
+// writes through each new fd, and reports what it got. On a pipe these opens
+// reopen it; the runner's captures are sockets, where the tracer turns them
+// into dups.
+int Reopen() {
+  struct stat st;
+  ::fstat(1, &st);
+  Out(std::string("stdout is ") + (S_ISSOCK(st.st_mode) ? "a socket" : S_ISFIFO(st.st_mode) ? "a pipe" : "other") +
+      "\n");
+  char c;
+  Out("read(1) = " + std::to_string(::read(1, &c, 1)) + "\n");
+  std::string self = "/proc/" + Pid() + "/fd/1";
+  const char* paths[] = {"/proc/self/fd/1", "/dev/stdout", "/dev/fd/1", "/proc/thread-self/fd/1", self.c_str(),
+                         "/dev/stderr"};
+  for (const char* p : paths) {
+    int fd = ::open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+      Out(std::string(p) + " failed: " + std::to_string(errno) + "\n");
+      continue;
+    }
+    int flags = ::fcntl(fd, F_GETFD);
+    Say(fd, std::string("via ") + p + ((flags & FD_CLOEXEC) != 0 ? " cloexec" : " inheritable") + "\n");
+    ::close(fd);
+  }
+  // Without O_CLOEXEC, and through openat and creat: the lowest free fd.
+  ::close(0);
+  int fd = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, "/dev/stdout", O_WRONLY));
+  Say(fd, "openat fd " + std::to_string(fd) + ((::fcntl(fd, F_GETFD) & FD_CLOEXEC) ? " cloexec" : " inheritable") +
+              "\n");
+  ::close(fd);
+  fd = static_cast<int>(::syscall(SYS_creat, "/dev/fd/2", 0644));
+  Say(fd, "creat fd " + std::to_string(fd) + "\n");
+  ::close(fd);
+  // Paths that do not name a capture open as before.
+  fd = ::open("/proc/self/fd/0", O_RDONLY);  // Closed above: ENOENT.
+  Out("closed fd: " + std::to_string(fd < 0 ? errno : 0) + "\n");
+  fd = ::open("/dev/null", O_WRONLY);
+  Out("dev null: " + std::to_string(fd) + "\n");
+  ::close(fd);
+  fd = ::open("/dev/stdout", O_PATH);
+  Out("O_PATH: " + std::string(fd >= 0 ? "ok" : "failed") + "\n");
+  if (fd >= 0) ::close(fd);
+  // A child writes through its parent's /proc/<pid>/fd/1, as bash's
+  // /proc/$$/fd/1 does in a subshell.
+  std::string parent = "/proc/" + Pid() + "/fd/1";
+  pid_t kid = ::fork();
+  if (kid == 0) {
+    int k = ::open(parent.c_str(), O_WRONLY);
+    Say(k, "child via parent's fd\n");
+    ::_exit(k < 0 ? 1 : 0);
+  }
+  int status = 0;
+  ::waitpid(kid, &status, 0);
+  Out("child exited " + std::to_string(WEXITSTATUS(status)) + "\n");
+  return 0;
+}
+
+// torn: a child writes half a line, the parent writes a whole line, the
+// child finishes its line: three runs, in that order, each its writer's.
+int Torn() {
+  int a[2], b[2];
+  if (::pipe(a) != 0 || ::pipe(b) != 0) return 1;
+  pid_t kid = ::fork();
+  char c = 0;
+  if (kid == 0) {
+    Out("child half ");
+    (void)!::write(a[1], "x", 1);
+    (void)!::read(b[0], &c, 1);
+    Out("and the rest\n");
+    ::_exit(0);
+  }
+  (void)!::read(a[0], &c, 1);
+  Out("parent line\n");
+  (void)!::write(b[1], "x", 1);
+  ::waitpid(kid, nullptr, 0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -253,6 +342,8 @@ int main(int argc, char** argv) {
   if (mode == "bigout") return BigOut(argc > 2 ? std::atol(argv[2]) : 0);
   if (mode == "stopcont") return StopCont();
   if (mode == "linger") return Linger();
+  if (mode == "reopen") return Reopen();
+  if (mode == "torn") return Torn();
   std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
   return 2;
 }
