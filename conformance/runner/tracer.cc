@@ -49,6 +49,9 @@ using mp::internal::UniqueFd;
 
 // Bounds against hostile programs (the others are in RunRequest).
 constexpr size_t kMaxWriteRecords = size_t{1} << 20;
+// Reads from a capture: up to kBatch runs of up to kPiece bytes per call.
+constexpr size_t kBatch = 64;
+constexpr size_t kPiece = 4096;
 // How long killed processes may take to die before the runner gives up.
 constexpr absl::Duration kReapLimit = absl::Seconds(10);
 // How long the captures may stay open after every process is gone.
@@ -424,6 +427,9 @@ class Tracer {
   // before its end, and nothing caused by an event comes before it.
   void ReceiveCaptures();
   void Receive(int stream);
+  // Appends `len` bytes read from `stream`, written by `pid`, to the
+  // Observation (up to the caps); `continues`: to the last record.
+  void Record(int stream, std::optional<pid_t> pid, const char* data, size_t len, bool continues);
   void Finish();
 
   const RunRequest& req_;
@@ -727,17 +733,24 @@ void Tracer::ReceiveCaptures() {
 // last bytes are read; then they name the new process (the tree is unknown
 // there anyway).
 void Tracer::Receive(int s) {
+  // recvmmsg: one system call reads up to kBatch runs (a read stops at each
+  // change of writer, so runs are short when many processes write at once).
+  constexpr size_t kControl = CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(16 * sizeof(int));
+  struct mmsghdr msgs[kBatch];
+  struct iovec iovs[kBatch];
+  alignas(struct cmsghdr) char control[kBatch][kControl];
   while (open_[s]) {
-    alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(16 * sizeof(int))];
-    struct iovec iov = {buf_.data(), buf_.size()};
-    struct msghdr m = {};
-    m.msg_iov = &iov;
-    m.msg_iovlen = 1;
-    m.msg_control = control;
-    m.msg_controllen = sizeof(control);
-    ssize_t n = ::recvmsg(cap_[s].get(), &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      iovs[i] = {buf_.data() + i * kPiece, kPiece};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = control[i];
+      msgs[i].msg_hdr.msg_controllen = kControl;
+    }
+    int got = ::recvmmsg(cap_[s].get(), msgs, kBatch, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, nullptr);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         obs_->anomalies.push_back(absl::StrCat("reading the captured ", s == 1 ? "stdout" : "stderr",
                                                " failed: ", ::strerror(errno)));
@@ -745,46 +758,61 @@ void Tracer::Receive(int s) {
       }
       return;
     }
-    std::optional<pid_t> pid;
-    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
-      if (c->cmsg_level != SOL_SOCKET) continue;
-      if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-        struct ucred u;
-        std::memcpy(&u, CMSG_DATA(c), sizeof(u));
-        pid = u.pid;
-      } else if (c->cmsg_type == SCM_RIGHTS) {
-        // fds a program sent to its stdout are nobody's business here.
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; ++i) {
-          int fd;
-          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-          ::close(fd);
+    std::optional<pid_t> last;  // The writer of the previous piece of this batch.
+    for (int i = 0; i < got; ++i) {
+      struct msghdr& m = msgs[i].msg_hdr;
+      std::optional<pid_t> pid;
+      for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET) continue;
+        if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+          struct ucred u;
+          std::memcpy(&u, CMSG_DATA(c), sizeof(u));
+          pid = u.pid;
+        } else if (c->cmsg_type == SCM_RIGHTS) {
+          // fds a program sent to its stdout are nobody's business here.
+          size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          for (size_t k = 0; k < count; ++k) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+            ::close(fd);
+          }
         }
       }
+      if (msgs[i].msg_len == 0) {  // EOF (every later piece is empty too).
+        open_[s] = false;
+        return;
+      }
+      // Consecutive pieces of one batch from the same writer are one run:
+      // no other writer's bytes came between them.
+      Record(s, pid, buf_.data() + static_cast<size_t>(i) * kPiece, msgs[i].msg_len, pid && pid == last);
+      last = pid;
     }
-    if (n == 0) {
-      open_[s] = false;
-      return;
-    }
-    size_t len = static_cast<size_t>(n);
-    if (!pid) anonymous_bytes_ += len;
-    // A traced tree cannot write before its process is known: a new process
-    // starts stopped, and runs only once Discover() has recorded it.
-    if (pid && traced_ && !procs_.contains(*pid)) unknown_writers_.insert(*pid);
-    std::string* dst = captured_[s];
-    size_t room = req_.max_output_bytes - std::min(req_.max_output_bytes, dst->size());
-    if (obs_->writes.size() >= kMaxWriteRecords) room = 0;
-    size_t keep = std::min(len, room);
-    if (keep < len) obs_->output_truncated = true;
-    if (keep == 0) continue;  // Past a cap: read on, so that writers never block, and drop.
-    dst->append(buf_.data(), keep);
-    WriteRecord w;
-    w.pid = pid.value_or(0);
-    w.stream = s;
-    w.data.assign(buf_.data(), keep);
-    w.at = Since();
-    obs_->writes.push_back(std::move(w));
+    if (got < static_cast<int>(kBatch)) return;  // Nothing more now.
   }
+}
+
+void Tracer::Record(int s, std::optional<pid_t> pid, const char* data, size_t len, bool continues) {
+  if (!pid) anonymous_bytes_ += len;
+  // A traced tree cannot write before its process is known: a new process
+  // starts stopped, and runs only once Discover() has recorded it.
+  if (pid && traced_ && !procs_.contains(*pid)) unknown_writers_.insert(*pid);
+  std::string* dst = captured_[s];
+  size_t room = req_.max_output_bytes - std::min(req_.max_output_bytes, dst->size());
+  if (!continues && obs_->writes.size() >= kMaxWriteRecords) room = 0;
+  size_t keep = std::min(len, room);
+  if (keep < len) obs_->output_truncated = true;
+  if (keep == 0) return;  // Past a cap: read on, so that writers never block, and drop.
+  dst->append(data, keep);
+  if (continues && !obs_->writes.empty() && obs_->writes.back().stream == s) {
+    obs_->writes.back().data.append(data, keep);
+    return;
+  }
+  WriteRecord w;
+  w.pid = pid.value_or(0);
+  w.stream = s;
+  w.data.assign(data, keep);
+  w.at = Since();
+  obs_->writes.push_back(std::move(w));
 }
 
 void Tracer::Finish() {
@@ -880,7 +908,7 @@ absl::Status Tracer::Run() {
     if (!made.ok()) return made;
     open_[s] = true;
   }
-  buf_.resize(size_t{256} << 10);
+  buf_.resize(kBatch * kPiece);
   absl::StatusOr<mp::internal::PipeFds> go = mp::internal::MakePipe();
   if (!go.ok()) return go.status();
   absl::StatusOr<mp::internal::PipeFds> report = mp::internal::MakePipe();
