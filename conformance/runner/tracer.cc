@@ -428,8 +428,9 @@ class Tracer {
   void ReceiveCaptures();
   void Receive(int stream);
   // Appends `len` bytes read from `stream`, written by `pid`, to the
-  // Observation (up to the caps); `continues`: to the last record.
-  void Record(int stream, std::optional<pid_t> pid, const char* data, size_t len, bool continues);
+  // Observation (up to the caps); `continues`: to the last record. Returns
+  // whether anything was recorded.
+  bool Record(int stream, std::optional<pid_t> pid, const char* data, size_t len, bool continues);
   void Finish();
 
   const RunRequest& req_;
@@ -564,10 +565,11 @@ void Tracer::HandleSeccomp(pid_t tid) {
       flags = args[2];
       break;
     case SYS_openat2: {
-      path_at = args[1];
-      // struct open_how: flags, mode, resolve (u64 each).
+      // struct open_how: flags, mode, resolve (u64 each). Unreadable or
+      // too small: the call fails by itself, and must go on failing.
       std::string how;
       if (args[3] < 24 || !ReadMemory(tid, args[2], 24, &how)) break;
+      path_at = args[1];
       uint64_t resolve = 0;
       std::memcpy(&flags, how.data(), 8);
       std::memcpy(&resolve, how.data() + 16, 8);
@@ -758,7 +760,7 @@ void Tracer::Receive(int s) {
       }
       return;
     }
-    std::optional<pid_t> last;  // The writer of the previous piece of this batch.
+    std::optional<pid_t> last;  // The writer of the previous piece of this batch, if recorded.
     for (int i = 0; i < got; ++i) {
       struct msghdr& m = msgs[i].msg_hdr;
       std::optional<pid_t> pid;
@@ -784,14 +786,15 @@ void Tracer::Receive(int s) {
       }
       // Consecutive pieces of one batch from the same writer are one run:
       // no other writer's bytes came between them.
-      Record(s, pid, buf_.data() + static_cast<size_t>(i) * kPiece, msgs[i].msg_len, pid && pid == last);
-      last = pid;
+      bool recorded = Record(s, pid, buf_.data() + static_cast<size_t>(i) * kPiece, msgs[i].msg_len,
+                             pid && pid == last);
+      last = recorded ? pid : std::nullopt;
     }
     if (got < static_cast<int>(kBatch)) return;  // Nothing more now.
   }
 }
 
-void Tracer::Record(int s, std::optional<pid_t> pid, const char* data, size_t len, bool continues) {
+bool Tracer::Record(int s, std::optional<pid_t> pid, const char* data, size_t len, bool continues) {
   if (!pid) anonymous_bytes_ += len;
   // A traced tree cannot write before its process is known: a new process
   // starts stopped, and runs only once Discover() has recorded it.
@@ -801,11 +804,11 @@ void Tracer::Record(int s, std::optional<pid_t> pid, const char* data, size_t le
   if (!continues && obs_->writes.size() >= kMaxWriteRecords) room = 0;
   size_t keep = std::min(len, room);
   if (keep < len) obs_->output_truncated = true;
-  if (keep == 0) return;  // Past a cap: read on, so that writers never block, and drop.
+  if (keep == 0) return false;  // Past a cap: read on, so that writers never block, and drop.
   dst->append(data, keep);
   if (continues && !obs_->writes.empty() && obs_->writes.back().stream == s) {
     obs_->writes.back().data.append(data, keep);
-    return;
+    return true;
   }
   WriteRecord w;
   w.pid = pid.value_or(0);
@@ -813,6 +816,7 @@ void Tracer::Record(int s, std::optional<pid_t> pid, const char* data, size_t le
   w.data.assign(data, keep);
   w.at = Since();
   obs_->writes.push_back(std::move(w));
+  return true;
 }
 
 void Tracer::Finish() {
