@@ -8,8 +8,9 @@
 // found, and so does `python3 -c pass` (start-up: each open(2) stops once).
 //
 //   tools/bazel run -c opt //conformance/runner:tracer_benchmark --
-//     --benchmark_repetitions=9 --benchmark_report_aggregates_only=true
-// (one command line)
+//     --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true
+//     --benchmark_report_aggregates_only=true
+// (one command line; interleaving spreads the machine's noise evenly)
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
