@@ -581,8 +581,10 @@ void Tracer::HandleSeccomp(pid_t tid) {
     default:
       break;
   }
-  // O_PATH opens a socket fine; O_DIRECTORY fails on it, as on a pipe.
-  if (path_at != 0 && !refuse_magic && (flags & (O_PATH | O_DIRECTORY)) == 0) {
+  // O_PATH opens a socket fine; O_DIRECTORY fails on it, and O_CREAT|O_EXCL
+  // on anything that exists, as on a pipe.
+  bool fails_anyway = (flags & O_DIRECTORY) != 0 || ((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0);
+  if (path_at != 0 && !refuse_magic && (flags & O_PATH) == 0 && !fails_anyway) {
     // The paths that can name an fd are short; 64 bytes rule out the rest.
     std::string path = ReadPath(tid, path_at, 64);
     if (!path.empty() && (absl::StartsWith(path, "/dev/") || absl::StartsWith(path, "/proc/"))) {

@@ -269,6 +269,7 @@ TEST(TracerTest, ReopeningTheCapturesWorks) {
                                          "openat fd 0 inheritable\n"
                                          "closed fd: 2\n"
                                          "dev null: 0\n"
+                                         "O_EXCL: 17\n"
                                          "O_PATH: ok\n"
                                          "child via parent's fd\n"
                                          "child exited 0\n"));

@@ -285,6 +285,9 @@ int Reopen() {
   fd = ::open("/dev/null", O_WRONLY);
   Out("dev null: " + std::to_string(fd) + "\n");
   ::close(fd);
+  fd = ::open("/dev/stdout", O_WRONLY | O_CREAT | O_EXCL, 0644);
+  Out("O_EXCL: " + std::to_string(fd < 0 ? errno : 0) + "\n");
+  if (fd >= 0) ::close(fd);
   fd = ::open("/dev/stdout", O_PATH);
   Out("O_PATH: " + std::string(fd >= 0 ? "ok" : "failed") + "\n");
   if (fd >= 0) ::close(fd);
