@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -120,6 +121,24 @@ std::vector<sock_filter> BuildFilter() {
     out.push_back(f);
   }
   return out;
+}
+
+// The filter of an untraced program: only the opens, as user notifications
+// to the runner (HandleNotification), so that reopening a capture works
+// without ptrace too.
+std::vector<sock_filter> BuildNotifyFilter() {
+  constexpr uint8_t kOpens = sizeof(kOpenSyscalls) / sizeof(kOpenSyscalls[0]);
+  std::vector<sock_filter> p;
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)));
+  p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, kOpens + 1));  // Else allow.
+  p.push_back(BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)));
+  for (uint8_t i = 0; i < kOpens; ++i) {
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(kOpenSyscalls[i]),
+                         static_cast<uint8_t>(kOpens - i), 0));
+  }
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  p.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+  return p;
 }
 
 // ---------------------------------------------------------------------------
@@ -274,12 +293,14 @@ std::string ResolveProgram(const std::string& name, const std::vector<std::strin
 // ---------------------------------------------------------------------------
 // The child, between fork and exec: async-signal-safe calls only.
 
-// Messages from the child on the report pipe: a tag byte and an int.
+// Messages from the child on the report socket (SOCK_SEQPACKET: one message
+// per write): a tag byte and an int.
 enum ReportTag : char {
   kReportNetwork = 'N',   // 1: isolated.
   kReportSeccomp = 'S',   // errno of a failed seccomp().
   kReportChdir = 'C',     // errno.
   kReportExec = 'E',      // errno.
+  kReportListener = 'L',  // The seccomp listener, as SCM_RIGHTS (untraced).
 };
 
 void Report(int fd, char tag, int value) {
@@ -331,6 +352,7 @@ struct ChildSetup {
   int devnull, out_w, err_w, go_r, report_w;
   bool isolate_network;
   const sock_fprog* filter;
+  const sock_fprog* notify_filter;  // Untraced.
   uid_t uid;
   gid_t gid;
 };
@@ -382,6 +404,33 @@ struct ChildSetup {
         Report(report, kReportSeccomp, errno);
       }
     }
+  } else {
+    // Untraced: where seccomp user notification is allowed, reopening a
+    // capture still works (the runner answers); elsewhere it fails (ENXIO).
+    long listener = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, c.notify_filter);
+    if (listener < 0 && errno == EACCES) {
+      ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      listener = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, c.notify_filter);
+    }
+    if (listener >= 0) {
+      // Sent before exec: the program's first open waits for the runner.
+      char msg[1 + sizeof(int)] = {kReportListener};
+      struct iovec iov = {msg, sizeof(msg)};
+      alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      struct msghdr m = {};
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      m.msg_control = control;
+      m.msg_controllen = sizeof(control);
+      struct cmsghdr* cm = CMSG_FIRSTHDR(&m);
+      cm->cmsg_level = SOL_SOCKET;
+      cm->cmsg_type = SCM_RIGHTS;
+      cm->cmsg_len = CMSG_LEN(sizeof(int));
+      int fd = static_cast<int>(listener);
+      std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+      (void)!::sendmsg(report, &m, MSG_NOSIGNAL);
+      ::close(fd);
+    }
   }
   if (c.envp != nullptr) {
     ::execve(c.path, c.argv, c.envp);
@@ -415,6 +464,15 @@ class Tracer {
   void HandleStatus(pid_t tid, int status);
   void HandleStop(pid_t tid, int status);
   void HandleSeccomp(pid_t tid);
+  void HandleNotification();
+  // What an open(2)-family call of `tid` reopens: one of its fds that is a
+  // capture (then the call must become a dup of it), or nothing.
+  struct Reopen {
+    int fd = 0;
+    bool cloexec = false;
+    std::string path;
+  };
+  std::optional<Reopen> ReopenOf(pid_t tid, uint64_t nr, const uint64_t* args);
   // The fd of `tid` that opening `path` would reopen, if it is a capture and
   // the same fd number of `tid` is that capture too.
   std::optional<int> ReopenedCapture(pid_t tid, const std::string& path);
@@ -431,6 +489,8 @@ class Tracer {
   // Observation (up to the caps); `continues`: to the last record. Returns
   // whether anything was recorded.
   bool Record(int stream, std::optional<pid_t> pid, const char* data, size_t len, bool continues);
+  // Takes what the child reported before exec (report_r_), without blocking.
+  void ReadReports();
   void Finish();
 
   const RunRequest& req_;
@@ -455,6 +515,12 @@ class Tracer {
   SockId ids_[3];
   std::string* captured_[3] = {nullptr, nullptr, nullptr};
   std::vector<char> buf_;
+  // Untraced: the seccomp user-notification listener of the program's
+  // filter, once the child has sent it.
+  UniqueFd listener_;
+  UniqueFd report_r_;
+  bool report_open_ = true;
+  int seccomp_errno_ = 0, chdir_errno_ = 0, exec_errno_ = 0;
   // Writers that were not traced processes, and bytes without credentials.
   absl::flat_hash_set<pid_t> unknown_writers_;
   size_t anonymous_bytes_ = 0;
@@ -541,17 +607,10 @@ std::optional<int> Tracer::ReopenedCapture(pid_t tid, const std::string& path) {
 // capture, the call becomes fcntl(fd, F_DUPFD[_CLOEXEC], 0): the lowest free
 // fd, as open() returns, on the same capture. Unlike a reopened pipe, the new
 // fd shares the open file description (its O_APPEND/O_NONBLOCK flags).
-void Tracer::HandleSeccomp(pid_t tid) {
-  struct __ptrace_syscall_info info;
-  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) <= 0 ||
-      info.op != PTRACE_SYSCALL_INFO_SECCOMP) {
-    ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
-    return;
-  }
-  const uint64_t* args = reinterpret_cast<const uint64_t*>(info.seccomp.args);
+std::optional<Tracer::Reopen> Tracer::ReopenOf(pid_t tid, uint64_t nr, const uint64_t* args) {
   uint64_t path_at = 0, flags = 0;
   bool refuse_magic = false;
-  switch (info.seccomp.nr) {
+  switch (nr) {
     case SYS_open:
       path_at = args[0];
       flags = args[1];
@@ -584,26 +643,83 @@ void Tracer::HandleSeccomp(pid_t tid) {
   // O_PATH opens a socket fine; O_DIRECTORY fails on it, and O_CREAT|O_EXCL
   // on anything that exists, as on a pipe.
   bool fails_anyway = (flags & O_DIRECTORY) != 0 || ((flags & O_CREAT) != 0 && (flags & O_EXCL) != 0);
-  if (path_at != 0 && !refuse_magic && (flags & O_PATH) == 0 && !fails_anyway) {
-    // The paths that can name an fd are short; 64 bytes rule out the rest.
-    std::string path = ReadPath(tid, path_at, 64);
-    if (!path.empty() && (absl::StartsWith(path, "/dev/") || absl::StartsWith(path, "/proc/"))) {
-      if (std::optional<int> fd = ReopenedCapture(tid, path)) {
-        struct user_regs_struct regs;
-        if (::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) == 0) {
-          regs.orig_rax = SYS_fcntl;
-          regs.rdi = static_cast<uint64_t>(*fd);
-          regs.rsi = (flags & O_CLOEXEC) != 0 ? F_DUPFD_CLOEXEC : F_DUPFD;
-          regs.rdx = 0;
-          if (::ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0) {
-            obs_->anomalies.push_back(
-                absl::StrCat("could not redirect pid ", tid, "'s open(\"", path, "\"): ", ::strerror(errno)));
-          }
-        }
+  if (path_at == 0 || refuse_magic || (flags & O_PATH) != 0 || fails_anyway) return std::nullopt;
+  // The paths that can name an fd are short; 64 bytes rule out the rest.
+  std::string path = ReadPath(tid, path_at, 64);
+  if (path.empty() || !(absl::StartsWith(path, "/dev/") || absl::StartsWith(path, "/proc/"))) return std::nullopt;
+  std::optional<int> fd = ReopenedCapture(tid, path);
+  if (!fd) return std::nullopt;
+  return Reopen{*fd, (flags & O_CLOEXEC) != 0, std::move(path)};
+}
+
+// A seccomp stop is an open(2) family call (kOpenSyscalls). Opening a Unix
+// socket through /proc fails with ENXIO where a pipe would reopen: a program
+// that writes to /dev/stdout (bash's `echo x > /dev/stderr`) would fail under
+// the runner only. When the path names one of the caller's fds that is a
+// capture, the call becomes fcntl(fd, F_DUPFD[_CLOEXEC], 0): the lowest free
+// fd, as open() returns, on the same capture. Unlike a reopened pipe, the new
+// fd shares the open file description (its O_APPEND/O_NONBLOCK flags).
+void Tracer::HandleSeccomp(pid_t tid) {
+  struct __ptrace_syscall_info info;
+  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) > 0 && info.op == PTRACE_SYSCALL_INFO_SECCOMP) {
+    std::optional<Reopen> r =
+        ReopenOf(tid, info.seccomp.nr, reinterpret_cast<const uint64_t*>(info.seccomp.args));
+    struct user_regs_struct regs;
+    if (r && ::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) == 0) {
+      regs.orig_rax = SYS_fcntl;
+      regs.rdi = static_cast<uint64_t>(r->fd);
+      regs.rsi = r->cloexec ? F_DUPFD_CLOEXEC : F_DUPFD;
+      regs.rdx = 0;
+      if (::ptrace(PTRACE_SETREGS, tid, nullptr, &regs) != 0) {
+        obs_->anomalies.push_back(
+            absl::StrCat("could not redirect pid ", tid, "'s open(\"", r->path, "\"): ", ::strerror(errno)));
       }
     }
   }
   ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+}
+
+// Untraced, the same opens reach the runner as seccomp user notifications
+// (the program's filter has SECCOMP_RET_USER_NOTIF for them): a reopened
+// capture gets the caller's own fd back through SECCOMP_IOCTL_NOTIF_ADDFD,
+// which also completes the call with the new fd (the lowest free one);
+// anything else continues as if there were no filter.
+void Tracer::HandleNotification() {
+  static const struct seccomp_notif_sizes sizes = [] {
+    struct seccomp_notif_sizes s = {};
+    if (::syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s) != 0) s = {};
+    return s;
+  }();
+  std::vector<char> req_buf(std::max<size_t>(sizes.seccomp_notif, sizeof(struct seccomp_notif)));
+  std::vector<char> resp_buf(std::max<size_t>(sizes.seccomp_notif_resp, sizeof(struct seccomp_notif_resp)));
+  auto* req = reinterpret_cast<struct seccomp_notif*>(req_buf.data());
+  if (::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
+    // ENOENT: the caller died meanwhile; EINTR: try again when polled.
+    if (errno != ENOENT && errno != EINTR) listener_.reset();
+    return;
+  }
+  pid_t tid = static_cast<pid_t>(req->pid);
+  std::optional<Reopen> r = ReopenOf(tid, static_cast<uint64_t>(req->data.nr),
+                                     reinterpret_cast<const uint64_t*>(req->data.args));
+  if (r && ::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ID_VALID, &req->id) == 0) {
+    // The caller's own fd: its fd table, not ours, holds the capture's
+    // program end. PIDFD_THREAD (O_EXCL): the caller may be any thread.
+    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tid, O_EXCL)));
+    if (!pidfd.valid()) pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, tid, 0)));
+    UniqueFd src(pidfd.valid() ? static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd.get(), r->fd, 0)) : -1);
+    if (src.valid()) {
+      struct seccomp_notif_addfd add = {};
+      add.id = req->id;
+      add.flags = SECCOMP_ADDFD_FLAG_SEND;
+      add.srcfd = static_cast<uint32_t>(src.get());
+      add.newfd_flags = r->cloexec ? O_CLOEXEC : 0;
+      if (::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_ADDFD, &add) >= 0 || errno == ENOENT) return;
+    }
+  }
+  auto* resp = reinterpret_cast<struct seccomp_notif_resp*>(resp_buf.data());
+  resp->id = req->id;
+  resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  (void)::ioctl(listener_.get(), SECCOMP_IOCTL_NOTIF_SEND, resp);
 }
 
 void Tracer::HandleStop(pid_t tid, int status) {
@@ -821,6 +937,58 @@ bool Tracer::Record(int s, std::optional<pid_t> pid, const char* data, size_t le
   return true;
 }
 
+void Tracer::ReadReports() {
+  while (report_r_.valid()) {
+    char msg[1 + sizeof(int)];
+    struct iovec iov = {msg, sizeof(msg)};
+    alignas(struct cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+    struct msghdr m = {};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof(control);
+    ssize_t n = ::recvmsg(report_r_.get(), &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // 0: the child exec'd or died, and nothing more can come.
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) report_open_ = false;
+      return;
+    }
+    for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t k = 0; k < count; ++k) {
+        int fd;
+        std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+        if (msg[0] == kReportListener && !listener_.valid()) {
+          listener_.reset(fd);
+        } else {
+          ::close(fd);
+        }
+      }
+    }
+    if (n != static_cast<ssize_t>(sizeof(msg))) continue;
+    int value;
+    std::memcpy(&value, msg + 1, sizeof(int));
+    switch (msg[0]) {
+      case kReportNetwork:
+        obs_->network_isolated = value == 1;
+        break;
+      case kReportSeccomp:
+        seccomp_errno_ = value;
+        break;
+      case kReportChdir:
+        chdir_errno_ = value;
+        break;
+      case kReportExec:
+        exec_errno_ = value;
+        break;
+      default:
+        break;
+    }
+  }
+}
+
 void Tracer::Finish() {
   if (anonymous_bytes_ != 0) {
     obs_->anomalies.push_back(
@@ -917,8 +1085,14 @@ absl::Status Tracer::Run() {
   buf_.resize(kBatch * kPiece);
   absl::StatusOr<mp::internal::PipeFds> go = mp::internal::MakePipe();
   if (!go.ok()) return go.status();
-  absl::StatusOr<mp::internal::PipeFds> report = mp::internal::MakePipe();
-  if (!report.ok()) return report.status();
+  int report_sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, report_sv) != 0) {
+    return mp::PyOSError(errno, "socketpair()");
+  }
+  report_r_.reset(report_sv[0]);
+  UniqueFd report_w(report_sv[1]);
+  std::vector<sock_filter> notify_filter = BuildNotifyFilter();
+  sock_fprog notify_prog = {static_cast<unsigned short>(notify_filter.size()), notify_filter.data()};
   UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (!devnull.valid()) return mp::PyOSError(errno, "open /dev/null");
   captured_[1] = &obs_->stdout_bytes;
@@ -952,9 +1126,10 @@ absl::Status Tracer::Run() {
                       theirs[1].get(),
                       theirs[2].get(),
                       go->read.get(),
-                      report->write.get(),
+                      report_w.get(),
                       req_.isolate_network,
                       &prog,
+                      &notify_prog,
                       ::getuid(),
                       ::getgid()};
   std::fflush(nullptr);
@@ -970,7 +1145,7 @@ absl::Status Tracer::Run() {
   theirs[1].reset();
   theirs[2].reset();
   go->read.reset();
-  report->write.reset();
+  report_w.reset();
   devnull.reset();
 
   AddProcess(pid, 0);
@@ -1027,10 +1202,12 @@ absl::Status Tracer::Run() {
       timeout_ms = static_cast<int>(
           std::clamp<int64_t>(absl::ToInt64Milliseconds(wake - now + absl::Microseconds(999)), 0, 1000));
     }
-    struct pollfd fds[3] = {{sigfd.get(), POLLIN, 0},
+    struct pollfd fds[5] = {{sigfd.get(), POLLIN, 0},
                             {open_[1] ? cap_[1].get() : -1, POLLIN, 0},
-                            {open_[2] ? cap_[2].get() : -1, POLLIN, 0}};
-    int r = ::poll(fds, 3, timeout_ms);
+                            {open_[2] ? cap_[2].get() : -1, POLLIN, 0},
+                            {report_open_ ? report_r_.get() : -1, POLLIN, 0},
+                            {listener_.valid() ? listener_.get() : -1, POLLIN, 0}};
+    int r = ::poll(fds, 5, timeout_ms);
     if (r > 0) {
       if (fds[0].revents) {
         // One read: poll is level-triggered, so anything left wakes us again.
@@ -1038,6 +1215,12 @@ absl::Status Tracer::Run() {
         (void)!::read(sigfd.get(), si, sizeof(si));
       }
       if (fds[1].revents || fds[2].revents) ReceiveCaptures();
+      if (fds[3].revents) ReadReports();
+      if (fds[4].revents & POLLIN) {
+        HandleNotification();
+      } else if (fds[4].revents) {
+        listener_.reset();  // POLLHUP: no process of the program is left.
+      }
     }
   }
   obs_->wall = Since();
@@ -1057,31 +1240,15 @@ absl::Status Tracer::Run() {
   restore();
 
   // What the child reported before exec.
-  ::fcntl(report->read.get(), F_SETFL, O_NONBLOCK);
-  char msg[1 + sizeof(int)];
-  int exec_errno = 0, chdir_errno = 0;
-  while (mp::internal::ReadFull(report->read.get(), msg, sizeof(msg)).value_or(0) == sizeof(msg)) {
-    int value;
-    std::memcpy(&value, msg + 1, sizeof(int));
-    switch (msg[0]) {
-      case kReportNetwork:
-        obs_->network_isolated = value == 1;
-        break;
-      case kReportSeccomp:
-        obs_->anomalies.push_back(
-            absl::StrCat("seccomp unavailable (", ::strerror(value),
-                         "): clone3 and io_uring were not blocked, and reopening /dev/stdout failed"));
-        break;
-      case kReportChdir:
-        chdir_errno = value;
-        break;
-      case kReportExec:
-        exec_errno = value;
-        break;
-    }
+  ReadReports();
+  listener_.reset();
+  report_r_.reset();
+  if (seccomp_errno_ != 0) {
+    obs_->anomalies.push_back(absl::StrCat("seccomp unavailable (", ::strerror(seccomp_errno_),
+                                           "): clone3 and io_uring were not blocked, and reopening /dev/stdout failed"));
   }
-  if (chdir_errno != 0) return mp::PyOSError(chdir_errno, absl::StrCat("chdir ", req_.cwd));
-  if (exec_errno != 0) return mp::PyOSError(exec_errno, absl::StrCat("exec ", path));
+  if (chdir_errno_ != 0) return mp::PyOSError(chdir_errno_, absl::StrCat("chdir ", req_.cwd));
+  if (exec_errno_ != 0) return mp::PyOSError(exec_errno_, absl::StrCat("exec ", path));
   Finish();
   // The root first, then by start.
   std::stable_sort(obs_->processes.begin() + 1, obs_->processes.end(),

@@ -33,7 +33,9 @@
 //     and DNS lookups fail fast.
 //   - Without ptrace (EPERM in a locked-down container, or trace=false) the
 //     program runs untraced: the tree is unknown, but writes still carry the
-//     writer's pid; reopening /dev/stdout fails with ENXIO then.
+//     writer's pid. Its filter then sends the opens to the runner as seccomp
+//     user notifications, which reopen a capture by SECCOMP_IOCTL_NOTIF_ADDFD;
+//     where that is refused too, reopening /dev/stdout fails with ENXIO.
 //
 // Cost: writes run at full speed; each open(2), fork, exec and exit stops
 // once (a few microseconds of the runner's time each). Measured on the 2-vCPU

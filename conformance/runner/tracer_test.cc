@@ -252,11 +252,10 @@ TEST(TracerTest, OtherWritePathsAreAttributedAndBypassesFail) {
 
 // The captures are sockets: /dev/stdout and friends, which fail with ENXIO on
 // a socket, still work because the tracer turns such opens into dups.
-TEST(TracerTest, ReopeningTheCapturesWorks) {
-  Observation o = MustRun({Helper(), "reopen"});
-  ExpectConsistent(o);
-  ASSERT_EQ(o.processes.size(), 2u);
+// Untraced, seccomp user notification does the same (ReopeningUntraced).
+void ExpectReopened(const Observation& o) {
   pid_t root = o.processes[0].pid;
+  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0)) << o.stderr_bytes;
   EXPECT_EQ(o.stdout_bytes, absl::StrCat("stdout is a socket\n"
                                          "read(1) = 0\n"
                                          "via /proc/self/fd/1 cloexec\n"
@@ -275,18 +274,44 @@ TEST(TracerTest, ReopeningTheCapturesWorks) {
                                          "child exited 0\n"));
   EXPECT_EQ(o.stderr_bytes, "via /dev/stderr cloexec\ncreat fd 0\n");
   for (const auto& [pid, line] : Lines(o)) {
-    EXPECT_EQ(pid, line == "child via parent's fd\n" ? o.processes[1].pid : root) << line;
+    if (line == "child via parent's fd\n") {
+      EXPECT_NE(pid, root);
+    } else {
+      EXPECT_EQ(pid, root) << line;
+    }
   }
 }
 
-TEST(TracerTest, BashWritesToDevStdoutAndStderr) {
-  Observation o = MustRun({"/bin/bash", "-c",
-                           "echo a > /dev/stdout; echo b > /dev/stderr; echo c >> /dev/fd/1; "
-                           "(echo d > /proc/$$/fd/1); echo e | cat > /proc/self/fd/2"});
+TEST(TracerTest, ReopeningTheCapturesWorks) {
+  Observation o = MustRun({Helper(), "reopen"});
   ExpectConsistent(o);
-  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0)) << o.stderr_bytes;
-  EXPECT_EQ(o.stdout_bytes, "a\nc\nd\n");
-  EXPECT_EQ(o.stderr_bytes, "b\ne\n");
+  ASSERT_EQ(o.processes.size(), 2u);
+  ExpectReopened(o);
+  for (const WriteRecord& w : o.writes) {
+    if (w.data == "child via parent's fd\n") {
+      EXPECT_EQ(w.pid, o.processes[1].pid);
+    }
+  }
+}
+
+TEST(TracerTest, ReopeningUntraced) {
+  Observation o = MustRun({Helper(), "reopen"}, /*trace=*/false);
+  EXPECT_FALSE(o.traced);
+  EXPECT_TRUE(o.anomalies.empty()) << o.anomalies.front();
+  ExpectReopened(o);
+}
+
+TEST(TracerTest, BashWritesToDevStdoutAndStderr) {
+  for (bool trace : {true, false}) {
+    Observation o = MustRun({"/bin/bash", "-c",
+                             "echo a > /dev/stdout; echo b > /dev/stderr; echo c >> /dev/fd/1; "
+                             "(echo d > /proc/$$/fd/1); echo e | cat > /proc/self/fd/2"},
+                            trace);
+    if (trace) ExpectConsistent(o);
+    EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0)) << o.stderr_bytes;
+    EXPECT_EQ(o.stdout_bytes, "a\nc\nd\n") << trace;
+    EXPECT_EQ(o.stderr_bytes, "b\ne\n") << trace;
+  }
 }
 
 // A line torn by another process's write is three runs, each attributed to
