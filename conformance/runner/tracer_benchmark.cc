@@ -3,9 +3,10 @@
 // baseline, the way a user runs it without the runner: posix_spawn with
 // stdout and stderr on a pipe read to EOF, then waitpid. Both in the same
 // binary and session; the ratio Traced/Pipe is the overhead, the goal at most
-// 1.5x. Untraced is the runner with trace=false (its sockets, no ptrace). A
-// CPython equivalent (os.fork + os.write) runs all three ways when python3 is
-// found, and so does `python3 -c pass` (start-up: each open(2) stops once).
+// 1.5x. Untraced is the runner with trace=false (its sockets, no ptrace; the
+// opens still go to the runner, as seccomp user notifications). A CPython
+// equivalent (os.fork + os.write) runs all three ways when python3 is found,
+// and so does `python3 -c pass` (start-up: each of its ~31 opens stops once).
 //
 //   tools/bazel run -c opt //conformance/runner:tracer_benchmark --
 //     --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true
