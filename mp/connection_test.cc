@@ -188,6 +188,38 @@ TEST(ConnectionTest, PollInfiniteWakesOnChildSend) {
   EXPECT_EQ(WaitPid(*pid)->python_returncode(), 0);
 }
 
+// RecvBytes polls without blocking for a while before it sleeps in read():
+// a message, a split header, and EOF arriving well after that spin must still
+// be received (pipe and socketpair take different non-blocking reads).
+TEST(ConnectionTest, RecvBytesAfterSpinBlocksForLateSenders) {
+  for (bool duplex : {false, true}) {
+    SCOPED_TRACE(duplex ? "duplex" : "simplex");
+    auto pipe = Pipe(duplex);
+    ASSERT_TRUE(pipe.ok());
+    auto& [r, w] = *pipe;
+    absl::StatusOr<pid_t> pid = Fork();
+    ASSERT_TRUE(pid.ok());
+    if (*pid == 0) {
+      r.Close();
+      ::usleep(30000);
+      if (!w.SendBytes("late").ok()) _exit(1);
+      ::usleep(30000);
+      // A header split across two writes, then EOF.
+      if (::write(w.fileno(), "\x00\x00", 2) != 2) _exit(2);
+      ::usleep(30000);
+      if (::write(w.fileno(), "\x00\x02ok", 4) != 4) _exit(3);
+      ::usleep(30000);
+      _exit(0);
+    }
+    w.Close();
+    EXPECT_EQ(*r.RecvBytes(), "late");
+    EXPECT_EQ(*r.RecvBytes(), "ok");
+    absl::StatusOr<std::string> eof = r.RecvBytes();
+    EXPECT_TRUE(Is(eof.status(), PyExc::kEOFError)) << eof.status();
+    EXPECT_EQ(WaitPid(*pid)->python_returncode(), 0);
+  }
+}
+
 TEST(ConnectionTest, ClosedConnectionRefusesEverything) {
   auto pipe = Pipe();
   ASSERT_TRUE(pipe.ok());
