@@ -35,6 +35,7 @@
 #include <exception>
 #include <istream>
 #include <new>
+#include <optional>
 #include <ostream>
 #include <streambuf>
 #include <string>
@@ -100,6 +101,32 @@ inline thread_local std::streambuf* decoding = nullptr;
 // Length prefixes up to this are believed even when fewer bytes remain: the
 // elements of a container may encode to nothing (empty structs).
 inline constexpr uint64_t kUncheckedLength = 4096;
+
+// std::string is encoded by cereal's binary archive as its length (a native
+// uint64) then its bytes. The functions below write and read exactly that
+// encoding without cereal's streams, so that a large string can be encoded
+// straight into its destination (mp::Queue's shared ring) and decoded with one
+// copy. serialize_test checks that they agree with Serialize/Deserialize.
+inline constexpr size_t kByteStringHeader = sizeof(uint64_t);
+
+inline size_t ByteStringEncodedSize(absl::string_view s) { return kByteStringHeader + s.size(); }
+
+// Writes the encoding of `s` to `dst` (ByteStringEncodedSize(s) bytes).
+inline void EncodeByteString(absl::string_view s, char* dst) {
+  uint64_t len = s.size();
+  std::memcpy(dst, &len, kByteStringHeader);
+  if (!s.empty()) std::memcpy(dst + kByteStringHeader, s.data(), s.size());
+}
+
+// Decodes `bytes` if they are exactly one encoded string, else nullopt
+// (Deserialize<std::string> then says why).
+inline std::optional<std::string> DecodeByteString(absl::string_view bytes) {
+  if (bytes.size() < kByteStringHeader) return std::nullopt;
+  uint64_t len;
+  std::memcpy(&len, bytes.data(), kByteStringHeader);
+  if (len != bytes.size() - kByteStringHeader) return std::nullopt;
+  return std::string(bytes.data() + kByteStringHeader, len);
+}
 
 }  // namespace internal
 

@@ -79,6 +79,27 @@ TEST(SerializeTest, FailedSerializeLeavesOutputUntouched) {
   EXPECT_EQ(out, "kept");
 }
 
+// mp::Queue encodes and decodes strings without cereal's streams: the bytes
+// must be exactly cereal's, both ways, and anything else must be refused.
+TEST(SerializeTest, ByteStringCodecMatchesCereal) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{4097}, size_t{1} << 20}) {
+    std::string s(n, '\0');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(i * 31 + 7);
+    std::string cereal = *Serialize(s);
+    std::string ours(internal::ByteStringEncodedSize(s), '?');
+    internal::EncodeByteString(s, ours.data());
+    EXPECT_TRUE(ours == cereal) << n;
+    std::optional<std::string> back = internal::DecodeByteString(cereal);
+    ASSERT_TRUE(back.has_value()) << n;
+    EXPECT_TRUE(*back == s) << n;
+  }
+  std::string hello = *Serialize(std::string("hello"));
+  for (size_t n = 0; n < hello.size(); ++n) {
+    EXPECT_FALSE(internal::DecodeByteString(absl::string_view(hello).substr(0, n)).has_value()) << n;
+  }
+  EXPECT_FALSE(internal::DecodeByteString(hello + "x").has_value());
+}
+
 TEST(SerializeTest, TruncatedInputIsUnpicklingError) {
   std::string bytes = *Serialize(std::string("hello world"));
   for (size_t n = 0; n < bytes.size(); ++n) {
