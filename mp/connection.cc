@@ -120,8 +120,10 @@ absl::StatusOr<size_t> ReadFullSpinning(int fd, bool is_socket, char* buf, size_
       } else if (now >= give_up) {
         break;
       }
-      // Let a peer that shares this CPU run: it is the one we wait for.
-      if (round % 4 == 3) ::sched_yield();
+      // Let a peer that shares this CPU run: it is the one we wait for (and
+      // the scheduler often puts a ping-pong pair on one CPU). Cheap when
+      // nothing else is runnable here.
+      ::sched_yield();
     }
   }
   if (got == size) return got;
