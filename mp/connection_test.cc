@@ -276,6 +276,36 @@ TEST(ConnectionTest, SendOnOneWayPipeToClosedReaderIsBrokenPipeNotSigpipe) {
   ::sigaction(SIGPIPE, &old, nullptr);
 }
 
+// The caller's own SIGPIPE state is left alone: with SIGPIPE blocked, a
+// SIGPIPE pending from before stays pending, the one the send caused does not
+// stay, and the mask is as it was.
+TEST(ConnectionTest, SendToClosedReaderKeepsCallersBlockedSigpipe) {
+  sigset_t pipe_only, old_mask;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask), 0);
+  for (bool pending_before : {false, true}) {
+    SCOPED_TRACE(pending_before ? "pending before" : "not pending before");
+    auto pipe = Pipe(false);
+    ASSERT_TRUE(pipe.ok());
+    auto& [reader, writer] = *pipe;
+    reader.Close();
+    if (pending_before) {
+      ASSERT_EQ(::raise(SIGPIPE), 0);
+    }
+    EXPECT_TRUE(Is(writer.SendBytes("x"), PyExc::kBrokenPipeError));
+    sigset_t pending, mask;
+    sigpending(&pending);
+    EXPECT_EQ(sigismember(&pending, SIGPIPE), pending_before ? 1 : 0);
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    EXPECT_TRUE(sigismember(&mask, SIGPIPE));
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_only, nullptr, &zero) > 0) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
+}
+
 TEST(ConnectionTest, FrameHeaderMatchesPythonStruct) {
   // Expected bytes from CPython: struct.pack("!i", n) and
   // struct.pack("!i", -1) + struct.pack("!Q", n).
