@@ -46,9 +46,9 @@ uint64_t Align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 
 // One side's published state: `gen` selects which of the two copies is
 // current; its owner writes the other copy, then bumps `gen` (THE commit
-// point). Fields are atomics because the other side reads them
-// while the owner may be writing the spare copy; the generation check tells
-// such a read apart.
+// point). Fields are atomics because the other side reads them while the
+// owner may be writing the spare copy; the generation check tells such a
+// read apart.
 template <int kFields>
 struct Published {
   alignas(64) std::atomic<uint64_t> gen{0};
