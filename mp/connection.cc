@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <optional>
 
@@ -70,10 +69,6 @@ absl::Status WriteAllV(int fd, bool is_socket, struct iovec* iov, int iovcnt) {
 // peer is slower only wastes this much CPU per message before it sleeps.
 constexpr int64_t kSpinNanos = 50 * 1000;
 
-// Whether preadv2(RWF_NOWAIT) works on pipes (Linux >= 5.x); if the kernel
-// refuses it once, pipe receivers block at once, as before.
-std::atomic<bool> pipe_nowait_works{true};
-
 int64_t MonotonicNanos() {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -94,10 +89,11 @@ ssize_t ReadNow(int fd, bool is_socket, void* buf, size_t size) {
 // polling without blocking for up to kSpinNanos before the first blocking
 // read. It reads no byte beyond `size`, so another process reading the same
 // fd (a pipe shared by workers, with a lock around whole messages) is as safe
-// as with a plain read.
-absl::StatusOr<size_t> ReadFullSpinning(int fd, bool is_socket, char* buf, size_t size) {
+// as with a plain read. `*can_spin` turns false for good when the fd refuses
+// per-call non-blocking reads (RWF_NOWAIT on a tty, or an old kernel).
+absl::StatusOr<size_t> ReadFullSpinning(int fd, bool is_socket, bool* can_spin, char* buf, size_t size) {
   size_t got = 0;
-  if (is_socket || pipe_nowait_works.load(std::memory_order_relaxed)) {
+  if (*can_spin) {
     int64_t give_up = 0;
     for (int round = 0;; ++round) {
       ssize_t n = ReadNow(fd, is_socket, buf, size);
@@ -109,7 +105,7 @@ absl::StatusOr<size_t> ReadFullSpinning(int fd, bool is_socket, char* buf, size_
       if (errno == EINTR) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
         if (!is_socket && (errno == EOPNOTSUPP || errno == EINVAL)) {
-          pipe_nowait_works.store(false, std::memory_order_relaxed);
+          *can_spin = false;
           break;
         }
         return PyOSError(errno, "recv_bytes");
@@ -209,7 +205,7 @@ absl::StatusOr<uint64_t> Connection::RecvHeader(uint64_t maxlength) {
   if (absl::Status s = CheckReadable(); !s.ok()) return s;
   unsigned char h[8];
   // Only the header wait spins: once a header is in, its body follows at once.
-  absl::StatusOr<size_t> n = ReadFullSpinning(fd_.get(), is_socket_, reinterpret_cast<char*>(h), 4);
+  absl::StatusOr<size_t> n = ReadFullSpinning(fd_.get(), is_socket_, &can_spin_, reinterpret_cast<char*>(h), 4);
   if (!n.ok()) return n.status();
   if (*n == 0) return PyError(PyExc::kEOFError, "end of file");
   if (*n < 4) return Truncated();

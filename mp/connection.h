@@ -158,6 +158,9 @@ class Connection {
   bool readable_ = false;
   bool writable_ = false;
   bool is_socket_ = false;
+  // Whether RecvBytes may poll without blocking before it reads (see
+  // ReadFullSpinning in connection.cc).
+  bool can_spin_ = true;
 };
 
 // Returns a pair of connected Connections. With `duplex` both ends read and

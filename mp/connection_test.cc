@@ -220,6 +220,22 @@ TEST(ConnectionTest, RecvBytesAfterSpinBlocksForLateSenders) {
   }
 }
 
+// FromFd takes any fd: on a regular file (neither pipe nor socket) the
+// non-blocking first reads must consume exactly what a plain read would.
+TEST(ConnectionTest, RecvBytesFromRegularFile) {
+  char path[] = "/tmp/mp_connection_test_XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::unlink(path);
+  std::string frames = std::string("\x00\x00\x00\x03" "one" "\x00\x00\x00\x00", 11);
+  ASSERT_EQ(::write(fd, frames.data(), frames.size()), static_cast<ssize_t>(frames.size()));
+  ASSERT_EQ(::lseek(fd, 0, SEEK_SET), 0);
+  Connection c = Connection::FromFd(fd, true, false);
+  EXPECT_EQ(*c.RecvBytes(), "one");
+  EXPECT_EQ(*c.RecvBytes(), "");
+  EXPECT_TRUE(Is(c.RecvBytes().status(), PyExc::kEOFError));
+}
+
 TEST(ConnectionTest, ClosedConnectionRefusesEverything) {
   auto pipe = Pipe();
   ASSERT_TRUE(pipe.ok());
