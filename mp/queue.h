@@ -90,10 +90,10 @@ class TypedQueue {
   absl::Status DoPut(const T& value, bool block, absl::Duration timeout) {
     absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
     if (!deadline.ok()) return deadline.status();
-    if constexpr (std::is_same_v<T, std::string>) {
+    if constexpr (kIsFlatArray<T>) {
       // Encoded straight into the ring: one copy, as a raw ring's.
       return q_.PutWith(
-          ByteStringEncodedSize(value), [&](char* dst) { EncodeByteString(value, dst); }, block, *deadline);
+          FlatArrayEncodedSize(value), [&](char* dst) { EncodeFlatArray(value, dst); }, block, *deadline);
     } else {
       // Encoded outside the lock, into a buffer reused by this thread.
       thread_local std::string buf;
@@ -106,23 +106,19 @@ class TypedQueue {
   absl::StatusOr<T> DoGet(bool block, absl::Duration timeout) {
     absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
     if (!deadline.ok()) return deadline.status();
-    // Decoding holds the consumers' lock (never the producers'). Strings are
-    // decoded with a single copy out of the ring. Other small items decode
-    // straight from the ring; large ones are only copied out under the lock
-    // and decoded after, so other consumers wait for one copy, not for the
-    // decoder's passes over the bytes.
+    // Decoding holds the consumers' lock (never the producers'). Strings and
+    // vectors of numbers are decoded with a single copy out of the ring.
+    // Other small items decode straight from the ring; large ones are only
+    // copied out under the lock and decoded after, so other consumers wait
+    // for one copy, not for the decoder's passes over the bytes.
     constexpr size_t kDecodeOutside = size_t{64} << 10;
     thread_local std::string raw;
     std::optional<T> out;
     bool copied = false;
     absl::Status s = q_.Get(
         [&](absl::string_view bytes) -> absl::Status {
-          if constexpr (std::is_same_v<T, std::string>) {
-            if (std::optional<std::string> v = DecodeByteString(bytes)) {
-              out.emplace(*std::move(v));
-              return absl::OkStatus();
-            }
-          } else if (bytes.size() >= kDecodeOutside) {
+          // (Deserialize decodes flat arrays with one copy, and never throws.)
+          if (!kIsFlatArray<T> && bytes.size() >= kDecodeOutside) {
             raw.assign(bytes.data(), bytes.size());
             copied = true;
             return absl::OkStatus();

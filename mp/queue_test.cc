@@ -269,6 +269,30 @@ TEST(QueueTest, LargeItemsCrossProcesses) {
   ExpectExit0(pid);
 }
 
+// Vectors of numbers take the same one-copy path as strings.
+TEST(QueueTest, NumericVectorsCrossProcesses) {
+  auto q = Queue<std::vector<double>>::Create(0, 4 << 20);
+  ASSERT_TRUE(q.ok());
+  auto make = [](int i) {
+    std::vector<double> v(static_cast<size_t>(i) * 3001 % 200000);
+    for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(k) * i + 0.25;
+    return v;
+  };
+  pid_t pid = *Fork();
+  if (pid == 0) {
+    for (int i = 0; i < 50; ++i) {
+      if (!q->Put(make(i)).ok()) _exit(1);
+    }
+    _exit(0);
+  }
+  for (int i = 0; i < 50; ++i) {
+    absl::StatusOr<std::vector<double>> got = q->Get(true, absl::Seconds(30));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(*got == make(i)) << i;
+  }
+  ExpectExit0(pid);
+}
+
 TEST(QueueTest, BlockedGetWakesOnChildPut) {
   auto q = Queue<std::string>::Create();
   ASSERT_TRUE(q.ok());
