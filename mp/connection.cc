@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sched.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -58,6 +60,72 @@ absl::Status WriteAllV(int fd, bool is_socket, struct iovec* iov, int iovcnt) {
     }
   }
   return absl::OkStatus();
+}
+
+// How long a receiver polls (without blocking) for the next message before it
+// sleeps in read(). Waking a process that sleeps on another CPU costs tens of
+// microseconds here, more than a typical request/reply turnaround, so a short
+// bounded spin makes ping-pong traffic several times faster; a receiver whose
+// peer is slower only wastes this much CPU per message before it sleeps.
+constexpr int64_t kSpinNanos = 50 * 1000;
+
+int64_t MonotonicNanos() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// One read that never blocks: the byte count, 0 at EOF, or -1 with errno
+// (EAGAIN: nothing yet). Per call, not O_NONBLOCK: the fd's open file
+// description may be shared with other processes, whose reads must keep
+// blocking.
+ssize_t ReadNow(int fd, bool is_socket, void* buf, size_t size) {
+  if (is_socket) return ::recv(fd, buf, size, MSG_DONTWAIT);
+  struct iovec iov = {buf, size};
+  return ::preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+}
+
+// Reads exactly `size` bytes unless EOF comes first (returns the count read),
+// polling without blocking for up to kSpinNanos before the first blocking
+// read. It reads no byte beyond `size`, so another process reading the same
+// fd (a pipe shared by workers, with a lock around whole messages) is as safe
+// as with a plain read. `*can_spin` turns false for good when the fd refuses
+// per-call non-blocking reads (RWF_NOWAIT on a tty, or an old kernel).
+absl::StatusOr<size_t> ReadFullSpinning(int fd, bool is_socket, bool* can_spin, char* buf, size_t size) {
+  size_t got = 0;
+  if (*can_spin) {
+    int64_t give_up = 0;
+    for (int round = 0;; ++round) {
+      ssize_t n = ReadNow(fd, is_socket, buf, size);
+      if (n == 0) return size_t{0};
+      if (n > 0) {
+        got = static_cast<size_t>(n);
+        break;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        if (!is_socket && (errno == EOPNOTSUPP || errno == EINVAL)) {
+          *can_spin = false;
+          break;
+        }
+        return PyOSError(errno, "recv_bytes");
+      }
+      int64_t now = MonotonicNanos();
+      if (round == 0) {
+        give_up = now + kSpinNanos;
+      } else if (now >= give_up) {
+        break;
+      }
+      // Let a peer that shares this CPU run: it is the one we wait for (and
+      // the scheduler often puts a ping-pong pair on one CPU). Cheap when
+      // nothing else is runnable here.
+      ::sched_yield();
+    }
+  }
+  if (got == size) return got;
+  absl::StatusOr<size_t> rest = internal::ReadFull(fd, buf + got, size - got);
+  if (!rest.ok()) return rest.status();
+  return got + *rest;
 }
 
 bool IsSocket(int fd) {
@@ -136,7 +204,8 @@ absl::Status Connection::SendBytesChunks(uint64_t size, absl::FunctionRef<absl::
 absl::StatusOr<uint64_t> Connection::RecvHeader(uint64_t maxlength) {
   if (absl::Status s = CheckReadable(); !s.ok()) return s;
   unsigned char h[8];
-  absl::StatusOr<size_t> n = internal::ReadFull(fd_.get(), h, 4);
+  // Only the header wait spins: once a header is in, its body follows at once.
+  absl::StatusOr<size_t> n = ReadFullSpinning(fd_.get(), is_socket_, &can_spin_, reinterpret_cast<char*>(h), 4);
   if (!n.ok()) return n.status();
   if (*n == 0) return PyError(PyExc::kEOFError, "end of file");
   if (*n < 4) return Truncated();

@@ -188,6 +188,54 @@ TEST(ConnectionTest, PollInfiniteWakesOnChildSend) {
   EXPECT_EQ(WaitPid(*pid)->python_returncode(), 0);
 }
 
+// RecvBytes polls without blocking for a while before it sleeps in read():
+// a message, a split header, and EOF arriving well after that spin must still
+// be received (pipe and socketpair take different non-blocking reads).
+TEST(ConnectionTest, RecvBytesAfterSpinBlocksForLateSenders) {
+  for (bool duplex : {false, true}) {
+    SCOPED_TRACE(duplex ? "duplex" : "simplex");
+    auto pipe = Pipe(duplex);
+    ASSERT_TRUE(pipe.ok());
+    auto& [r, w] = *pipe;
+    absl::StatusOr<pid_t> pid = Fork();
+    ASSERT_TRUE(pid.ok());
+    if (*pid == 0) {
+      r.Close();
+      ::usleep(30000);
+      if (!w.SendBytes("late").ok()) _exit(1);
+      ::usleep(30000);
+      // A header split across two writes, then EOF.
+      if (::write(w.fileno(), "\x00\x00", 2) != 2) _exit(2);
+      ::usleep(30000);
+      if (::write(w.fileno(), "\x00\x02ok", 4) != 4) _exit(3);
+      ::usleep(30000);
+      _exit(0);
+    }
+    w.Close();
+    EXPECT_EQ(*r.RecvBytes(), "late");
+    EXPECT_EQ(*r.RecvBytes(), "ok");
+    absl::StatusOr<std::string> eof = r.RecvBytes();
+    EXPECT_TRUE(Is(eof.status(), PyExc::kEOFError)) << eof.status();
+    EXPECT_EQ(WaitPid(*pid)->python_returncode(), 0);
+  }
+}
+
+// FromFd takes any fd: on a regular file (neither pipe nor socket) the
+// non-blocking first reads must consume exactly what a plain read would.
+TEST(ConnectionTest, RecvBytesFromRegularFile) {
+  char path[] = "/tmp/mp_connection_test_XXXXXX";
+  int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  ::unlink(path);
+  std::string frames = std::string("\x00\x00\x00\x03" "one" "\x00\x00\x00\x00", 11);
+  ASSERT_EQ(::write(fd, frames.data(), frames.size()), static_cast<ssize_t>(frames.size()));
+  ASSERT_EQ(::lseek(fd, 0, SEEK_SET), 0);
+  Connection c = Connection::FromFd(fd, true, false);
+  EXPECT_EQ(*c.RecvBytes(), "one");
+  EXPECT_EQ(*c.RecvBytes(), "");
+  EXPECT_TRUE(Is(c.RecvBytes().status(), PyExc::kEOFError));
+}
+
 TEST(ConnectionTest, ClosedConnectionRefusesEverything) {
   auto pipe = Pipe();
   ASSERT_TRUE(pipe.ok());
@@ -242,6 +290,36 @@ TEST(ConnectionTest, SendOnOneWayPipeToClosedReaderIsBrokenPipeNotSigpipe) {
     EXPECT_FALSE(sigismember(&pending, SIGPIPE));
   }
   ::sigaction(SIGPIPE, &old, nullptr);
+}
+
+// The caller's own SIGPIPE state is left alone: with SIGPIPE blocked, a
+// SIGPIPE pending from before stays pending, the one the send caused does not
+// stay, and the mask is as it was.
+TEST(ConnectionTest, SendToClosedReaderKeepsCallersBlockedSigpipe) {
+  sigset_t pipe_only, old_mask;
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &pipe_only, &old_mask), 0);
+  for (bool pending_before : {false, true}) {
+    SCOPED_TRACE(pending_before ? "pending before" : "not pending before");
+    auto pipe = Pipe(false);
+    ASSERT_TRUE(pipe.ok());
+    auto& [reader, writer] = *pipe;
+    reader.Close();
+    if (pending_before) {
+      ASSERT_EQ(::raise(SIGPIPE), 0);
+    }
+    EXPECT_TRUE(Is(writer.SendBytes("x"), PyExc::kBrokenPipeError));
+    sigset_t pending, mask;
+    sigpending(&pending);
+    EXPECT_EQ(sigismember(&pending, SIGPIPE), pending_before ? 1 : 0);
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    EXPECT_TRUE(sigismember(&mask, SIGPIPE));
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_only, nullptr, &zero) > 0) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
 }
 
 TEST(ConnectionTest, FrameHeaderMatchesPythonStruct) {

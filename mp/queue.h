@@ -53,6 +53,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -89,26 +90,35 @@ class TypedQueue {
   absl::Status DoPut(const T& value, bool block, absl::Duration timeout) {
     absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
     if (!deadline.ok()) return deadline.status();
-    // Encoded outside the lock, into a buffer reused by this thread.
-    thread_local std::string buf;
-    buf.clear();
-    if (absl::Status s = SerializeTo(value, &buf); !s.ok()) return s;
-    return q_.Put(buf, block, *deadline);
+    if constexpr (kIsFlatArray<T>) {
+      // Encoded straight into the ring: one copy, as a raw ring's.
+      return q_.PutWith(
+          FlatArrayEncodedSize(value), [&](char* dst) { EncodeFlatArray(value, dst); }, block, *deadline);
+    } else {
+      // Encoded outside the lock, into a buffer reused by this thread.
+      thread_local std::string buf;
+      buf.clear();
+      if (absl::Status s = SerializeTo(value, &buf); !s.ok()) return s;
+      return q_.Put(buf, block, *deadline);
+    }
   }
 
   absl::StatusOr<T> DoGet(bool block, absl::Duration timeout) {
     absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
     if (!deadline.ok()) return deadline.status();
-    // Small items decode straight from the ring, under the queue's lock.
-    // Large ones are only copied out under it and decoded after, so the lock
-    // is held for one copy, not for the decoder's passes over the bytes.
+    // Decoding holds the consumers' lock (never the producers'). Strings and
+    // vectors of numbers are decoded with a single copy out of the ring.
+    // Other small items decode straight from the ring; large ones are only
+    // copied out under the lock and decoded after, so other consumers wait
+    // for one copy, not for the decoder's passes over the bytes.
     constexpr size_t kDecodeOutside = size_t{64} << 10;
     thread_local std::string raw;
     std::optional<T> out;
     bool copied = false;
     absl::Status s = q_.Get(
         [&](absl::string_view bytes) -> absl::Status {
-          if (bytes.size() >= kDecodeOutside) {
+          // (Deserialize decodes flat arrays with one copy, and never throws.)
+          if (!kIsFlatArray<T> && bytes.size() >= kDecodeOutside) {
             raw.assign(bytes.data(), bytes.size());
             copied = true;
             return absl::OkStatus();

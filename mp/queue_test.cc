@@ -6,6 +6,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -173,6 +174,67 @@ TEST(QueueTest, WrapsAroundSmallBufferKeepingOrder) {
   }
 }
 
+// An empty ring restarts at the next lap, so an item up to the capacity fits
+// (1008 bytes: 8 of framing, 8 of string length)
+// wherever the previous one ended (the producer then moves the consumers'
+// head too).
+TEST(QueueTest, EmptyRingTakesAnyItemUpToCapacity) {
+  auto q = Queue<std::string>::Create(0, 1024);
+  ASSERT_TRUE(q.ok());
+  for (int i = 0; i < 40; ++i) {
+    std::string item(static_cast<size_t>(1008 - (i * 97) % 1000), static_cast<char>('a' + i % 26));
+    ASSERT_TRUE(q->PutNowait(item).ok()) << i;
+    EXPECT_EQ(q->Qsize(), 1);
+    ASSERT_EQ(*q->GetNowait(), item) << i;
+    EXPECT_TRUE(q->Empty());
+  }
+}
+
+// Producers and consumers copy at the same time (two locks): threads of one
+// process, so that ThreadSanitizer checks the ordering of the ring's bytes
+// against the published tail and head; items of many sizes wrap a small ring.
+TEST(QueueTest, ThreadsPutAndGetConcurrentlyFifoPerProducer) {
+  constexpr int kProducers = 2, kConsumers = 2, kEach = 3000;
+  auto q = Queue<std::string>::Create(0, 8192);
+  ASSERT_TRUE(q.ok());
+  auto make = [](int p, int i) {
+    std::string s = absl::StrCat(p, ":", i, ":");
+    s.resize(s.size() + static_cast<size_t>(i * 131 % 3000), static_cast<char>('a' + (i + p) % 26));
+    return s;
+  };
+  std::vector<std::thread> threads;
+  std::vector<std::vector<std::string>> got(kConsumers);
+  for (int p = 0; p < kProducers; ++p) {
+    threads.emplace_back([&, p] {
+      for (int i = 0; i < kEach; ++i) ASSERT_TRUE(q->Put(make(p, i)).ok());
+    });
+  }
+  for (int c = 0; c < kConsumers; ++c) {
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < kEach * kProducers / kConsumers; ++i) {
+        absl::StatusOr<std::string> item = q->Get(true, absl::Seconds(60));
+        ASSERT_TRUE(item.ok()) << item.status();
+        got[c].push_back(*std::move(item));
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  std::vector<int> count(kProducers * kEach, 0);
+  for (const std::vector<std::string>& items : got) {
+    std::vector<int> last(kProducers, -1);
+    for (const std::string& item : items) {
+      int p = item[0] - '0';
+      int i = std::stoi(item.substr(2));
+      ASSERT_GT(i, last[p]) << "out of order";
+      last[p] = i;
+      ASSERT_TRUE(item == make(p, i)) << "corrupt item " << p << ":" << i;
+      ++count[p * kEach + i];
+    }
+  }
+  for (int n : count) ASSERT_EQ(n, 1);
+  EXPECT_TRUE(q->Empty());
+}
+
 TEST(QueueTest, UndecodableItemIsConsumedWithUnpicklingError) {
   auto q = Queue<ThrowsInDecode>::Create();
   ASSERT_TRUE(q.ok());
@@ -203,6 +265,30 @@ TEST(QueueTest, LargeItemsCrossProcesses) {
     absl::StatusOr<std::string> got = q->Get(true, absl::Seconds(30));
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_EQ(*got, std::string(size_t{1} << 20, static_cast<char>('a' + i)));
+  }
+  ExpectExit0(pid);
+}
+
+// Vectors of numbers take the same one-copy path as strings.
+TEST(QueueTest, NumericVectorsCrossProcesses) {
+  auto q = Queue<std::vector<double>>::Create(0, 4 << 20);
+  ASSERT_TRUE(q.ok());
+  auto make = [](int i) {
+    std::vector<double> v(static_cast<size_t>(i) * 3001 % 200000);
+    for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<double>(k) * i + 0.25;
+    return v;
+  };
+  pid_t pid = *Fork();
+  if (pid == 0) {
+    for (int i = 0; i < 50; ++i) {
+      if (!q->Put(make(i)).ok()) _exit(1);
+    }
+    _exit(0);
+  }
+  for (int i = 0; i < 50; ++i) {
+    absl::StatusOr<std::vector<double>> got = q->Get(true, absl::Seconds(30));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(*got == make(i)) << i;
   }
   ExpectExit0(pid);
 }

@@ -35,12 +35,14 @@
 #include <exception>
 #include <istream>
 #include <new>
+#include <optional>
 #include <ostream>
 #include <streambuf>
 #include <string>
 #include <type_traits>
 #include <typeinfo>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -101,6 +103,63 @@ inline thread_local std::streambuf* decoding = nullptr;
 // elements of a container may encode to nothing (empty structs).
 inline constexpr uint64_t kUncheckedLength = 4096;
 
+// cereal's binary archive encodes a std::string, and a std::vector of an
+// arithmetic type other than bool, as its element count (a native uint64)
+// then the elements' bytes. The functions below write and read exactly that
+// encoding without cereal's streams, so that a large item can be encoded
+// straight into its destination (mp::Queue's shared ring) and decoded with one
+// copy. serialize_test checks that they agree with Serialize/Deserialize.
+template <typename T>
+struct IsFlatArray : std::false_type {};
+template <>
+struct IsFlatArray<std::string> : std::true_type {};
+template <typename E, typename A>
+struct IsFlatArray<std::vector<E, A>> : std::bool_constant<std::is_arithmetic_v<E> && !std::is_same_v<E, bool>> {};
+template <typename T>
+inline constexpr bool kIsFlatArray = IsFlatArray<T>::value;
+
+inline constexpr size_t kFlatArrayHeader = sizeof(uint64_t);
+
+template <typename T>
+size_t FlatArrayEncodedSize(const T& v) {
+  return kFlatArrayHeader + v.size() * sizeof(typename T::value_type);
+}
+
+// Writes the encoding of `v` to `dst` (FlatArrayEncodedSize(v) bytes).
+template <typename T>
+void EncodeFlatArray(const T& v, char* dst) {
+  uint64_t n = v.size();
+  std::memcpy(dst, &n, kFlatArrayHeader);
+  if (n != 0) std::memcpy(dst + kFlatArrayHeader, v.data(), v.size() * sizeof(typename T::value_type));
+}
+
+// Decodes `bytes` if they are exactly one encoded T, else nullopt
+// (Deserialize<T> then says why).
+template <typename T>
+std::optional<T> DecodeFlatArray(absl::string_view bytes) {
+  using E = typename T::value_type;
+  if (bytes.size() < kFlatArrayHeader) return std::nullopt;
+  uint64_t n;
+  std::memcpy(&n, bytes.data(), kFlatArrayHeader);
+  const size_t body = bytes.size() - kFlatArrayHeader;
+  if (body % sizeof(E) != 0 || n != body / sizeof(E)) return std::nullopt;
+  const char* p = bytes.data() + kFlatArrayHeader;
+  if constexpr (std::is_same_v<T, std::string>) {
+    return std::string(p, body);
+  } else {
+    T v;
+    if (reinterpret_cast<uintptr_t>(p) % alignof(E) == 0) {
+      // One pass: no value-initialisation before the copy.
+      const E* first = reinterpret_cast<const E*>(p);
+      v.assign(first, first + n);
+    } else {
+      v.resize(n);
+      if (n != 0) std::memcpy(v.data(), p, body);
+    }
+    return v;
+  }
+}
+
 }  // namespace internal
 
 // Appends the encoding of `value` to `*out`.
@@ -110,6 +169,23 @@ template <typename T>
 absl::Status SerializeTo(const T& value, std::string* out) {
   if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T>) {
     out->append(reinterpret_cast<const char*>(&value), sizeof(T));
+    return absl::OkStatus();
+  } else if constexpr (internal::kIsFlatArray<T>) {
+    // cereal's bytes without its stream: one copy.
+    size_t start = out->size();
+    try {
+      out->resize(start + internal::FlatArrayEncodedSize(value));
+    } catch (const std::bad_alloc&) {
+      out->resize(start);
+      out->shrink_to_fit();
+      return PyError(PyExc::kMemoryError, absl::StrCat("out of memory serializing '", internal::TypeName(typeid(T)),
+                                                       "' object (0 bytes written)"));
+    } catch (const std::exception& e) {
+      out->resize(start);
+      return PyError(PyExc::kTypeError,
+                     absl::StrCat("cannot serialize '", internal::TypeName(typeid(T)), "' object: ", e.what()));
+    }
+    internal::EncodeFlatArray(value, out->data() + start);
     return absl::OkStatus();
   } else {
     size_t start = out->size();
@@ -163,6 +239,14 @@ absl::StatusOr<T> Deserialize(absl::string_view bytes) {
     std::memcpy(&value, bytes.data(), sizeof(T));
     return value;
   } else {
+    if constexpr (internal::kIsFlatArray<T>) {
+      // One copy; anything malformed goes to cereal below, which says why.
+      try {
+        if (std::optional<T> v = internal::DecodeFlatArray<T>(bytes)) return *std::move(v);
+      } catch (const std::exception&) {
+        // Out of memory: cereal's path below reports it as it always did.
+      }
+    }
     static_assert(std::is_default_constructible_v<T>, "mp::Deserialize needs a default-constructible type");
     T value{};
     internal::ViewBuf buf(bytes);

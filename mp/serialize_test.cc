@@ -79,6 +79,51 @@ TEST(SerializeTest, FailedSerializeLeavesOutputUntouched) {
   EXPECT_EQ(out, "kept");
 }
 
+// mp::Queue encodes and decodes strings and vectors of numbers without
+// cereal's streams: the bytes must be exactly cereal's, both ways, and
+// anything else must be refused.
+template <typename T>
+void ExpectFlatArrayMatchesCereal(const T& v) {
+  std::string cereal = *Serialize(v);
+  std::string ours(internal::FlatArrayEncodedSize(v), '?');
+  internal::EncodeFlatArray(v, ours.data());
+  EXPECT_TRUE(ours == cereal) << v.size();
+  std::optional<T> back = internal::DecodeFlatArray<T>(cereal);
+  ASSERT_TRUE(back.has_value()) << v.size();
+  EXPECT_TRUE(*back == v) << v.size();
+  // Misaligned input (the copy path without assign()).
+  std::string shifted = "x" + cereal;
+  back = internal::DecodeFlatArray<T>(absl::string_view(shifted).substr(1));
+  ASSERT_TRUE(back.has_value()) << v.size();
+  EXPECT_TRUE(*back == v) << v.size();
+  for (size_t n = 0; n < cereal.size(); ++n) {
+    EXPECT_FALSE(internal::DecodeFlatArray<T>(absl::string_view(cereal).substr(0, n)).has_value()) << n;
+  }
+  EXPECT_FALSE(internal::DecodeFlatArray<T>(cereal + "x").has_value());
+}
+
+TEST(SerializeTest, FlatArrayCodecMatchesCereal) {
+  static_assert(internal::kIsFlatArray<std::string> && internal::kIsFlatArray<std::vector<double>>);
+  static_assert(!internal::kIsFlatArray<std::vector<bool>> && !internal::kIsFlatArray<std::vector<std::string>>);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{300}}) {
+    std::string s(n, '\0');
+    std::vector<double> d(n);
+    std::vector<int16_t> i16(n);
+    std::vector<uint8_t> u8(n);
+    for (size_t i = 0; i < n; ++i) {
+      s[i] = static_cast<char>(i * 31 + 7);
+      d[i] = static_cast<double>(i) * 0.5 - 3;
+      i16[i] = static_cast<int16_t>(i * 1000);
+      u8[i] = static_cast<uint8_t>(i);
+    }
+    ExpectFlatArrayMatchesCereal(s);
+    ExpectFlatArrayMatchesCereal(d);
+    ExpectFlatArrayMatchesCereal(i16);
+    ExpectFlatArrayMatchesCereal(u8);
+  }
+  ExpectFlatArrayMatchesCereal(std::string(size_t{1} << 20, 'm'));
+}
+
 TEST(SerializeTest, TruncatedInputIsUnpicklingError) {
   std::string bytes = *Serialize(std::string("hello world"));
   for (size_t n = 0; n < bytes.size(); ++n) {

@@ -85,9 +85,14 @@ SigpipeGuard::SigpipeGuard() {
   sigemptyset(&pipe_only);
   sigaddset(&pipe_only, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_only, &old_);
-  sigset_t pending;
-  sigpending(&pending);
-  was_pending_ = sigismember(&pending, SIGPIPE);
+  // A SIGPIPE can only be pending from before if it was blocked: one that
+  // was not would have been delivered already. So the common case (not
+  // blocked) costs no sigpending() call (a syscall per Connection send).
+  if (sigismember(&old_, SIGPIPE)) {
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE);
+  }
 }
 
 SigpipeGuard::~SigpipeGuard() {
@@ -99,7 +104,8 @@ SigpipeGuard::~SigpipeGuard() {
     while (sigtimedwait(&pipe_only, nullptr, &zero) < 0 && errno == EINTR) {
     }
   }
-  pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  // Already blocked before: the mask is unchanged, nothing to restore.
+  if (!sigismember(&old_, SIGPIPE)) pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }
 
 namespace signal_safe {

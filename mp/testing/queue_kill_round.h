@@ -3,10 +3,10 @@
 // points. Used by mp/queue_fault_test.cc and //tools/faults:fault_suite.
 //
 // Defined outcome: the survivors finish (no deadlock, even when a victim died
-// holding the queue's lock); no committed message is corrupted, duplicated or
-// reordered per producer; every message a surviving producer committed is
-// received, except at most one per killed consumer (got, then killed before
-// it could record it).
+// holding one of the queue's locks); no committed message is corrupted,
+// duplicated or reordered per producer; every message a surviving producer
+// committed is received, except at most one per killed consumer (got, then
+// killed before it could record it).
 
 #ifndef MP_TESTING_QUEUE_KILL_ROUND_H_
 #define MP_TESTING_QUEUE_KILL_ROUND_H_

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPython's multiprocessing.Queue, small items, 1 producer -> 1 consumer.
 
-The counterpart of //mp:queue_benchmark BM_QueueSmallItems. Prints one
+The counterpart of //mp:queue_benchmark BM_MpQueue_Small_1to1. Prints one
 JSON line: {"figure": "queue_small_items", "value": <items per second>, ...}.
 """
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPython's multiprocessing.Pipe round trip: 8 bytes there and back.
 
-The counterpart of //mp:queue_benchmark BM_PipeRoundTrip. Prints one
+The counterpart of //mp:queue_benchmark BM_Connection_RoundTrip_Duplex. Prints one
 JSON line: {"figure": "pipe_round_trip", "value": <microseconds per round trip>, ...}.
 """
 import json

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """CPython's multiprocessing.Queue, 1 MiB bytes items, 1 producer -> 1 consumer.
 
-The counterpart of //mp:queue_benchmark BM_Queue1MiBItems. Prints one JSON
+The counterpart of //mp:queue_benchmark BM_MpQueue_1MiB. Prints one JSON
 line: {"figure": "queue_1mib_items", "value": <GB per second>, ...}.
 """
 import json
