@@ -1,0 +1,211 @@
+#include "conformance/runner/capture.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "mp/errors.h"
+
+namespace conformance::internal {
+namespace {
+
+using mp::internal::UniqueFd;
+
+// Bounds against hostile programs (the others are in RunRequest).
+constexpr size_t kMaxWriteRecords = size_t{1} << 20;
+// Reads from a capture: up to kBatch runs of up to kPiece bytes per call.
+constexpr size_t kBatch = 64;
+constexpr size_t kPiece = 4096;
+
+// A capture: a Unix stream socketpair, `mine` the runner's end (SO_PASSCRED:
+// see Receive) and `theirs` the program's stdout or stderr, shut for reading
+// (a program that reads its stdout gets EOF instead of blocking forever).
+// `id` names `theirs` as /proc/<pid>/fd shows it.
+absl::Status MakeCapture(UniqueFd* mine, UniqueFd* theirs, SockId* id) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return mp::PyOSError(errno, "socketpair()");
+  mine->reset(sv[0]);
+  theirs->reset(sv[1]);
+  int one = 1;
+  if (::setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) {
+    return mp::PyOSError(errno, "setsockopt(SO_PASSCRED)");
+  }
+  // Every write queues a buffer of ~1 KiB or more against the sender's
+  // SO_SNDBUF, shared by all writers: the default (~200 KiB) would block the
+  // program after a few hundred short lines while the runner handles a stop.
+  // SO_SNDBUFFORCE passes net.core.wmem_max where allowed.
+  int size = 4 << 20;
+  if (::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0) {
+    (void)::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  }
+  if (::shutdown(sv[1], SHUT_RD) != 0) return mp::PyOSError(errno, "shutdown(SHUT_RD)");
+  struct stat st;
+  if (::fstat(sv[1], &st) != 0) return mp::PyOSError(errno, "fstat");
+  *id = {st.st_dev, st.st_ino};
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Capture::Capture(Observation* obs, size_t max_output_bytes) : obs_(obs), max_output_bytes_(max_output_bytes) {
+  captured_[1] = &obs_->stdout_bytes;
+  captured_[2] = &obs_->stderr_bytes;
+}
+
+absl::Status Capture::Open(UniqueFd theirs[3]) {
+  for (int s = 1; s <= 2; ++s) {
+    absl::Status made = MakeCapture(&cap_[s], &theirs[s], &ids_[s]);
+    if (!made.ok()) return made;
+    open_[s] = true;
+  }
+  buf_.resize(kBatch * kPiece);
+  return absl::OkStatus();
+}
+
+bool Capture::Holds(const struct stat& st) const {
+  for (int s = 1; s <= 2; ++s) {
+    if (st.st_ino == ids_[s].ino && st.st_dev == ids_[s].dev) return true;
+  }
+  return false;
+}
+
+void Capture::ReceiveAll(absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer) {
+  for (int s = 1; s <= 2; ++s) Receive(s, start, untraced_writer);
+}
+
+// SO_PASSCRED on the runner's end makes each read return the bytes of one
+// writer only (unix_stream_read_generic never glues data from different
+// senders then), with an SCM_CREDENTIALS message naming its thread group, as
+// a pid of the runner's pid namespace; and the receive queue holds the
+// writes in the order they happened. So every run of bytes read is
+// attributed and ordered by the kernel, and writers never stop.
+//
+// The pid is the writer's at the time of the write (the queued bytes hold a
+// reference to its struct pid), translated when read. The ProcessRecord it
+// names is unambiguous in a traced run: a traced process's pid is freed only
+// after the runner, its tracer, has reaped it, and the captures are drained
+// right then, before recording its end (and at its exit stop), so every byte
+// it wrote is read before its pid can be reused. Untraced, a grandchild is
+// reaped by its parent, not the runner, and its pid may be reused before its
+// last bytes are read; then they name the new process (the tree is unknown
+// there anyway).
+void Capture::Receive(int s, absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer) {
+  // recvmmsg: one system call reads up to kBatch runs (a read stops at each
+  // change of writer, so runs are short when many processes write at once).
+  constexpr size_t kControl = CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(16 * sizeof(int));
+  struct mmsghdr msgs[kBatch];
+  struct iovec iovs[kBatch];
+  alignas(struct cmsghdr) char control[kBatch][kControl];
+  while (open_[s]) {
+    for (size_t i = 0; i < kBatch; ++i) {
+      iovs[i] = {buf_.data() + i * kPiece, kPiece};
+      msgs[i] = {};
+      msgs[i].msg_hdr.msg_iov = &iovs[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+      msgs[i].msg_hdr.msg_control = control[i];
+      msgs[i].msg_hdr.msg_controllen = kControl;
+    }
+    int got = ::recvmmsg(cap_[s].get(), msgs, kBatch, MSG_DONTWAIT | MSG_CMSG_CLOEXEC, nullptr);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        obs_->anomalies.push_back(absl::StrCat("reading the captured ", s == 1 ? "stdout" : "stderr",
+                                               " failed: ", ::strerror(errno)));
+        open_[s] = false;
+      }
+      return;
+    }
+    std::optional<pid_t> last;  // The writer of the previous piece of this batch, if recorded.
+    for (int i = 0; i < got; ++i) {
+      struct msghdr& m = msgs[i].msg_hdr;
+      std::optional<pid_t> pid;
+      for (struct cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET) continue;
+        if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+          struct ucred u;
+          std::memcpy(&u, CMSG_DATA(c), sizeof(u));
+          pid = u.pid;
+        } else if (c->cmsg_type == SCM_RIGHTS) {
+          // fds a program sent to its stdout are nobody's business here.
+          size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+          for (size_t k = 0; k < count; ++k) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+            ::close(fd);
+          }
+        }
+      }
+      if (msgs[i].msg_len == 0) {  // EOF (every later piece is empty too).
+        open_[s] = false;
+        return;
+      }
+      // A traced tree cannot write before its process is known: a new process
+      // starts stopped, and runs only once the tracer has recorded it.
+      if (pid && untraced_writer(*pid)) unknown_writers_.insert(*pid);
+      // Consecutive pieces of one batch from the same writer are one run:
+      // no other writer's bytes came between them.
+      bool recorded = Record(s, pid, buf_.data() + static_cast<size_t>(i) * kPiece, msgs[i].msg_len,
+                             pid && pid == last, start);
+      last = recorded ? pid : std::nullopt;
+    }
+    if (got < static_cast<int>(kBatch)) return;  // Nothing more now.
+  }
+}
+
+bool Capture::Record(int s, std::optional<pid_t> pid, const char* data, size_t len, bool continues,
+                     absl::Time start) {
+  if (!pid) anonymous_bytes_ += len;
+  std::string* dst = captured_[s];
+  size_t room = max_output_bytes_ - std::min(max_output_bytes_, dst->size());
+  if (!continues && obs_->writes.size() >= kMaxWriteRecords) room = 0;
+  size_t keep = std::min(len, room);
+  if (keep < len) obs_->output_truncated = true;
+  if (keep == 0) return false;  // Past a cap: read on, so that writers never block, and drop.
+  dst->append(data, keep);
+  if (continues && !obs_->writes.empty() && obs_->writes.back().stream == s) {
+    obs_->writes.back().data.append(data, keep);
+    return true;
+  }
+  WriteRecord w;
+  w.pid = pid.value_or(0);
+  w.stream = s;
+  w.data.assign(data, keep);
+  w.at = absl::Now() - start;
+  obs_->writes.push_back(std::move(w));
+  return true;
+}
+
+void Capture::Finish() {
+  if (anonymous_bytes_ != 0) {
+    obs_->anomalies.push_back(
+        absl::StrCat(anonymous_bytes_, " captured bytes came without the writer's credentials (pid 0)"));
+  }
+  if (!unknown_writers_.empty()) {
+    std::vector<pid_t> pids(unknown_writers_.begin(), unknown_writers_.end());
+    std::sort(pids.begin(), pids.end());
+    obs_->anomalies.push_back(absl::StrCat("writes from pids the runner did not trace: ", absl::StrJoin(pids, " ")));
+  }
+  // The records and the captured bytes come from the same reads; this checks
+  // the bookkeeping (the caps), not the kernel.
+  std::string concat[3];
+  for (const WriteRecord& w : obs_->writes) concat[w.stream] += w.data;
+  for (int s = 1; s <= 2; ++s) {
+    const std::string& cap = *captured_[s];
+    if (concat[s] == cap) continue;
+    size_t i = 0;
+    while (i < cap.size() && i < concat[s].size() && cap[i] == concat[s][i]) ++i;
+    absl::StrAppend(&obs_->attribution_mismatch, obs_->attribution_mismatch.empty() ? "" : "; ",
+                    s == 1 ? "stdout" : "stderr", ": ", cap.size(), " bytes captured, ", concat[s].size(),
+                    " attributed, first difference at byte ", i);
+  }
+}
+
+}  // namespace conformance::internal

@@ -1,0 +1,83 @@
+// Private: the conformance runner's captures of a program's stdout and
+// stderr, and how what they read becomes the Observation's writes
+// (tracer.h says why Unix sockets with SO_PASSCRED).
+
+#ifndef CONFORMANCE_RUNNER_CAPTURE_H_
+#define CONFORMANCE_RUNNER_CAPTURE_H_
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "conformance/runner/observation.h"
+#include "mp/internal/fd.h"
+
+namespace conformance::internal {
+
+// A socket, as stat() of /proc/<pid>/fd/<n> names it.
+struct SockId {
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+// The two captures (stream 1: stdout, 2: stderr) of one run, recording into
+// an Observation: its writes, stdout_bytes and stderr_bytes, and
+// output_truncated, anomalies and attribution_mismatch.
+class Capture {
+ public:
+  // Past `max_output_bytes` on a stream, reads on but drops the bytes.
+  Capture(Observation* obs, size_t max_output_bytes);
+
+  // Creates both captures; `theirs[1]` and `theirs[2]` become the program's
+  // ends.
+  // Errors: OSError.
+  absl::Status Open(mp::internal::UniqueFd theirs[3]);
+
+  // The runner's end of `stream`, to poll, while it is open (until EOF or a
+  // read error); -1 after.
+  int PollFd(int stream) const { return open_[stream] ? cap_[stream].get() : -1; }
+  bool AnyOpen() const { return open_[1] || open_[2]; }
+
+  // Whether `st` (a stat of some fd) is the program's end of a capture.
+  bool Holds(const struct stat& st) const;
+
+  // Reads everything the captures hold now, without blocking, into writes
+  // (each at its time since `start`). `untraced_writer(pid)`: whether a
+  // writer is one the runner should have known (an anomaly).
+  void ReceiveAll(absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer);
+
+  // Reports what went wrong in the bookkeeping, once every read is done.
+  void Finish();
+
+ private:
+  void Receive(int stream, absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer);
+  // Appends `len` bytes read from `stream`, written by `pid`, to the
+  // Observation (up to the caps); `continues`: to the last record. Returns
+  // whether anything was recorded.
+  bool Record(int stream, std::optional<pid_t> pid, const char* data, size_t len, bool continues, absl::Time start);
+
+  Observation* obs_;
+  size_t max_output_bytes_;
+  // The runner's ends of the captures (index 1: stdout, 2: stderr), and the
+  // program's ends as /proc/<pid>/fd shows them.
+  mp::internal::UniqueFd cap_[3];
+  bool open_[3] = {false, false, false};
+  SockId ids_[3];
+  std::string* captured_[3] = {nullptr, nullptr, nullptr};
+  std::vector<char> buf_;
+  // Writers that were not traced processes, and bytes without credentials.
+  absl::flat_hash_set<pid_t> unknown_writers_;
+  size_t anonymous_bytes_ = 0;
+};
+
+}  // namespace conformance::internal
+
+#endif  // CONFORMANCE_RUNNER_CAPTURE_H_

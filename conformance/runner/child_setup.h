@@ -1,0 +1,97 @@
+// Private: how the conformance runner starts a program. Everything the child
+// needs is prepared before fork (the program's path, its environment, the
+// seccomp filters, a ChildSetup); between fork and exec, ChildMain() makes
+// async-signal-safe calls only, and reports what went wrong (or what it
+// decided) to the runner on the report socket.
+
+#ifndef CONFORMANCE_RUNNER_CHILD_SETUP_H_
+#define CONFORMANCE_RUNNER_CHILD_SETUP_H_
+
+#include <linux/filter.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "mp/internal/fd.h"
+
+namespace conformance::internal {
+
+// The seccomp filter of a traced program: stops the opens (SECCOMP_RET_TRACE),
+// makes io_uring_setup, io_setup, clone3 and 32-bit or x32 system calls fail
+// with ENOSYS and clone with CLONE_UNTRACED with EPERM, and allows the rest.
+std::vector<sock_filter> BuildFilter();
+// The filter of an untraced program: only the opens, as user notifications
+// to the runner (AnswerNotification in reopen.h), so that reopening a capture
+// works without ptrace too.
+std::vector<sock_filter> BuildNotifyFilter();
+
+// `name` as exec would find it: in the PATH of `env` ("NAME=value" entries;
+// empty: the runner's environment) when it has no '/'; `name` itself when it
+// is not found there (exec then reports ENOENT).
+std::string ResolveProgram(const std::string& name, const std::vector<std::string>& env);
+
+// The environment of a traced program: `requested` (empty: the runner's)
+// with LeakSanitizer turned off.
+std::vector<std::string> TraceeEnvironment(const std::vector<std::string>& requested);
+
+// Messages from the child on the report socket (SOCK_SEQPACKET: one message
+// per write): a tag byte and an int.
+enum ReportTag : char {
+  kReportNetwork = 'N',   // 1: isolated.
+  kReportSeccomp = 'S',   // errno of a failed seccomp().
+  kReportChdir = 'C',     // errno.
+  kReportExec = 'E',      // errno.
+  kReportListener = 'L',  // The seccomp listener, as SCM_RIGHTS (untraced).
+};
+
+// What ChildMain() needs, prepared before fork (it allocates nothing).
+struct ChildSetup {
+  const char* path;
+  char* const* argv;
+  char* const* envp;  // nullptr: inherit.
+  const char* cwd;    // nullptr: stay.
+  int devnull, out_w, err_w, go_r, report_w;
+  bool isolate_network;
+  const sock_fprog* filter;
+  const sock_fprog* notify_filter;  // Untraced.
+  uid_t uid;
+  gid_t gid;
+};
+
+// The child, from fork to exec: takes 0, 1 and 2 from `c`, waits for the
+// runner's go byte on `go_r` ('T': traced, 'U': untraced), isolates the
+// network, installs the filter ('T') or the notify filter ('U', sending its
+// listener to the runner) and execs. Never returns: _exit(127) on failure.
+[[noreturn]] void ChildMain(const ChildSetup& c);
+
+// The runner's end of the report socket: what the child reported before exec.
+class ChildReports {
+ public:
+  // Creates the report socket; `child_end` becomes ChildSetup::report_w.
+  // Errors: OSError.
+  absl::Status Open(mp::internal::UniqueFd* child_end);
+  // Takes what the child reported, without blocking; the seccomp listener it
+  // sent goes to `listener` (when that holds none).
+  void Read(mp::internal::UniqueFd* listener);
+  // The socket to poll while more can come; -1 after.
+  int PollFd() const { return open_ ? fd_.get() : -1; }
+  void Close() { fd_.reset(); }
+
+  bool network_isolated() const { return network_isolated_; }
+  // The errno of a failed seccomp(), chdir() or exec; 0 if none failed.
+  int seccomp_errno() const { return seccomp_errno_; }
+  int chdir_errno() const { return chdir_errno_; }
+  int exec_errno() const { return exec_errno_; }
+
+ private:
+  mp::internal::UniqueFd fd_;
+  bool open_ = true;
+  bool network_isolated_ = false;
+  int seccomp_errno_ = 0, chdir_errno_ = 0, exec_errno_ = 0;
+};
+
+}  // namespace conformance::internal
+
+#endif  // CONFORMANCE_RUNNER_CHILD_SETUP_H_

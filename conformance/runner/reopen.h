@@ -1,0 +1,53 @@
+// Private: keeping the reopening of a captured stream working.
+//
+// The opens (kOpenSyscalls in child_setup.cc) stop at seccomp. Opening a Unix
+// socket through /proc fails with ENXIO where a pipe would reopen: a program
+// that writes to /dev/stdout (bash's `echo x > /dev/stderr`) would fail under
+// the runner only. When the path names one of the caller's fds that is a
+// capture, the call becomes fcntl(fd, F_DUPFD[_CLOEXEC], 0): the lowest free
+// fd, as open() returns, on the same capture. Unlike a reopened pipe, the new
+// fd shares the open file description (its O_APPEND/O_NONBLOCK flags).
+// Traced, the tracer rewrites the call at its seccomp stop; untraced,
+// AnswerNotification() answers the program's seccomp user notification.
+//
+// The paths that name an fd are parsed by ParseFdPath() (tracer.h), which
+// reopen.cc defines.
+
+#ifndef CONFORMANCE_RUNNER_REOPEN_H_
+#define CONFORMANCE_RUNNER_REOPEN_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "conformance/runner/capture.h"
+#include "mp/internal/fd.h"
+
+namespace conformance::internal {
+
+// What an open(2)-family call of `tid` reopens: one of its fds that is a
+// capture (then the call must become a dup of it), or nothing.
+struct Reopen {
+  int fd = 0;
+  bool cloexec = false;
+  std::string path;
+};
+// `tid` (of thread group `tgid`) is stopped in the system call `nr` with the
+// arguments `args` (six).
+std::optional<Reopen> ReopenOf(pid_t tid, pid_t tgid, uint64_t nr, const uint64_t* args, const Capture& capture);
+
+// Untraced, the same opens reach the runner as seccomp user notifications
+// (the program's filter has SECCOMP_RET_USER_NOTIF for them): a reopened
+// capture gets the caller's own fd back through SECCOMP_IOCTL_NOTIF_ADDFD,
+// which also completes the call with the new fd (the lowest free one);
+// anything else continues as if there were no filter. Answers one
+// notification from `listener`, and closes it when it is broken.
+void AnswerNotification(mp::internal::UniqueFd* listener, const Capture& capture,
+                        absl::FunctionRef<pid_t(pid_t)> tgid_of);
+
+}  // namespace conformance::internal
+
+#endif  // CONFORMANCE_RUNNER_REOPEN_H_
