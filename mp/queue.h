@@ -51,6 +51,7 @@
 #define MP_QUEUE_H_
 
 #include <cstdint>
+#include <new>
 #include <optional>
 #include <string>
 #include <type_traits>
@@ -119,7 +120,14 @@ class TypedQueue {
         [&](absl::string_view bytes) -> absl::Status {
           // (Deserialize decodes flat arrays with one copy, and never throws.)
           if (!kIsFlatArray<T> && bytes.size() >= kDecodeOutside) {
-            raw.assign(bytes.data(), bytes.size());
+            // An exception must not leave this frame: the consumers' lock
+            // is held here and would stay held by a live process.
+            try {
+              raw.assign(bytes.data(), bytes.size());
+            } catch (const std::bad_alloc&) {
+              return PyError(PyExc::kMemoryError,
+                             absl::StrCat("out of memory taking a ", bytes.size(), "-byte item from the queue"));
+            }
             copied = true;
             return absl::OkStatus();
           }

@@ -1,8 +1,10 @@
 #include "mp/queue.h"
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -15,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "mp/errors.h"
 #include "mp/os.h"
+#include "mp/testing/sanitizers.h"
 
 namespace mp {
 namespace {
@@ -249,6 +252,37 @@ TEST(QueueTest, UndecodableLargeItemIsConsumedWithUnpicklingError) {
   ASSERT_TRUE(q->Put(ThrowsInDecodeLarge{}).ok());
   EXPECT_TRUE(Is(q->Get().status(), PyExc::kUnpicklingError));
   EXPECT_TRUE(q->Empty());
+}
+
+// Out of memory while taking a large item (RLIMIT_AS, in a child so the
+// limit cannot hurt the test binary) is MemoryError, and the consumers' lock
+// is released: the next put and get still work.
+TEST(QueueTest, OutOfMemoryInGetIsMemoryErrorAndReleasesTheLock) {
+  if (mp::testing::kSanitizerReservesAddressSpace) {
+    GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+  }
+  auto q = Queue<std::vector<std::string>>::Create(0, 64 << 20);
+  ASSERT_TRUE(q.ok());
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    if (!q->Put(std::vector<std::string>{std::string(40 << 20, 'm')}).ok()) _exit(3);
+    if (!mp::testing::LimitAddressSpace(16 << 20)) _exit(3);
+    absl::StatusOr<std::vector<std::string>> big = q->Get();
+    if (big.ok()) _exit(4);
+    if (!Is(big.status(), PyExc::kMemoryError)) {
+      std::fprintf(stderr, "Get: %s\n", std::string(big.status().ToString()).c_str());
+      _exit(5);
+    }
+    if (!q->Put(std::vector<std::string>{"small"}).ok()) _exit(6);
+    absl::StatusOr<std::vector<std::string>> small = q->Get(true, absl::Seconds(10));
+    if (!small.ok() || small->size() != 1 || (*small)[0] != "small") _exit(6);
+    _exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  EXPECT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "3: setup failed, 4: succeeded, 5: not MemoryError, 6: lock still held";
 }
 
 TEST(QueueTest, LargeItemsCrossProcesses) {

@@ -95,6 +95,11 @@ class ViewBuf : public std::streambuf {
 // Python's pickle error names, for messages: "cannot serialize <type>".
 std::string TypeName(const std::type_info& type);
 
+// MemoryError for a Deserialize that ran out of memory. noexcept: if even
+// the fallback message cannot be allocated, the process ends (std::terminate)
+// rather than unwinding through a caller that holds a queue's lock.
+absl::Status DecodeOutOfMemory(const std::type_info& type, size_t size) noexcept;
+
 // The buffer Deserialize is decoding on this thread (null outside it): the
 // length-prefix check below needs to know how many bytes remain.
 inline thread_local std::streambuf* decoding = nullptr;
@@ -219,7 +224,8 @@ absl::StatusOr<std::string> Serialize(const T& value) {
 
 // Decodes a value of type T from exactly `bytes`.
 // Python: pickle.loads(bytes)
-// Errors: UnpicklingError (truncated, trailing or malformed bytes).
+// Errors: UnpicklingError (truncated, trailing or malformed bytes),
+// MemoryError (out of memory).
 template <typename T>
 absl::StatusOr<T> Deserialize(absl::string_view bytes) {
   if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T>) {
@@ -243,8 +249,8 @@ absl::StatusOr<T> Deserialize(absl::string_view bytes) {
       // One copy; anything malformed goes to cereal below, which says why.
       try {
         if (std::optional<T> v = internal::DecodeFlatArray<T>(bytes)) return *std::move(v);
-      } catch (const std::exception&) {
-        // Out of memory: cereal's path below reports it as it always did.
+      } catch (const std::bad_alloc&) {
+        return internal::DecodeOutOfMemory(typeid(T), bytes.size());
       }
     }
     static_assert(std::is_default_constructible_v<T>, "mp::Deserialize needs a default-constructible type");
@@ -260,6 +266,10 @@ absl::StatusOr<T> Deserialize(absl::string_view bytes) {
     try {
       cereal::BinaryInputArchive archive(is);
       archive(value);
+    } catch (const std::bad_alloc&) {
+      // Length prefixes are checked against the bytes left (below), so this
+      // is the process's memory, not corrupt input.
+      return internal::DecodeOutOfMemory(typeid(T), bytes.size());
     } catch (const std::exception& e) {
       return PyError(PyExc::kUnpicklingError,
                      absl::StrCat("cannot decode '", internal::TypeName(typeid(T)), "' from ", bytes.size(),

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -217,6 +218,35 @@ TEST(SerializeTest, OutOfMemoryIsMemoryError) {
     if (bytes.ok()) _exit(4);
     if (!Is(bytes.status(), PyExc::kMemoryError)) _exit(5);
     if (bytes.status().message().find("out of memory serializing") == absl::string_view::npos) _exit(6);
+    _exit(0);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  EXPECT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "3: setup failed, 4: succeeded, 5: not MemoryError, 6: message";
+}
+
+// Decoding out of memory is MemoryError too, not UnpicklingError: the bytes
+// are fine (a corrupt length prefix is caught before anything is allocated).
+TEST(SerializeTest, DecodingOutOfMemoryIsMemoryError) {
+  if (mp::testing::kSanitizerReservesAddressSpace) {
+    GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+  }
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    absl::StatusOr<std::string> bytes = Serialize(std::vector<std::string>{std::string(64 << 20, 'm')});
+    if (!bytes.ok()) _exit(3);
+    absl::StatusOr<std::string> flat = Serialize(std::vector<int64_t>(8 << 20, 7));
+    if (!flat.ok()) _exit(3);
+    if (!testing::LimitAddressSpace(32 << 20)) _exit(3);
+    absl::StatusOr<std::vector<std::string>> v = Deserialize<std::vector<std::string>>(*bytes);
+    if (v.ok()) _exit(4);
+    if (!Is(v.status(), PyExc::kMemoryError)) _exit(5);
+    if (v.status().message().find("out of memory decoding") == absl::string_view::npos) _exit(6);
+    absl::StatusOr<std::vector<int64_t>> f = Deserialize<std::vector<int64_t>>(*flat);
+    if (f.ok()) _exit(4);
+    if (!Is(f.status(), PyExc::kMemoryError)) _exit(5);
     _exit(0);
   }
   int wstatus = 0;
