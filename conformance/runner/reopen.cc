@@ -19,9 +19,8 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "conformance/runner/proc.h"
-#include "conformance/runner/tracer.h"
 
-namespace conformance {
+namespace conformance::internal {
 namespace {
 
 bool AllDigits(absl::string_view s) {
@@ -61,7 +60,6 @@ std::optional<FdPath> ParseFdPath(absl::string_view path) {
   return out;
 }
 
-namespace internal {
 namespace {
 
 using mp::internal::UniqueFd;
@@ -180,5 +178,4 @@ void AnswerNotification(UniqueFd* listener, const Capture& capture, absl::Functi
   (void)::ioctl(listener->get(), SECCOMP_IOCTL_NOTIF_SEND, resp);
 }
 
-}  // namespace internal
-}  // namespace conformance
+}  // namespace conformance::internal

@@ -10,8 +10,6 @@
 // Traced, the tracer rewrites the call at its seccomp stop; untraced,
 // AnswerNotification() answers the program's seccomp user notification.
 //
-// The paths that name an fd are parsed by ParseFdPath() (tracer.h), which
-// reopen.cc defines.
 
 #ifndef CONFORMANCE_RUNNER_REOPEN_H_
 #define CONFORMANCE_RUNNER_REOPEN_H_
@@ -23,10 +21,22 @@
 #include <string>
 
 #include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
 #include "conformance/runner/capture.h"
 #include "mp/internal/fd.h"
 
 namespace conformance::internal {
+
+// The fd that opening `path` reopens, as a /proc directory and an fd number:
+// "/dev/stdout" -> {"self", 1}, "/dev/fd/3" -> {"self", 3},
+// "/proc/thread-self/fd/2" -> {"thread-self", 2}, "/proc/42/task/43/fd/1" ->
+// {"42/task/43", 1}; nullopt for any other path (only these exact spellings:
+// no "..", "//" or relative paths).
+struct FdPath {
+  std::string proc;
+  int fd = 0;
+};
+std::optional<FdPath> ParseFdPath(absl::string_view path);
 
 // What an open(2)-family call of `tid` reopens: one of its fds that is a
 // capture (then the call must become a dup of it), or nothing.

@@ -3,10 +3,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "conformance/runner/tracer.h"
+#include "conformance/runner/reopen.h"
 #include "gtest/gtest.h"
 
-namespace conformance {
+namespace conformance::internal {
 namespace {
 
 TEST(ReopenTest, ParseFdPath) {
@@ -31,4 +31,4 @@ TEST(ReopenTest, ParseFdPath) {
 }
 
 }  // namespace
-}  // namespace conformance
+}  // namespace conformance::internal

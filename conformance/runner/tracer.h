@@ -70,12 +70,10 @@
 #define CONFORMANCE_RUNNER_TRACER_H_
 
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "conformance/runner/observation.h"
 
@@ -113,18 +111,6 @@ struct RunRequest {
 // when the program cannot be started (exec or chdir failed), OSError when the
 // runner cannot create pipes or fork.
 absl::StatusOr<Observation> Run(const RunRequest& req);
-
-// The fd that opening `path` reopens, as a /proc directory and an fd number:
-// "/dev/stdout" -> {"self", 1}, "/dev/fd/3" -> {"self", 3},
-// "/proc/thread-self/fd/2" -> {"thread-self", 2}, "/proc/42/task/43/fd/1" ->
-// {"42/task/43", 1}; nullopt for any other path (only these exact spellings:
-// no "..", "//" or relative paths). Run() uses it to keep reopening a
-// captured stream working.
-struct FdPath {
-  std::string proc;
-  int fd = 0;
-};
-std::optional<FdPath> ParseFdPath(absl::string_view path);
 
 }  // namespace conformance
 
