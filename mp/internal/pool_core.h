@@ -22,6 +22,13 @@
 //     revokes the stuck worker's unstarted tasks and hands them out again.
 //     Worker and parent claim task indices with a compare-and-swap on a
 //     shared counter, so each task runs at most once.
+//   * A map chunk of plain numbers crosses without a copy in user space:
+//     the parent writes its values from the items (TaskRef::payload; Map
+//     lends the caller's vector, see Loan), the worker computes into a
+//     reused arena and sends from there (TaskOutput::AppendBulk), and the
+//     parent reads a large result straight into the result vector
+//     (Job::InPlaceTarget). The bytes on the wire are the same as for any
+//     task.
 //   * Each worker counts the tasks it has started in a shared memory slot.
 //     When it dies, the parent knows which task was running (that one gets
 //     WorkerLostError), which results were lost, and which tasks it never
