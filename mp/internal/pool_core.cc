@@ -38,6 +38,7 @@ constexpr size_t kMaxWindow = 4096;
 constexpr size_t kMaxFrameBytes = 64 * 1024;
 constexpr size_t kSlotStride = 64;       // One cache line per worker slot.
 constexpr size_t kMinInPlaceBytes = 32 * 1024;
+constexpr size_t kMinSpliceBytes = 64 * 1024;
 
 uint32_t GetBE32(const char* p) {
   auto b = [p](int i) { return static_cast<uint32_t>(static_cast<unsigned char>(p[i])); };
@@ -419,6 +420,14 @@ struct PoolCore::Worker {
     const Job* job = nullptr;
     std::shared_ptr<const void> keep;
     absl::string_view view() const { return data ? absl::string_view(data, size) : absl::string_view(own); }
+    // Large payloads of plain numbers are vmsplice(2)d: the pipe refers to
+    // the pages instead of copying them, and the worker's read(2) copies
+    // from there. Safe only because these are numbers (any bytes are a
+    // valid, if wrong, value) that stay unchanged until a live task is
+    // read: a lent item's until its map completes, and by then every task
+    // still to be read is revoked or belongs to the failed map, whose
+    // results are dropped; a copy's while a TaskRef holds it.
+    bool spliced() const { return data && size >= kMinSpliceBytes; }
   };
   std::deque<Piece> out;
   size_t out_off = 0;  // Bytes of out.front() already written.
@@ -643,15 +652,22 @@ void PoolCore::FlushOut(Worker& w) {
   while (!w.out.empty()) {
     struct iovec iov[64];
     int n = 0;
+    // One spliced piece, or as many written ones as come before the next.
+    bool splice = vmsplice_ok_ && w.out.front().spliced();
     for (auto it = w.out.begin(); it != w.out.end() && n < 64; ++it, ++n) {
+      if ((vmsplice_ok_ && it->spliced()) != splice || (splice && n == 1)) break;
       absl::string_view v = it->view().substr(n == 0 ? w.out_off : 0);
       iov[n].iov_base = const_cast<char*>(v.data());
       iov[n].iov_len = v.size();
     }
-    ssize_t r = ::writev(w.task_w.get(), iov, n);
+    ssize_t r = splice ? ::vmsplice(w.task_w.get(), iov, 1, SPLICE_F_NONBLOCK) : ::writev(w.task_w.get(), iov, n);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return;
+      if (splice && errno != EPIPE) {
+        vmsplice_ok_ = false;  // A seccomp filter, say: write instead.
+        continue;
+      }
       if (errno == EPIPE) {
         // The worker is gone; its sentinel will tell. Consume the SIGPIPE
         // this thread has blocked.

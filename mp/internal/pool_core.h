@@ -310,6 +310,7 @@ class PoolCore {
   std::mutex join_mu_;  // Serializes Join/Terminate.
 
   int wake_fd_ = -1;
+  bool vmsplice_ok_ = true;  // Until vmsplice(2) fails for want of support.
   void* slots_ = nullptr;  // Shared memory: per-slot started-task counters.
   size_t slots_size_ = 0;
   int worker_counter_ = 0;
