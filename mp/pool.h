@@ -59,6 +59,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -525,6 +526,21 @@ class ImapJob : public Job {
   size_t total_;
 };
 
+// A copy of an error status that shares no storage with it. Copies of a
+// Status share a reference-counted rep, and the count lives in Debian's
+// libabsl_status, which TSan does not instrument: when the handler thread
+// drops the last reference to a job after the caller's last read of its
+// error, TSan cannot see that the read came first. A copy made while the
+// caller holds the job is ordered before that by the job's shared_ptr.
+inline absl::Status UnsharedCopy(const absl::Status& status) {
+  if (status.ok()) return status;
+  absl::Status copy(status.code(), status.message());
+  status.ForEachPayload([&copy](absl::string_view url, const absl::Cord& payload) {
+    copy.SetPayload(url, absl::Cord(std::string(payload)));
+  });
+  return copy;
+}
+
 inline absl::Time DeadlineAfter(absl::Duration timeout) {
   return timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
 }
@@ -543,7 +559,7 @@ class AsyncResult {
     if (!job_->WaitUntil(internal::DeadlineAfter(timeout))) {
       return PyError(PyExc::kTimeoutError, absl::StrCat("result not ready after ", absl::FormatDuration(timeout)));
     }
-    if (!job_->status().ok()) return job_->status();
+    if (!job_->status().ok()) return internal::UnsharedCopy(job_->status());
     return job_->value();
   }
 
@@ -788,7 +804,7 @@ class Pool {
   static absl::StatusOr<V> Take(AsyncResult<V> r, internal::Loan* loan = nullptr) {
     r.job_->WaitUntil(absl::InfiniteFuture());
     if (loan) loan->Wait();
-    if (!r.job_->status().ok()) return r.job_->status();
+    if (!r.job_->status().ok()) return internal::UnsharedCopy(r.job_->status());
     return std::move(r.job_->value());
   }
 
