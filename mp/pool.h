@@ -675,7 +675,8 @@ class Pool {
 
   // Applies `f` to each item, in chunks of `chunksize` items (0: CPython's
   // default, len / (4 * processes) rounded up). The first failing chunk's
-  // error is the result's.
+  // error is the result's, and, as in CPython 3.8+, a failed map is ready
+  // only once every chunk has run (or failed).
   // Python: Pool.map_async(func, iterable, chunksize, callback, error_callback)
   template <typename F, typename A, typename V = internal::MapValue<F, A, false>>
   AsyncResult<std::vector<V>> MapAsync(F f, const std::vector<A>& items, size_t chunksize = 0,

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <new>
 #include <atomic>
 #include <cstdlib>
 #include <numeric>
@@ -197,38 +199,50 @@ TEST(PoolTest, MapAsyncDoesNotReadTheCallersItemsAfterReturning) {
   for (int i = 0; i < (4 << 20); ++i) ASSERT_EQ((*out)[i], i + 1) << i;
 }
 
-int ThrowAtZeroElseSleepForever(int x) {
+// Counts, across processes, the tasks that ran (a MAP_SHARED page made
+// before the pool forks its workers).
+std::atomic<int64_t>* g_ran = nullptr;
+
+int ThrowAtZeroElseCount(int x) {
   if (x == 0) throw std::runtime_error("zero");
-  for (;;) ::pause();
+  // Later than the error, most likely: the map must wait for this anyway.
+  if (x % 4096 == 1) ::usleep(20000);
+  g_ran->fetch_add(1, std::memory_order_relaxed);
+  return x;
 }
 
-// Map lends the pool its caller's items instead of copying them, but must
-// still return at the first error, as CPython's does, while other chunks of
-// those items run forever or wait unsent in a full pipe: the pool copies what
-// it still holds of them.
-TEST(PoolTest, MapReturnsAtTheFirstErrorWhileItsOtherChunksAreStillOut) {
+// As CPython's (3.8+), a failed map is ready only once every chunk has run
+// ("only consider the result ready once all jobs are done"): it returns the
+// first error, and none of its tasks is still running or waiting to run, so
+// the pool holds no reference to the items it was lent.
+TEST(PoolTest, MapFailsWithTheFirstErrorOnlyOnceEveryChunkHasRun) {
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  g_ran = new (page) std::atomic<int64_t>(0);
   // 1-item chunks, many per worker; 1M-item chunks (4 MB), which overflow
-  // the 1 MB pipes, so a worker stuck on its first chunk leaves the next
-  // ones half-written in the pool.
+  // the 1 MB pipes, so chunks wait half-written in the pool.
   for (auto [n, chunksize] : {std::pair<size_t, size_t>{1000, 1}, std::pair<size_t, size_t>{8 << 20, 1 << 20}}) {
     SCOPED_TRACE(chunksize);
+    g_ran->store(0);
     Pool pool(2);
-    // Tiny tasks first, so that the pool sends many chunks per worker at once.
-    std::vector<int> warm(20000);
-    ASSERT_TRUE(pool.Map(AddOne, warm, 1).ok());
     std::vector<int> items(n);
     std::iota(items.begin(), items.end(), 0);
-    absl::StatusOr<std::vector<int>> out = pool.Map(ThrowAtZeroElseSleepForever, items, chunksize);
+    absl::StatusOr<std::vector<int>> out = pool.Map(ThrowAtZeroElseCount, items, chunksize);
     ASSERT_FALSE(out.ok());
     EXPECT_TRUE(Is(out.status(), PyExc::kRemoteError)) << out.status();
     EXPECT_TRUE(Contains(std::string(out.status().message()), "std::runtime_error: zero"));
+    // The items of every chunk but the failed one's ran before Map returned.
+    EXPECT_EQ(g_ran->load(), static_cast<int64_t>(n - chunksize));
     // The pool holds no reference to `items`: ASan would see it read them
     // after this.
     std::fill(items.begin(), items.end(), -1);
     items = {};
-    ASSERT_TRUE(pool.Terminate().ok());
+    ASSERT_TRUE(pool.Close().ok());
     ASSERT_TRUE(pool.Join().ok());
+    EXPECT_EQ(g_ran->load(), static_cast<int64_t>(n - chunksize));
   }
+  g_ran = nullptr;
+  ASSERT_EQ(::munmap(page, 4096), 0);
 }
 
 int KillSelfAt1234567(int x) {

@@ -326,8 +326,10 @@ Job::Job(std::shared_ptr<Notifier> notifier, size_t chunks, uint64_t id, const s
 
 bool Job::Deliver(size_t chunk, absl::string_view payload) {
   if (ready()) return false;
-  absl::Status s = OnChunk(chunk, payload);
-  if (!s.ok()) return DeliverError(chunk, s);
+  if (status_.ok()) {  // A failed job drops its later results.
+    absl::Status s = OnChunk(chunk, payload);
+    if (!s.ok()) return DeliverError(chunk, s);
+  }
   if (--remaining_ > 0) return false;
   ready_.store(true, std::memory_order_release);
   return true;
@@ -341,14 +343,18 @@ bool Job::DeliverInPlace(size_t chunk) {
   return true;
 }
 
+// As CPython's MapResult (3.8+): the first error is the job's, and a failed
+// job is ready only once every chunk has reported ("only consider the result
+// ready once all jobs are done"), so Map returns when none of its tasks is
+// still running or waiting to run, and never lends its items past that.
 bool Job::DeliverError(size_t chunk, absl::Status status) {
   if (ready()) return false;
   if (streaming()) {
     OnChunkError(chunk, status);
-    if (--remaining_ > 0) return false;
-  } else {
+  } else if (status_.ok()) {
     status_ = std::move(status);
   }
+  if (--remaining_ > 0) return false;
   ready_.store(true, std::memory_order_release);
   return true;
 }
@@ -371,8 +377,10 @@ void Loan::Wait() {
 void Job::Abort(absl::Status status) {
   bool done = false;
   {
-    // A streaming job completes when every chunk has reported.
+    // Nothing of the job runs: it fails at once (a streaming job, chunk by
+    // chunk).
     std::lock_guard<std::mutex> lock(notifier_->mu);
+    if (!streaming() && !ready()) status_ = status;
     for (size_t chunk = 0; !ready(); ++chunk) done = DeliverError(chunk, status);
   }
   notifier_->cv.notify_all();
@@ -424,9 +432,9 @@ struct PoolCore::Worker {
     // the pages instead of copying them, and the worker's read(2) copies
     // from there. Safe only because these are numbers (any bytes are a
     // valid, if wrong, value) that stay unchanged until a live task is
-    // read: a lent item's until its map completes, and by then every task
-    // still to be read is revoked or belongs to the failed map, whose
-    // results are dropped; a copy's while a TaskRef holds it.
+    // read: a lent item's until its map completes, and by then (a failed
+    // map too: Job::DeliverError) every task still to be read is revoked;
+    // a copy's while a TaskRef holds it.
     bool spliced() const { return data && size >= kMinSpliceBytes; }
   };
   std::deque<Piece> out;
