@@ -196,8 +196,8 @@ void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int ma
         return;
       }
       // Batch results, but never sit on them: a slow task after fast ones
-      // must not delay the fast ones' results. An error goes at once: it
-      // may end a map, which should not wait for the tasks after it.
+      // must not delay the fast ones' results. An error goes at once: an
+      // imap's reader or an error callback may be waiting for it.
       int64_t now = NowNs(CLOCK_MONOTONIC_COARSE);
       if (now - last_flush >= 1000000 || output.size() >= kMaxFrameBytes || output.has_error()) {
         if (!flush()) return;
