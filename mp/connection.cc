@@ -11,7 +11,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <climits>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -176,6 +178,25 @@ absl::Status Connection::SendBytes(absl::string_view buf) {
   // One writev: a small message (<= PIPE_BUF) lands atomically even when
   // several processes write to the same pipe.
   return WriteAllV(fd_.get(), is_socket_, iov, buf.empty() ? 1 : 2);
+}
+
+absl::Status Connection::SendBytesV(absl::Span<const absl::string_view> pieces) {
+  if (absl::Status s = CheckWritable(); !s.ok()) return s;
+  uint64_t size = 0;
+  for (absl::string_view p : pieces) size += p.size();
+  char header[12];
+  std::vector<struct iovec> iov;
+  iov.reserve(pieces.size() + 1);
+  iov.push_back({header, internal::EncodeFrameHeader(size, header)});
+  for (absl::string_view p : pieces) {
+    if (!p.empty()) iov.push_back({const_cast<char*>(p.data()), p.size()});
+  }
+  // writev takes at most IOV_MAX pieces at a time.
+  for (size_t i = 0; i < iov.size(); i += IOV_MAX) {
+    int n = static_cast<int>(std::min<size_t>(IOV_MAX, iov.size() - i));
+    if (absl::Status s = WriteAllV(fd_.get(), is_socket_, iov.data() + i, n); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Connection::SendBytesChunks(uint64_t size, absl::FunctionRef<absl::string_view()> next_chunk) {

@@ -58,6 +58,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "mp/internal/fd.h"
 #include "mp/serialize.h"
 
@@ -83,6 +84,13 @@ class Connection {
   // Errors: OSError "handle is closed" / "connection is read-only";
   // BrokenPipeError (the reader is gone).
   absl::Status SendBytes(absl::string_view buf);
+
+  // Sends the concatenation of `pieces` as one message, gathered by writev(2)
+  // from where they lie: a message assembled from several buffers (a header
+  // and a large payload) need not be copied together first.
+  // Python: Connection.send_bytes(b"".join(pieces))
+  // Errors: as SendBytes.
+  absl::Status SendBytesV(absl::Span<const absl::string_view> pieces);
 
   // Sends one message of exactly `size` bytes, produced by successive calls
   // of `next_chunk` (each returns the next non-empty piece; the pieces must add

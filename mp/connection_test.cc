@@ -14,6 +14,8 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -155,6 +157,44 @@ TEST(ConnectionTest, RecvBytesGrowsPastFirstBuffer) {
   EXPECT_EQ(status, 0);
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(*got == big);
+}
+
+// SendBytesV frames its pieces as one message (empty pieces included), so
+// the reader cannot tell it from SendBytes of their concatenation; a large
+// piece crosses a pipe smaller than the message.
+TEST(ConnectionTest, SendBytesVSendsThePiecesAsOneMessage) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  std::string big = Pattern(3 * (1 << 20) + 5);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::vector<absl::string_view> pieces = {"head", "", big, "tail"};
+    bool ok = pipe->first.SendBytesV(pieces).ok() && pipe->first.SendBytesV({}).ok();
+    _exit(ok ? 0 : 1);
+  }
+  absl::StatusOr<std::string> got = pipe->second.RecvBytes();
+  absl::StatusOr<std::string> empty = pipe->second.RecvBytes();
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_EQ(status, 0);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(*got == absl::StrCat("head", big, "tail"));
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(*empty, "");
+}
+
+// More pieces than one writev(2) takes (IOV_MAX) still make one message.
+TEST(ConnectionTest, SendBytesVTakesMorePiecesThanIovMax) {
+  auto pipe = Pipe();
+  ASSERT_TRUE(pipe.ok());
+  std::vector<std::string> parts;
+  for (int i = 0; i < 3000; ++i) parts.push_back(absl::StrCat(i, ","));
+  std::vector<absl::string_view> pieces(parts.begin(), parts.end());
+  ASSERT_TRUE(pipe->first.SendBytesV(pieces).ok());
+  absl::StatusOr<std::string> got = pipe->second.RecvBytes();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(*got, absl::StrJoin(parts, ""));
 }
 
 TEST(ConnectionTest, PollWaitsForData) {

@@ -59,6 +59,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -240,12 +241,70 @@ void ApplyTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
   EmitValue(value, out);
 }
 
+// Raw results of at least this size leave the worker from where they are
+// computed (TaskOutput::AppendBulk) rather than through its output buffer.
+inline constexpr size_t kMinBulkBytes = 4096;
+
+// A map chunk of plain numbers: out[i] = f(in[i]). Byte copies in and out,
+// as the values may be unaligned; the compiler turns them into plain loads
+// and stores.
+template <typename F, typename A, typename V>
+void RunChunk(F f, const char* __restrict in, char* __restrict out, size_t n) {
+  size_t i = 0;
+  if constexpr (std::is_pointer_v<F>) {
+    // A function pointer is an indirect call per item, which costs more
+    // than a small item itself: four calls an iteration overlap better
+    // (about 30% less time per item for x+1).
+    for (; i + 4 <= n; i += 4) {
+      A a[4];
+      std::memcpy(a, in + i * sizeof(A), sizeof a);
+      V v[4] = {f(a[0]), f(a[1]), f(a[2]), f(a[3])};
+      std::memcpy(out + i * sizeof(V), v, sizeof v);
+    }
+  }
+  for (; i < n; ++i) {
+    A a;
+    std::memcpy(&a, in + i * sizeof(A), sizeof(A));
+    V v = f(a);
+    std::memcpy(out + i * sizeof(V), &v, sizeof(V));
+  }
+}
+
 template <typename F, typename A, bool kStar>
 void MapTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
   using V = MapValue<F, A, kStar>;
   F f = FnFromBits<F>(fn);
-  if constexpr (kRawItem<A> && kRawItem<V> && !kStar) {
-    // Numbers in, numbers out: results go straight into the output frame.
+  if constexpr (kRawItem<A> && kRawItem<V> && !kStar && std::is_same_v<typename MapCall<F, A, kStar>::R, V>) {
+    // Numbers in, numbers out, no status: one loop the compiler sees whole
+    // (it inlines a lambda), results straight into the output.
+    absl::StatusOr<size_t> n = RawVectorCount<A>(bytes);
+    if (!n.ok()) {
+      out.Failed(n.status());
+      return;
+    }
+    size_t start = out.BeginOk();
+    uint64_t count = *n;
+    out.buffer()->append(reinterpret_cast<const char*>(&count), 8);
+    size_t size = *n * sizeof(V);
+    char* dst;
+    if (size >= kMinBulkBytes) {
+      dst = out.AppendBulk(size);
+    } else {
+      size_t base = out.buffer()->size();
+      out.buffer()->resize(base + size);
+      dst = out.buffer()->data() + base;
+    }
+    try {
+      RunChunk<F, A, V>(f, bytes.data() + 8, dst, *n);
+    } catch (...) {
+      out.Abandon(start);
+      out.Raised(CurrentExceptionText());
+      return;
+    }
+    out.EndOk(start);
+    return;
+  } else if constexpr (kRawItem<A> && kRawItem<V> && !kStar) {
+    // The function returns a StatusOr: as above, checking each status.
     absl::StatusOr<size_t> n = RawVectorCount<A>(bytes);
     if (!n.ok()) {
       out.Failed(n.status());
@@ -370,6 +429,23 @@ class MapJob : public ValueJob<std::vector<V>> {
   }
 
  protected:
+  size_t InPlaceSize(size_t chunk) const override {
+    if constexpr (kRawItem<V>) {
+      return ChunkItems(chunk) * sizeof(V);
+    } else {
+      return 0;
+    }
+  }
+  char* InPlaceTarget(size_t chunk, uint64_t count, uint64_t bytes) override {
+    if constexpr (kRawItem<V>) {
+      size_t n = ChunkItems(chunk);
+      if (count != n || bytes != n * sizeof(V)) return nullptr;  // Deliver will say what is wrong.
+      return reinterpret_cast<char*>(this->value_.data() + chunk * chunksize_);
+    } else {
+      (void)chunk, (void)count, (void)bytes;
+      return nullptr;
+    }
+  }
   absl::Status OnChunk(size_t chunk, absl::string_view payload) override {
     size_t lo = chunk * chunksize_;
     size_t n = std::min(chunksize_, this->value_.size() - lo);
@@ -392,6 +468,7 @@ class MapJob : public ValueJob<std::vector<V>> {
   }
 
  private:
+  size_t ChunkItems(size_t chunk) const { return std::min(chunksize_, this->value_.size() - chunk * chunksize_); }
   size_t chunksize_;
 };
 
@@ -461,6 +538,21 @@ class ImapJob : public Job {
   size_t total_;
 };
 
+// A copy of an error status that shares no storage with it. Copies of a
+// Status share a reference-counted rep, and the count lives in Debian's
+// libabsl_status, which TSan does not instrument: when the handler thread
+// drops the last reference to a job after the caller's last read of its
+// error, TSan cannot see that the read came first. A copy made while the
+// caller holds the job is ordered before that by the job's shared_ptr.
+inline absl::Status UnsharedCopy(const absl::Status& status) {
+  if (status.ok()) return status;
+  absl::Status copy(status.code(), status.message());
+  status.ForEachPayload([&copy](absl::string_view url, const absl::Cord& payload) {
+    copy.SetPayload(url, absl::Cord(std::string(payload)));
+  });
+  return copy;
+}
+
 inline absl::Time DeadlineAfter(absl::Duration timeout) {
   return timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
 }
@@ -479,7 +571,7 @@ class AsyncResult {
     if (!job_->WaitUntil(internal::DeadlineAfter(timeout))) {
       return PyError(PyExc::kTimeoutError, absl::StrCat("result not ready after ", absl::FormatDuration(timeout)));
     }
-    if (!job_->status().ok()) return job_->status();
+    if (!job_->status().ok()) return internal::UnsharedCopy(job_->status());
     return job_->value();
   }
 
@@ -583,7 +675,8 @@ class Pool {
 
   // Applies `f` to each item, in chunks of `chunksize` items (0: CPython's
   // default, len / (4 * processes) rounded up). The first failing chunk's
-  // error is the result's.
+  // error is the result's, and, as in CPython 3.8+, a failed map is ready
+  // only once every chunk has run (or failed).
   // Python: Pool.map_async(func, iterable, chunksize, callback, error_callback)
   template <typename F, typename A, typename V = internal::MapValue<F, A, false>>
   AsyncResult<std::vector<V>> MapAsync(F f, const std::vector<A>& items, size_t chunksize = 0,
@@ -591,10 +684,17 @@ class Pool {
                                        ErrorCallback error_callback = nullptr) {
     return MapImpl<F, A, V, false>(f, items, chunksize, std::move(callback), std::move(error_callback), "map");
   }
+  // Items of plain numbers are lent to the pool, not copied, until Map
+  // returns: don't change them from another thread meanwhile. For such
+  // items, a lambda is faster than a function pointer (the workers' chunk
+  // loop inlines it).
   // Python: Pool.map(func, iterable, chunksize)
   template <typename F, typename A, typename V = internal::MapValue<F, A, false>>
   absl::StatusOr<std::vector<V>> Map(F f, const std::vector<A>& items, size_t chunksize = 0) {
-    return Take(MapAsync(f, items, chunksize));
+    // The items outlive the call, so plain numbers are lent, not copied.
+    internal::Loan loan;
+    AsyncResult<std::vector<V>> r = MapImpl<F, A, V, false>(f, items, chunksize, nullptr, nullptr, "map", &loan);
+    return Take(std::move(r), &loan);
   }
 
   // As MapAsync/Map, with each item a tuple of arguments.
@@ -641,13 +741,14 @@ class Pool {
   template <typename F, typename A, typename V, bool kStar>
   AsyncResult<std::vector<V>> MapImpl(F f, const std::vector<A>& items, size_t chunksize,
                                       Callback<std::vector<V>> callback, ErrorCallback error_callback,
-                                      const char* kind) {
+                                      const char* kind, const internal::Loan* loan = nullptr) {
     static_assert(internal::kIsTaskFunction<F>, "Pool tasks must be plain functions or capture-less lambdas");
     if (chunksize == 0) chunksize = std::max<size_t>(1, DefaultChunksize(items.size()));
     auto job = std::make_shared<internal::MapJob<V>>(Notifier(), items.size(), chunksize, NextId(), typeid(F), kind,
                                                      std::move(callback), std::move(error_callback));
+    if (loan) job->set_lent();
     absl::Status s = SubmitChunks(job, items, chunksize, &internal::MapTrampoline<F, A, kStar>,
-                                  internal::FnBits(f));
+                                  internal::FnBits(f), loan);
     if (!s.ok()) job->Abort(s);
     return AsyncResult<std::vector<V>>(std::move(job));
   }
@@ -665,35 +766,58 @@ class Pool {
     return ImapIterator<V>(std::move(job));
   }
 
+  // A chunk of plain numbers goes as [u64 count] in its record and the
+  // values written from the items themselves: lent by a blocking caller
+  // (`loan`), else from one copy shared by the chunks.
   template <typename A>
   absl::Status SubmitChunks(const std::shared_ptr<internal::Job>& job, const std::vector<A>& items,
-                            size_t chunksize, internal::Trampoline trampoline, uintptr_t fn) {
+                            size_t chunksize, internal::Trampoline trampoline, uintptr_t fn,
+                            const internal::Loan* loan = nullptr) {
     if (!core_) return NotRunning();
     std::vector<internal::TaskRef> tasks;
     tasks.reserve((items.size() + chunksize - 1) / chunksize);
+    std::shared_ptr<const void> keep;
+    const A* base = items.data();
+    if constexpr (internal::kRawItem<A>) {
+      if (loan) {
+        keep = loan->token();
+      } else if (!items.empty()) {
+        auto copy = std::make_shared<const std::vector<A>>(items);
+        base = copy->data();
+        keep = std::move(copy);
+      }
+    }
     std::vector<A> chunk;
     for (size_t lo = 0, i = 0; lo < items.size(); lo += chunksize, ++i) {
       size_t hi = std::min(items.size(), lo + chunksize);
       internal::TaskRef t{job, static_cast<uint32_t>(i), {}};
-      t.record.reserve(20 + (hi - lo) * sizeof(A) + 8);
       internal::AppendTaskHeader(&t.record, trampoline, fn);
       size_t start = t.record.size();
       if constexpr (internal::kRawItem<A>) {
-        internal::AppendRawVector(items.data() + lo, hi - lo, &t.record);
+        uint64_t count = hi - lo;
+        t.record.append(reinterpret_cast<const char*>(&count), 8);
+        t.payload = reinterpret_cast<const char*>(base + lo);
+        t.payload_size = (hi - lo) * sizeof(A);
+        t.keep = keep;
+        uint32_t len = static_cast<uint32_t>(8 + t.payload_size);
+        std::memcpy(t.record.data() + start - 4, &len, 4);
       } else {
         chunk.assign(items.begin() + static_cast<ptrdiff_t>(lo), items.begin() + static_cast<ptrdiff_t>(hi));
         if (absl::Status s = SerializeTo(chunk, &t.record); !s.ok()) return s;
+        PatchLength(&t.record, start);
       }
-      PatchLength(&t.record, start);
       tasks.push_back(std::move(t));
     }
     return core_->SubmitAll(std::move(tasks));
   }
 
+  // With a `loan`, also waits until the pool holds no reference to the
+  // lent items.
   template <typename V>
-  static absl::StatusOr<V> Take(AsyncResult<V> r) {
+  static absl::StatusOr<V> Take(AsyncResult<V> r, internal::Loan* loan = nullptr) {
     r.job_->WaitUntil(absl::InfiniteFuture());
-    if (!r.job_->status().ok()) return r.job_->status();
+    if (loan) loan->Wait();
+    if (!r.job_->status().ok()) return internal::UnsharedCopy(r.job_->status());
     return std::move(r.job_->value());
   }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdio>
 #include <map>
 #include <mutex>
+#include <new>
 #include <atomic>
 #include <cstdlib>
 #include <numeric>
@@ -131,6 +133,157 @@ TEST(PoolTest, MapUsesDefaultChunksizeAndKeepsOrder) {
   std::vector<std::string> words = {"a", "bb", "ccc"};
   EXPECT_EQ(pool.Map([](const std::string& s) { return s.size(); }, words).value(),
             (std::vector<size_t>{1, 2, 3}));
+}
+
+int64_t Cube(int64_t x) { return x * x * x; }
+int64_t Widen(int x) { return int64_t{x} << 20; }
+float Halve(double x) { return static_cast<float>(x / 2); }
+uint8_t Flip(uint8_t x) { return static_cast<uint8_t>(~x); }
+
+// Plain numbers take the fast path: chunks written from the items, results
+// computed into place and read into the result vector. Chunk sizes around
+// each threshold (small results through the output buffer, >= 4 KB as bulk,
+// >= 32 KB read in place), values wider and narrower than the items, 1- and
+// 8-byte types at odd offsets, a last short chunk.
+TEST(PoolTest, MapOfPlainNumbersIsExactForEveryChunkSize) {
+  Pool pool(3);
+  std::vector<int64_t> i64(300001);
+  std::iota(i64.begin(), i64.end(), -1000);
+  std::vector<int> ints(300001);
+  std::iota(ints.begin(), ints.end(), -7);
+  std::vector<double> doubles(100003);
+  for (size_t i = 0; i < doubles.size(); ++i) doubles[i] = 0.5 * static_cast<double>(i);
+  std::vector<uint8_t> bytes(70001);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(i * 7);
+  for (size_t chunksize : {size_t{0}, size_t{1}, size_t{7}, size_t{511}, size_t{5000}, size_t{100000}}) {
+    SCOPED_TRACE(chunksize);
+    absl::StatusOr<std::vector<int64_t>> cubes = pool.Map(Cube, i64, chunksize);
+    ASSERT_TRUE(cubes.ok()) << cubes.status();
+    ASSERT_EQ(cubes->size(), i64.size());
+    for (size_t i = 0; i < i64.size(); ++i) ASSERT_EQ((*cubes)[i], Cube(i64[i])) << i;
+    absl::StatusOr<std::vector<int64_t>> wide = pool.Map(Widen, ints, chunksize);
+    ASSERT_TRUE(wide.ok()) << wide.status();
+    for (size_t i = 0; i < ints.size(); ++i) ASSERT_EQ((*wide)[i], Widen(ints[i])) << i;
+    absl::StatusOr<std::vector<float>> halves = pool.Map(Halve, doubles, chunksize);
+    ASSERT_TRUE(halves.ok()) << halves.status();
+    for (size_t i = 0; i < doubles.size(); ++i) ASSERT_EQ((*halves)[i], Halve(doubles[i])) << i;
+    absl::StatusOr<std::vector<uint8_t>> flipped = pool.Map(Flip, bytes, chunksize);
+    ASSERT_TRUE(flipped.ok()) << flipped.status();
+    for (size_t i = 0; i < bytes.size(); ++i) ASSERT_EQ((*flipped)[i], Flip(bytes[i])) << i;
+    // A lambda, which the chunk loop inlines.
+    absl::StatusOr<std::vector<int>> twice = pool.Map([](int x) { return 2 * x; }, ints, chunksize);
+    ASSERT_TRUE(twice.ok()) << twice.status();
+    for (size_t i = 0; i < ints.size(); ++i) ASSERT_EQ((*twice)[i], 2 * ints[i]) << i;
+    // StatusOr results take the checked loop.
+    absl::StatusOr<std::vector<int>> halved =
+        pool.Map([](int x) -> absl::StatusOr<int> { return x / 2; }, ints, chunksize);
+    ASSERT_TRUE(halved.ok()) << halved.status();
+    for (size_t i = 0; i < ints.size(); ++i) ASSERT_EQ((*halved)[i], ints[i] / 2) << i;
+  }
+}
+
+// MapAsync returns before the chunks are sent, and the caller may then
+// change or free the items: the pool works from its own copy.
+TEST(PoolTest, MapAsyncDoesNotReadTheCallersItemsAfterReturning) {
+  Pool pool(2);
+  // Far more than the pipes hold, so most chunks are still unsent when
+  // MapAsync returns.
+  auto items = std::make_unique<std::vector<int>>(4 << 20);
+  std::iota(items->begin(), items->end(), 0);
+  AsyncResult<std::vector<int>> r = pool.MapAsync(AddOne, *items);
+  std::fill(items->begin(), items->end(), -1);
+  items.reset();
+  absl::StatusOr<std::vector<int>> out = r.Get();
+  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_EQ(out->size(), size_t{4 << 20});
+  for (int i = 0; i < (4 << 20); ++i) ASSERT_EQ((*out)[i], i + 1) << i;
+}
+
+// Counts, across processes, the tasks that ran (a MAP_SHARED page made
+// before the pool forks its workers).
+std::atomic<int64_t>* g_ran = nullptr;
+
+int ThrowAtZeroElseCount(int x) {
+  if (x == 0) throw std::runtime_error("zero");
+  // Later than the error, most likely: the map must wait for this anyway.
+  if (x % 4096 == 1) ::usleep(20000);
+  g_ran->fetch_add(1, std::memory_order_relaxed);
+  return x;
+}
+
+// As CPython's (3.8+), a failed map is ready only once every chunk has run
+// ("only consider the result ready once all jobs are done"): it returns the
+// first error, and none of its tasks is still running or waiting to run, so
+// the pool holds no reference to the items it was lent.
+TEST(PoolTest, MapFailsWithTheFirstErrorOnlyOnceEveryChunkHasRun) {
+  void* page = ::mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(page, MAP_FAILED);
+  g_ran = new (page) std::atomic<int64_t>(0);
+  // 1-item chunks, many per worker; 1M-item chunks (4 MB), which overflow
+  // the 1 MB pipes, so chunks wait half-written in the pool.
+  for (auto [n, chunksize] : {std::pair<size_t, size_t>{1000, 1}, std::pair<size_t, size_t>{8 << 20, 1 << 20}}) {
+    SCOPED_TRACE(chunksize);
+    g_ran->store(0);
+    Pool pool(2);
+    std::vector<int> items(n);
+    std::iota(items.begin(), items.end(), 0);
+    absl::StatusOr<std::vector<int>> out = pool.Map(ThrowAtZeroElseCount, items, chunksize);
+    ASSERT_FALSE(out.ok());
+    EXPECT_TRUE(Is(out.status(), PyExc::kRemoteError)) << out.status();
+    EXPECT_TRUE(Contains(std::string(out.status().message()), "std::runtime_error: zero"));
+    // The items of every chunk but the failed one's ran before Map returned.
+    EXPECT_EQ(g_ran->load(), static_cast<int64_t>(n - chunksize));
+    // The pool holds no reference to `items`: ASan would see it read them
+    // after this.
+    std::fill(items.begin(), items.end(), -1);
+    items = {};
+    ASSERT_TRUE(pool.Close().ok());
+    ASSERT_TRUE(pool.Join().ok());
+    EXPECT_EQ(g_ran->load(), static_cast<int64_t>(n - chunksize));
+  }
+  g_ran = nullptr;
+  ASSERT_EQ(::munmap(page, 4096), 0);
+}
+
+int KillSelfAt1234567(int x) {
+  if (x == 1234567) ::raise(SIGKILL);
+  return x + 1;
+}
+
+// A worker killed in the middle of a map of plain numbers fails the map with
+// WorkerLostError; the pool replaces it and maps correctly after.
+TEST(PoolTest, KilledWorkerDuringAMapOfNumbersFailsTheMapAndThePoolGoesOn) {
+  Pool pool(2);
+  std::vector<int> items(2 << 20);
+  std::iota(items.begin(), items.end(), 0);
+  std::vector<pid_t> before = pool.WorkerPids();
+  absl::StatusOr<std::vector<int>> out = pool.Map(KillSelfAt1234567, items);
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(Is(out.status(), PyExc::kWorkerLostError)) << out.status();
+  EXPECT_TRUE(Contains(std::string(out.status().message()), "killed by signal 9 (SIGKILL) while running task #"));
+  for (int round = 0; round < 2; ++round) {
+    absl::StatusOr<std::vector<int>> again = pool.Map(AddOne, items);
+    ASSERT_TRUE(again.ok()) << again.status();
+    for (size_t i = 0; i < items.size(); ++i) ASSERT_EQ((*again)[i], items[i] + 1) << i;
+  }
+  std::vector<pid_t> after = pool.WorkerPids();
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_TRUE(after != before);
+  ASSERT_TRUE(pool.Close().ok());
+  ASSERT_TRUE(pool.Join().ok());
+}
+
+// A worker stuck on a long chunk has its queued chunks taken back and run
+// by the other; they are sent again from the lent items.
+TEST(PoolTest, MapOfNumbersSurvivesChunksTakenBackFromAStuckWorker) {
+  Pool pool(2);
+  std::vector<int> warm(20000);
+  ASSERT_TRUE(pool.Map(AddOne, warm, 1).ok());
+  std::vector<int> items(60, 1);
+  items[0] = 1500;
+  absl::StatusOr<std::vector<int>> out = pool.Map(SleepMs, items, 1);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, items);
 }
 
 TEST(PoolTest, MapAsyncCallbackRunsInTheParent) {

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,6 +37,8 @@ constexpr size_t kMaxWindow = 4096;
 // done.
 constexpr size_t kMaxFrameBytes = 64 * 1024;
 constexpr size_t kSlotStride = 64;       // One cache line per worker slot.
+constexpr size_t kMinInPlaceBytes = 32 * 1024;
+constexpr size_t kMinSpliceBytes = 64 * 1024;
 
 uint32_t GetBE32(const char* p) {
   auto b = [p](int i) { return static_cast<uint32_t>(static_cast<unsigned char>(p[i])); };
@@ -94,31 +97,6 @@ class ByteBuf {
     return data_.get() + tail_;
   }
   void Commit(size_t n) { tail_ += n; }
-  // The length of the first complete frame's payload, if one is buffered;
-  // `*want` gets the bytes still missing otherwise.
-  // CPython's framing: a 4-byte big-endian length, or -1 and an 8-byte one.
-  // Returns {header size, payload size}.
-  std::optional<std::pair<size_t, uint64_t>> Frame(size_t* want) const {
-    if (size() < 4) {
-      *want = 4 - size();
-      return std::nullopt;
-    }
-    size_t header = 4;
-    uint64_t len = GetBE32(begin());
-    if (len == 0xffffffffu) {
-      header = 12;
-      if (size() < header) {
-        *want = header - size();
-        return std::nullopt;
-      }
-      len = uint64_t{GetBE32(begin() + 4)} << 32 | GetBE32(begin() + 8);
-    }
-    if (size() - header < len) {
-      *want = static_cast<size_t>(len - (size() - header));
-      return std::nullopt;
-    }
-    return std::make_pair(header, len);
-  }
 
  private:
   std::unique_ptr<char[]> data_;
@@ -129,9 +107,33 @@ std::atomic<uint64_t>* SlotCounter(void* slots, size_t slot) {
   return reinterpret_cast<std::atomic<uint64_t>*>(static_cast<char*>(slots) + slot * kSlotStride);
 }
 
+// Reads one frame into *buf (replacing what it held) and points *frame at
+// it. The buffer is reused and not zero-filled: a map chunk's frame is
+// hundreds of KB. The parent is trusted, so its length header is believed.
+// Returns false at EOF or on a read error.
+bool RecvFrame(int fd, ByteBuf* buf, absl::string_view* frame) {
+  unsigned char h[12];
+  absl::StatusOr<size_t> n = ReadFull(fd, h, 4);
+  if (!n.ok() || *n < 4) return false;
+  uint64_t len = GetBE32(reinterpret_cast<const char*>(h));
+  if (len == 0xffffffffu) {
+    n = ReadFull(fd, h + 4, 8);
+    if (!n.ok() || *n < 8) return false;
+    len = uint64_t{GetBE32(reinterpret_cast<const char*>(h) + 4)} << 32 |
+          GetBE32(reinterpret_cast<const char*>(h) + 8);
+  }
+  buf->Consume(buf->size());
+  char* p = buf->Reserve(static_cast<size_t>(len));
+  n = ReadFull(fd, p, static_cast<size_t>(len));
+  if (!n.ok() || *n < len) return false;
+  buf->Commit(static_cast<size_t>(len));
+  *frame = absl::string_view(buf->begin(), static_cast<size_t>(len));
+  return true;
+}
+
 // The worker's main loop: CPython's multiprocessing.pool.worker. Frames
-// arrive and leave through mp::Connection (CPython's framing); a frame
-// carries a batch of task records, an empty frame means "exit".
+// arrive and leave in CPython's connection framing; a frame carries a batch
+// of task records, an empty frame means "exit".
 void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int maxtasks,
                 const std::function<void()>& initializer) {
   // The handler thread that may have forked us blocks SIGPIPE; tasks should
@@ -140,34 +142,43 @@ void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int ma
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
   ::pthread_sigmask(SIG_UNBLOCK, &pipe_set, nullptr);
-  Connection tasks = Connection::FromFd(task_r, /*readable=*/true, /*writable=*/false);
+  UniqueFd tasks(task_r);
   Connection results = Connection::FromFd(result_w, /*readable=*/false, /*writable=*/true);
   if (initializer) initializer();
 
-  // A result frame: [i64 busy nanoseconds][records].
+  // A result frame: [i64 busy nanoseconds][records], the records' bulk
+  // (raw map results) spliced in by `output`.
   std::string out;
   out.reserve(64 * 1024);
   out.resize(8);
   TaskOutput output(&out);
+  std::vector<absl::string_view> pieces;
+  ByteBuf in;
   uint64_t n_started = 0;
   uint64_t next_index = 0;
   int64_t busy_start = 0;
   auto flush = [&]() -> bool {
-    if (out.size() == 8) return true;
+    if (output.size() == 8) return true;
     int64_t busy = NowNs() - busy_start;
     std::memcpy(out.data(), &busy, 8);
-    bool ok = results.SendBytes(out).ok();
-    out.resize(8);
+    bool ok;
+    if (output.has_bulk()) {
+      output.Pieces(&pieces);
+      ok = results.SendBytesV(pieces).ok();
+    } else {
+      ok = results.SendBytes(out).ok();
+    }
+    output.Clear(8);
     busy_start = NowNs();
     return ok;
   };
+  absl::string_view frame;
   for (;;) {
-    absl::StatusOr<std::string> frame = tasks.RecvBytes();
-    if (!frame.ok() || frame->empty()) break;  // EOF (the parent is gone) or "exit".
+    if (!RecvFrame(tasks.get(), &in, &frame) || frame.empty()) break;  // EOF (the parent is gone) or "exit".
     busy_start = NowNs();
     int64_t last_flush = NowNs(CLOCK_MONOTONIC_COARSE);
-    const char* p = frame->data();
-    const char* end = p + frame->size();
+    const char* p = frame.data();
+    const char* end = p + frame.size();
     while (p + 20 <= end) {
       auto trampoline = reinterpret_cast<Trampoline>(Get<uintptr_t>(p));
       uintptr_t fn = Get<uintptr_t>(p + 8);
@@ -185,13 +196,16 @@ void WorkerMain(int task_r, int result_w, std::atomic<uint64_t>* started, int ma
         return;
       }
       // Batch results, but never sit on them: a slow task after fast ones
-      // must not delay the fast ones' results.
+      // must not delay the fast ones' results. An error goes at once: an
+      // imap's reader or an error callback may be waiting for it.
       int64_t now = NowNs(CLOCK_MONOTONIC_COARSE);
-      if (now - last_flush >= 1000000 || out.size() >= kMaxFrameBytes) {
+      if (now - last_flush >= 1000000 || output.size() >= kMaxFrameBytes || output.has_error()) {
         if (!flush()) return;
         last_flush = now;
       }
     }
+    // The bulk refers to nothing in `in`, but flushing before the next
+    // frame keeps results prompt.
     if (!flush()) return;
   }
   flush();
@@ -215,16 +229,66 @@ size_t TaskOutput::BeginOk() {
 }
 
 void TaskOutput::EndOk(size_t start) {
-  uint32_t len = static_cast<uint32_t>(out_->size() - start - 9);
+  size_t bulk = 0;
+  for (auto it = splices_.rbegin(); it != splices_.rend() && it->at > start; ++it) bulk += it->size;
+  uint32_t len = static_cast<uint32_t>(out_->size() - start - 9 + bulk);
   std::memcpy(out_->data() + start + 5, &len, 4);
 }
 
+void TaskOutput::Abandon(size_t start) {
+  out_->resize(start);
+  while (!splices_.empty() && splices_.back().at > start) {
+    bulk_bytes_ -= splices_.back().size;
+    splices_.pop_back();
+  }
+}
+
+char* TaskOutput::AppendBulk(size_t n) {
+  size_t rounded = (n + 15) / 16 * 16;
+  while (block_ < blocks_.size() && blocks_[block_].size - block_used_ < rounded) {
+    ++block_;
+    block_used_ = 0;
+  }
+  if (block_ == blocks_.size()) {
+    size_t size = std::max({rounded, size_t{64 * 1024}, blocks_.empty() ? 0 : 2 * blocks_.back().size});
+    // new char[] is aligned for any arithmetic type, and leaves the bytes
+    // as they are.
+    blocks_.push_back(Block{std::unique_ptr<char[]>(new char[size]), size});
+  }
+  char* p = blocks_[block_].data.get() + block_used_;
+  block_used_ += rounded;
+  splices_.push_back(Splice{out_->size(), p, n});
+  bulk_bytes_ += n;
+  return p;
+}
+
+void TaskOutput::Pieces(std::vector<absl::string_view>* pieces) const {
+  pieces->clear();
+  size_t at = 0;
+  for (const Splice& s : splices_) {
+    pieces->push_back(absl::string_view(out_->data() + at, s.at - at));
+    pieces->push_back(absl::string_view(s.data, s.size));
+    at = s.at;
+  }
+  pieces->push_back(absl::string_view(out_->data() + at, out_->size() - at));
+}
+
+void TaskOutput::Clear(size_t keep) {
+  out_->resize(keep);
+  splices_.clear();
+  bulk_bytes_ = 0;
+  has_error_ = false;
+  block_ = block_used_ = 0;
+}
+
 void TaskOutput::Raised(absl::string_view what) {
+  has_error_ = true;
   Header(kRaised, 0, static_cast<uint32_t>(what.size()));
   out_->append(what.data(), what.size());
 }
 
 void TaskOutput::Failed(const absl::Status& status) {
+  has_error_ = true;
   std::string name = PythonException(status);
   uint32_t len = static_cast<uint32_t>(name.size() + 1 + status.message().size());
   Header(kStatus, static_cast<uint32_t>(status.code()), len);
@@ -262,30 +326,61 @@ Job::Job(std::shared_ptr<Notifier> notifier, size_t chunks, uint64_t id, const s
 
 bool Job::Deliver(size_t chunk, absl::string_view payload) {
   if (ready()) return false;
-  absl::Status s = OnChunk(chunk, payload);
-  if (!s.ok()) return DeliverError(chunk, s);
+  if (status_.ok()) {  // A failed job drops its later results.
+    absl::Status s = OnChunk(chunk, payload);
+    if (!s.ok()) return DeliverError(chunk, s);
+  }
   if (--remaining_ > 0) return false;
   ready_.store(true, std::memory_order_release);
   return true;
 }
 
+bool Job::DeliverInPlace(size_t chunk) {
+  (void)chunk;
+  if (ready()) return false;
+  if (--remaining_ > 0) return false;
+  ready_.store(true, std::memory_order_release);
+  return true;
+}
+
+// As CPython's MapResult (3.8+): the first error is the job's, and a failed
+// job is ready only once every chunk has reported ("only consider the result
+// ready once all jobs are done"), so Map returns when none of its tasks is
+// still running or waiting to run, and never lends its items past that.
 bool Job::DeliverError(size_t chunk, absl::Status status) {
   if (ready()) return false;
   if (streaming()) {
     OnChunkError(chunk, status);
-    if (--remaining_ > 0) return false;
-  } else {
+  } else if (status_.ok()) {
     status_ = std::move(status);
   }
+  if (--remaining_ > 0) return false;
   ready_.store(true, std::memory_order_release);
   return true;
+}
+
+Loan::Loan() : state_(std::make_shared<State>()) {
+  // Not null, so that copies test true.
+  token_ = std::shared_ptr<const void>(state_.get(), [state = state_](const void*) {
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->returned = true;
+    state->cv.notify_all();
+  });
+}
+
+void Loan::Wait() {
+  token_.reset();
+  std::unique_lock<std::mutex> lock(state_->mu);
+  state_->cv.wait(lock, [this] { return state_->returned; });
 }
 
 void Job::Abort(absl::Status status) {
   bool done = false;
   {
-    // A streaming job completes when every chunk has reported.
+    // Nothing of the job runs: it fails at once (a streaming job, chunk by
+    // chunk).
     std::lock_guard<std::mutex> lock(notifier_->mu);
+    if (!streaming() && !ready()) status_ = status;
     for (size_t chunk = 0; !ready(); ++chunk) done = DeliverError(chunk, status);
   }
   notifier_->cv.notify_all();
@@ -324,9 +419,38 @@ struct PoolCore::Worker {
   UniqueFd task_w;    // Non-blocking.
   UniqueFd result_r;  // Non-blocking.
   int sentinel = -1;  // Owned by `process`.
-  std::string out;    // Framed tasks not yet written.
-  size_t out_off = 0;
+  // Framed tasks not yet written: our bytes, or a task's payload written
+  // from the caller's items (`job` says whose, for Unlend()).
+  struct Piece {
+    std::string own;
+    const char* data = nullptr;  // Not ours when set.
+    size_t size = 0;
+    const Job* job = nullptr;
+    std::shared_ptr<const void> keep;
+    absl::string_view view() const { return data ? absl::string_view(data, size) : absl::string_view(own); }
+    // Large payloads of plain numbers are vmsplice(2)d: the pipe refers to
+    // the pages instead of copying them, and the worker's read(2) copies
+    // from there. Safe only because these are numbers (any bytes are a
+    // valid, if wrong, value) that stay unchanged until a live task is
+    // read: a lent item's until its map completes, and by then (a failed
+    // map too: Job::DeliverError) every task still to be read is revoked;
+    // a copy's while a TaskRef holds it.
+    bool spliced() const { return data && size >= kMinSpliceBytes; }
+  };
+  std::deque<Piece> out;
+  size_t out_off = 0;  // Bytes of out.front() already written.
+  void AppendOut(absl::string_view bytes) {
+    if (out.empty() || out.back().data) out.emplace_back();
+    out.back().own.append(bytes.data(), bytes.size());
+  }
   ByteBuf in;  // Result bytes not yet processed.
+  // Where ParseResults is in the result stream.
+  bool in_frame = false;
+  uint64_t frame_left = 0;  // Bytes of the current frame not yet parsed.
+  int64_t frame_busy = 0;
+  size_t frame_count = 0;
+  char* direct = nullptr;  // Where the rest of an in-place payload goes...
+  size_t direct_left = 0;  // ...and how much of it is still to come.
   std::deque<TaskRef> inflight;
   uint64_t sent = 0;
   uint64_t acked = 0;
@@ -511,15 +635,18 @@ void PoolCore::Dispatch() {
       size_t share = std::min(room, std::max<size_t>(1, (pending_.size() + n - 1) / n));
       size_t count = 0, bytes = 0;
       for (auto it = pending_.begin(); count < share && it != pending_.end(); ++it, ++count) {
-        if (count > 0 && bytes + it->record.size() > kMaxFrameBytes) break;
-        bytes += it->record.size();
+        if (count > 0 && bytes + it->size() > kMaxFrameBytes) break;
+        bytes += it->size();
       }
       char header[12];
-      w.out.append(header, EncodeFrameHeader(bytes, header));
+      w.AppendOut(absl::string_view(header, EncodeFrameHeader(bytes, header)));
       for (size_t k = 0; k < count; ++k) {
         TaskRef& t = pending_.front();
         t.index = w.sent++;
-        w.out.append(t.record);
+        w.AppendOut(t.record);
+        if (t.payload_size > 0) {
+          w.out.push_back(Worker::Piece{{}, t.payload, t.payload_size, t.job.get(), t.keep});
+        }
         w.inflight.push_back(std::move(t));
         pending_.pop_front();
       }
@@ -530,11 +657,25 @@ void PoolCore::Dispatch() {
 }
 
 void PoolCore::FlushOut(Worker& w) {
-  while (w.out_off < w.out.size()) {
-    ssize_t r = ::write(w.task_w.get(), w.out.data() + w.out_off, w.out.size() - w.out_off);
+  while (!w.out.empty()) {
+    struct iovec iov[64];
+    int n = 0;
+    // One spliced piece, or as many written ones as come before the next.
+    bool splice = vmsplice_ok_ && w.out.front().spliced();
+    for (auto it = w.out.begin(); it != w.out.end() && n < 64; ++it, ++n) {
+      if ((vmsplice_ok_ && it->spliced()) != splice || (splice && n == 1)) break;
+      absl::string_view v = it->view().substr(n == 0 ? w.out_off : 0);
+      iov[n].iov_base = const_cast<char*>(v.data());
+      iov[n].iov_len = v.size();
+    }
+    ssize_t r = splice ? ::vmsplice(w.task_w.get(), iov, 1, SPLICE_F_NONBLOCK) : ::writev(w.task_w.get(), iov, n);
     if (r < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) return;
+      if (splice && errno != EPIPE) {
+        vmsplice_ok_ = false;  // A seccomp filter, say: write instead.
+        continue;
+      }
       if (errno == EPIPE) {
         // The worker is gone; its sentinel will tell. Consume the SIGPIPE
         // this thread has blocked.
@@ -548,22 +689,51 @@ void PoolCore::FlushOut(Worker& w) {
       w.out_off = 0;
       return;
     }
-    w.out_off += static_cast<size_t>(r);
+    size_t left = static_cast<size_t>(r);
+    while (left > 0) {
+      size_t rest = w.out.front().view().size() - w.out_off;
+      if (left < rest) {
+        w.out_off += left;
+        break;
+      }
+      left -= rest;
+      w.out.pop_front();
+      w.out_off = 0;
+    }
+    while (!w.out.empty() && w.out.front().view().size() == w.out_off) {
+      w.out.pop_front();
+      w.out_off = 0;
+    }
   }
-  w.out.clear();
-  w.out_off = 0;
 }
 
 void PoolCore::ReadResults(Worker& w) {
   while (!w.eof) {
-    size_t want = 0;
-    (void)w.in.Frame(&want);
-    size_t ask = std::max<size_t>(want, 64 * 1024);
-    char* dst = w.in.Reserve(ask);
+    auto [need, exact] = ParseResults(w);
+    char* dst;
+    size_t ask;
+    if (w.direct_left > 0) {
+      dst = w.direct;
+      ask = w.direct_left;
+    } else {
+      ask = exact ? need : std::max<size_t>(need, 64 * 1024);
+      dst = w.in.Reserve(ask);
+    }
     ssize_t r = ::read(w.result_r.get(), dst, ask);
     if (r > 0) {
-      w.in.Commit(static_cast<size_t>(r));
-      ProcessFrames(w);
+      if (w.direct_left == 0) {
+        w.in.Commit(static_cast<size_t>(r));
+        continue;
+      }
+      w.direct += r;
+      w.direct_left -= static_cast<size_t>(r);
+      if (w.direct_left == 0) {
+        {
+          std::lock_guard<std::mutex> lock(notifier_->mu);
+          FinishInPlace(w);
+        }
+        CompleteBatch();
+      }
       continue;
     }
     if (r == 0) {
@@ -574,62 +744,187 @@ void PoolCore::ReadResults(Worker& w) {
   }
 }
 
-void PoolCore::ProcessFrames(Worker& w) {
-  size_t want = 0;
-  std::optional<std::pair<size_t, uint64_t>> frame = w.in.Frame(&want);
-  if (!frame) return;
+// A result frame is [i64 busy][records]; a record [u8 kind][u32 code]
+// [u32 len][payload] answers the oldest task in flight. An OK record of a
+// map of plain numbers carries [u64 count][values]: those go straight into
+// the result vector (w.direct) instead of through w.in, so the parent reads
+// just up to them first.
+std::pair<size_t, bool> PoolCore::ParseResults(Worker& w) {
+  std::pair<size_t, bool> next;
   {
     std::lock_guard<std::mutex> lock(notifier_->mu);
-    while (frame) {
-      const char* p = w.in.begin() + frame->first;
-      const char* end = p + frame->second;
-      int64_t busy = Get<int64_t>(p);
-      p += 8;
-      size_t count = 0;
-      while (p + 9 <= end && !w.inflight.empty()) {
-        auto kind = static_cast<TaskOutput::Kind>(*p);
-        uint32_t code = Get<uint32_t>(p + 1);
-        uint32_t rlen = Get<uint32_t>(p + 5);
-        absl::string_view payload(p + 9, rlen);
-        p += 9 + rlen;
-        TaskRef t = std::move(w.inflight.front());
-        w.inflight.pop_front();
-        ++w.acked;
-        w.stuck = false;
-        --inflight_total_;
-        ++count;
-        bool done;
-        if (kind == TaskOutput::kOk) {
-          done = t.job->Deliver(t.chunk, payload);
-        } else if (kind == TaskOutput::kRaised) {
-          done = t.job->DeliverError(
-              t.chunk, PyError(PyExc::kRemoteError, absl::StrCat(t.job->Describe(t.chunk), " raised ", payload)));
-        } else {
-          size_t nul = payload.find('\0');
-          absl::string_view name = payload.substr(0, nul);
-          absl::string_view msg = nul == absl::string_view::npos ? "" : payload.substr(nul + 1);
-          done = t.job->DeliverError(
-              t.chunk, PyErrorFromParts(static_cast<absl::StatusCode>(code), name,
-                                        absl::StrCat(msg, " (in ", t.job->Describe(t.chunk), ")")));
+    for (;;) {
+      if (w.direct_left > 0) {
+        next = {w.direct_left, true};
+        break;
+      }
+      const bool may_go_in_place = MayGoInPlace(w);
+      if (!w.in_frame) {
+        size_t header = w.in.size() >= 4 && GetBE32(w.in.begin()) == 0xffffffffu ? 12 : 4;
+        if (w.in.size() < header + 8) {
+          next = {header + 8 + (may_go_in_place ? 17 : 0) - w.in.size(), may_go_in_place};
+          break;
         }
-        if (done) completed_.push_back(std::move(t.job));
+        uint64_t len = header == 4 ? GetBE32(w.in.begin())
+                                   : uint64_t{GetBE32(w.in.begin() + 4)} << 32 | GetBE32(w.in.begin() + 8);
+        w.in_frame = true;
+        w.frame_left = len >= 8 ? len - 8 : 0;
+        w.frame_busy = len >= 8 ? Get<int64_t>(w.in.begin() + header) : 0;
+        w.frame_count = 0;
+        w.in.Consume(header + std::min<uint64_t>(len, 8));
+        continue;
       }
-      if (count > 0) {
-        double per_task = static_cast<double>(busy) / static_cast<double>(count);
-        task_ns_ = task_ns_ == 0 ? per_task : 0.7 * task_ns_ + 0.3 * per_task;
-        if (task_ns_ <= 0) task_ns_ = 1;
+      if (w.frame_left == 0) {
+        EndFrame(w);
+        continue;
       }
-      w.in.Consume(frame->first + frame->second);
-      frame = w.in.Frame(&want);
+      if (w.frame_left < 9 || w.in.size() < 9) {
+        if (w.frame_left >= 9) {
+          next = {9 + (may_go_in_place ? 8 : 0) - w.in.size(), may_go_in_place};
+          break;
+        }
+        // Not a record: skip it (a worker never sends this).
+        size_t skip = static_cast<size_t>(std::min<uint64_t>(w.frame_left, w.in.size()));
+        w.in.Consume(skip);
+        w.frame_left -= skip;
+        if (w.frame_left > 0) {
+          next = {static_cast<size_t>(w.frame_left), false};
+          break;
+        }
+        continue;
+      }
+      auto kind = static_cast<TaskOutput::Kind>(*w.in.begin());
+      uint32_t code = Get<uint32_t>(w.in.begin() + 1);
+      uint64_t rlen = Get<uint32_t>(w.in.begin() + 5);
+      if (9 + rlen > w.frame_left || w.inflight.empty()) {
+        // A record overrunning its frame, or answering no task: skip the
+        // frame's rest (a worker never sends this).
+        size_t skip = static_cast<size_t>(std::min<uint64_t>(w.frame_left, w.in.size()));
+        w.in.Consume(skip);
+        w.frame_left -= skip;
+        if (w.frame_left > 0) {
+          next = {static_cast<size_t>(w.frame_left), false};
+          break;
+        }
+        continue;
+      }
+      TaskRef& front = w.inflight.front();
+      if (kind == TaskOutput::kOk && rlen >= 8 && may_go_in_place) {
+        if (w.in.size() < 17) {
+          next = {17 - w.in.size(), true};
+          break;
+        }
+        char* dst = front.job->InPlaceTarget(front.chunk, Get<uint64_t>(w.in.begin() + 9), rlen - 8);
+        if (dst) {
+          w.in.Consume(17);
+          w.frame_left -= 9 + rlen;
+          size_t bytes = static_cast<size_t>(rlen - 8);
+          size_t have = std::min(w.in.size(), bytes);
+          if (have > 0) std::memcpy(dst, w.in.begin(), have);
+          w.in.Consume(have);
+          w.direct = dst + have;
+          w.direct_left = bytes - have;
+          if (w.direct_left == 0) FinishInPlace(w);
+          continue;
+        }
+      }
+      if (w.in.size() < 9 + rlen) {
+        next = {static_cast<size_t>(9 + rlen - w.in.size()), false};
+        break;
+      }
+      absl::string_view payload(w.in.begin() + 9, static_cast<size_t>(rlen));
+      TaskRef t = std::move(front);
+      w.inflight.pop_front();
+      ++w.acked;
+      w.stuck = false;
+      --inflight_total_;
+      ++w.frame_count;
+      w.frame_left -= 9 + rlen;
+      bool done;
+      if (kind == TaskOutput::kOk) {
+        done = t.job->Deliver(t.chunk, payload);
+      } else if (kind == TaskOutput::kRaised) {
+        done = t.job->DeliverError(
+            t.chunk, PyError(PyExc::kRemoteError, absl::StrCat(t.job->Describe(t.chunk), " raised ", payload)));
+      } else {
+        size_t nul = payload.find('\0');
+        absl::string_view name = payload.substr(0, nul);
+        absl::string_view msg = nul == absl::string_view::npos ? "" : payload.substr(nul + 1);
+        done = t.job->DeliverError(
+            t.chunk, PyErrorFromParts(static_cast<absl::StatusCode>(code), name,
+                                      absl::StrCat(msg, " (in ", t.job->Describe(t.chunk), ")")));
+      }
+      w.in.Consume(static_cast<size_t>(9 + rlen));
+      if (done) completed_.push_back(std::move(t.job));
     }
   }
   CompleteBatch();
+  return next;
+}
+
+// Smaller payloads are cheaper to copy out of w.in than to read on their own
+// (two reads instead of one).
+bool PoolCore::MayGoInPlace(const Worker& w) const {
+  if (w.inflight.empty()) return false;
+  const TaskRef& t = w.inflight.front();
+  return t.job->InPlaceSize(t.chunk) >= kMinInPlaceBytes && !t.job->ready();
+}
+
+// The in-place payload of the oldest task in flight has all arrived.
+void PoolCore::FinishInPlace(Worker& w) {
+  TaskRef t = std::move(w.inflight.front());
+  w.inflight.pop_front();
+  ++w.acked;
+  w.stuck = false;
+  --inflight_total_;
+  ++w.frame_count;
+  w.direct = nullptr;
+  if (t.job->DeliverInPlace(t.chunk)) completed_.push_back(std::move(t.job));
+}
+
+void PoolCore::EndFrame(Worker& w) {
+  w.in_frame = false;
+  if (w.frame_count == 0) return;
+  double per_task = static_cast<double>(w.frame_busy) / static_cast<double>(w.frame_count);
+  task_ns_ = task_ns_ == 0 ? per_task : 0.7 * task_ns_ + 0.3 * per_task;
+  if (task_ns_ <= 0) task_ns_ = 1;
+}
+
+// A lent job completed, and its caller waits for the pool to let go of its
+// items: copy the bytes the pool may still write (queued in a frame, or for
+// a task that may be sent again) into the pool's own storage.
+void PoolCore::Unlend(const Job* job) {
+  auto own = [job](TaskRef& t) {
+    if (t.job.get() != job || t.payload_size == 0) return;
+    auto copy = std::make_shared<std::string>(t.payload, t.payload_size);
+    t.payload = copy->data();
+    t.keep = std::move(copy);
+  };
+  for (TaskRef& t : pending_) own(t);
+  for (auto& wp : workers_) {
+    if (!wp) continue;
+    for (TaskRef& t : wp->inflight) own(t);
+    for (size_t i = 0; i < wp->out.size(); ++i) {
+      Worker::Piece& piece = wp->out[i];
+      if (piece.job != job) continue;
+      size_t off = i == 0 ? wp->out_off : 0;
+      piece.own.assign(piece.data + off, piece.size - off);
+      piece.data = nullptr;
+      piece.size = 0;
+      piece.job = nullptr;
+      piece.keep.reset();
+      if (i == 0) wp->out_off = 0;
+    }
+  }
 }
 
 void PoolCore::CompleteBatch() {
   if (completed_.empty()) return;
   notifier_->cv.notify_all();
-  for (auto& job : completed_) job->RunCallbacks();
+  for (auto& job : completed_) {
+    if (job->lent()) Unlend(job.get());
+    job->RunCallbacks();
+  }
   completed_.clear();
 }
 
@@ -667,9 +962,10 @@ void PoolCore::HandleExit(size_t slot) {
       }
     }
   }
-  CompleteBatch();
+  // Requeued before the callbacks, so that Unlend() sees these tasks.
   inflight_total_ -= w.inflight.size();
   for (auto it = requeue.rbegin(); it != requeue.rend(); ++it) pending_.push_front(std::move(*it));
+  CompleteBatch();
   (void)w.process.Close();
   {
     std::lock_guard<std::mutex> lock(workers_mu_);
@@ -753,7 +1049,7 @@ void PoolCore::HandlerLoop() {
     }
     Dispatch();
     for (auto& w : workers_) {
-      if (w && w->out.size() > w->out_off) FlushOut(*w);
+      if (w && !w->out.empty()) FlushOut(*w);
     }
     if (state == State::kClose && pending_.empty() && inflight_total_ == 0) {
       bool any = false;
@@ -763,7 +1059,7 @@ void PoolCore::HandlerLoop() {
         if (!w->exit_sent) {
           w->exit_sent = true;
           char header[12];
-          w->out.append(header, EncodeFrameHeader(0, header));
+          w->AppendOut(absl::string_view(header, EncodeFrameHeader(0, header)));
           FlushOut(*w);
         }
       }
@@ -778,7 +1074,7 @@ void PoolCore::HandlerLoop() {
       Worker* w = workers_[i].get();
       if (!w) continue;
       short events = w->eof ? 0 : POLLIN;
-      if (w->out.size() > w->out_off) events |= POLLOUT;
+      if (!w->out.empty()) events |= POLLOUT;
       if (events) {
         fds.push_back({w->result_r.get(), static_cast<short>(events & POLLIN), 0});
         slot_of.push_back(i);

@@ -22,6 +22,13 @@
 //     revokes the stuck worker's unstarted tasks and hands them out again.
 //     Worker and parent claim task indices with a compare-and-swap on a
 //     shared counter, so each task runs at most once.
+//   * A map chunk of plain numbers crosses without a copy in user space:
+//     the parent writes its values from the items (TaskRef::payload; Map
+//     lends the caller's vector, see Loan), the worker computes into a
+//     reused arena and sends from there (TaskOutput::AppendBulk), and the
+//     parent reads a large result straight into the result vector
+//     (Job::InPlaceTarget). The bytes on the wire are the same as for any
+//     task.
 //   * Each worker counts the tasks it has started in a shared memory slot.
 //     When it dies, the parent knows which task was running (that one gets
 //     WorkerLostError), which results were lost, and which tasks it never
@@ -45,6 +52,7 @@
 #include <string>
 #include <thread>
 #include <typeinfo>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -59,20 +67,52 @@ class TaskOutput {
  public:
   enum Kind : uint8_t { kOk = 0, kRaised = 1, kStatus = 2 };
   explicit TaskOutput(std::string* out) : out_(out) {}
+  TaskOutput(const TaskOutput&) = delete;
+  TaskOutput& operator=(const TaskOutput&) = delete;
   // Starts an OK record; the caller appends the value; then EndOk().
   size_t BeginOk();
   void EndOk(size_t start);
   // Discards a record begun with BeginOk (serializing the value failed).
-  void Abandon(size_t start) { out_->resize(start); }
+  void Abandon(size_t start);
   // The task threw (`what` names the exception type and message), or
   // returned an error status.
   void Raised(absl::string_view what);
   void Failed(const absl::Status& status);
   std::string* buffer() { return out_; }
 
+  // Appends `n` bytes for the caller to fill through the returned pointer
+  // (aligned for any arithmetic type). They are neither zero-filled nor
+  // copied into buffer(): they are sent from where they lie, spliced in at
+  // this point. For a map chunk's raw results, hundreds of KB. Valid until
+  // Clear().
+  char* AppendBulk(size_t n);
+  // All bytes, buffer() with the bulk spliced in, and their total size.
+  void Pieces(std::vector<absl::string_view>* pieces) const;
+  size_t size() const { return out_->size() + bulk_bytes_; }
+  bool has_bulk() const { return !splices_.empty(); }
+  // Whether a task failed since the last Clear().
+  bool has_error() const { return has_error_; }
+  // Keeps the first `keep` bytes of buffer() and drops all bulk.
+  void Clear(size_t keep);
+
  private:
   void Header(Kind kind, uint32_t code, uint32_t len);
+  // Bulk bytes spliced in before buffer()[at].
+  struct Splice {
+    size_t at;
+    const char* data;
+    size_t size;
+  };
+  struct Block {
+    std::unique_ptr<char[]> data;
+    size_t size;
+  };
   std::string* out_;
+  std::vector<Splice> splices_;
+  size_t bulk_bytes_ = 0;
+  bool has_error_ = false;
+  std::vector<Block> blocks_;  // Bump-allocated, reused after Clear().
+  size_t block_ = 0, block_used_ = 0;
 };
 
 // Runs one task in a worker: decodes `args`, calls the function (`fn` is a
@@ -101,6 +141,29 @@ class Job {
   // The handler thread calls this after releasing the lock, once, for a job
   // that became complete.
   virtual void RunCallbacks() {}
+
+  // Jobs whose results are raw values (a map of plain numbers) may have a
+  // chunk's values read straight into place. InPlaceSize: how many bytes of
+  // values chunk `chunk` has, 0 if it cannot go in place. InPlaceTarget:
+  // where the `bytes` bytes of chunk `chunk` (a raw vector of `count`
+  // values) go, or null to take them through Deliver. The handler thread
+  // calls these under notifier->mu and fills the target later, outside it;
+  // then DeliverInPlace.
+  virtual size_t InPlaceSize(size_t chunk) const {
+    (void)chunk;
+    return 0;
+  }
+  virtual char* InPlaceTarget(size_t chunk, uint64_t count, uint64_t bytes) {
+    (void)chunk, (void)count, (void)bytes;
+    return nullptr;
+  }
+  bool DeliverInPlace(size_t chunk);
+
+  // The job's items are lent by a caller who waits until the pool holds no
+  // reference to them (see Loan): once the job completes, the pool copies
+  // what of them it still needs.
+  void set_lent() { lent_ = true; }
+  bool lent() const { return lent_; }
 
   // Fails the job from outside the handler (e.g. its arguments did not
   // serialize): delivers, wakes waiters, runs the error callback.
@@ -132,6 +195,29 @@ class Job {
   uint64_t id_;
   const std::type_info& fn_type_;
   const char* kind_;
+  bool lent_ = false;
+};
+
+// Items lent to the pool for one blocking call (Pool::Map): its tasks refer
+// to the caller's items through copies of token() instead of copying them,
+// and the call returns only after Wait(), when no copy is left.
+class Loan {
+ public:
+  Loan();
+  ~Loan() { Wait(); }
+  Loan(const Loan&) = delete;
+  Loan& operator=(const Loan&) = delete;
+  const std::shared_ptr<const void>& token() const { return token_; }
+  void Wait();
+
+ private:
+  struct State {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool returned = false;
+  };
+  std::shared_ptr<State> state_;
+  std::shared_ptr<const void> token_;
 };
 
 // A task ready to go to a worker.
@@ -140,6 +226,13 @@ struct TaskRef {
   uint32_t chunk = 0;
   uint64_t index = 0;  // Position in its worker's task stream.
   std::string record;  // [u64 trampoline][u64 fn][u32 len][args]
+  // The last `payload_size` bytes of the args when they are not in `record`
+  // but in the caller's items (a map chunk of plain numbers), written from
+  // there; `keep` keeps them alive.
+  const char* payload = nullptr;
+  size_t payload_size = 0;
+  std::shared_ptr<const void> keep;
+  size_t size() const { return record.size() + payload_size; }
 };
 
 // "std::runtime_error: boom", for the exception being handled (call only
@@ -187,7 +280,15 @@ class PoolCore {
   void Dispatch();
   void FlushOut(Worker& w);
   void ReadResults(Worker& w);
-  void ProcessFrames(Worker& w);
+  // Whether the next result of `w` may be read in place.
+  bool MayGoInPlace(const Worker& w) const;
+  // Parses the buffered result bytes; returns how many to read next, and
+  // whether exactly that many (the header before a payload that may be read
+  // in place).
+  std::pair<size_t, bool> ParseResults(Worker& w);
+  void FinishInPlace(Worker& w);
+  void EndFrame(Worker& w);
+  void Unlend(const Job* job);
   void HandleExit(size_t slot);
   bool CanSteal() const;
   void Steal();
@@ -209,6 +310,7 @@ class PoolCore {
   std::mutex join_mu_;  // Serializes Join/Terminate.
 
   int wake_fd_ = -1;
+  bool vmsplice_ok_ = true;  // Until vmsplice(2) fails for want of support.
   void* slots_ = nullptr;  // Shared memory: per-slot started-task counters.
   size_t slots_size_ = 0;
   int worker_counter_ = 0;
