@@ -386,6 +386,29 @@ Machine: {machine}
 `BENCH_BINARIES` in `tools/bench/BUILD`; "n/a (no BM_X)": the binary has no benchmark
 of that name; "n/a (no script)": the figure's CPython script is missing.
 
+## Reading the figures
+
+- **Queue small items**: the raw baseline is a lock-free single-producer
+  single-consumer ring of fixed slots with spinning counters: an upper bound,
+  not an equivalent. mp's Queue is multi-producer multi-consumer, sleeps when
+  idle and survives a process killed inside it.
+- **Queue 1 MiB items**: mp's queue gets the raw ring's 16 MiB buffer.
+  `BM_MpQueue_1MiB_DefaultCapacity` in `//mp:queue_benchmark` measures the
+  default 64 MiB, which is slower (a producer running ahead walks twice the
+  L3 cache, and a fresh queue takes 4x the page faults).
+- **Pipe round trip**: mp's Connection polls without blocking (yielding the
+  CPU, up to 50 us) before it sleeps in read(); the raw ping-pong blocks at
+  once. With the two processes on different CPUs, the raw one pays a
+  cross-CPU wake-up per message (~30 us on the 2-vCPU development VM) and mp
+  usually does not. Pinned to one CPU (`taskset -c 0`) there is no such
+  advantage: the duplex Pipe (a socketpair, as CPython's) then costs about 2x
+  a raw pipe and 1x a raw socketpair (`BM_RawSocketpair_RoundTrip`), the
+  simplex one (pipes) about 1.5x a raw pipe.
+- **The conformance runner** has its own benchmark,
+  `tools/bazel run -c opt //conformance/runner:tracer_benchmark`: the traced
+  run of a stress program (100 processes, 10k one-write lines) against the
+  same program writing into a plain pipe, and against the runner untraced.
+
 ## The figures and what measures them
 
 | key | figure | unit | binary | mp benchmark | raw benchmark | CPython script |
