@@ -759,6 +759,16 @@ std::pair<size_t, bool> PoolCore::ParseResults(Worker& w) {
         break;
       }
       const bool may_go_in_place = MayGoInPlace(w);
+      // Drops what has arrived of the current frame; true when more of it is
+      // still to come (`next` then asks for it).
+      auto skip_frame_rest = [&] {
+        size_t skip = static_cast<size_t>(std::min<uint64_t>(w.frame_left, w.in.size()));
+        w.in.Consume(skip);
+        w.frame_left -= skip;
+        if (w.frame_left == 0) return false;
+        next = {static_cast<size_t>(w.frame_left), false};
+        return true;
+      };
       if (!w.in_frame) {
         size_t header = w.in.size() >= 4 && GetBE32(w.in.begin()) == 0xffffffffu ? 12 : 4;
         if (w.in.size() < header + 8) {
@@ -784,13 +794,7 @@ std::pair<size_t, bool> PoolCore::ParseResults(Worker& w) {
           break;
         }
         // Not a record: skip it (a worker never sends this).
-        size_t skip = static_cast<size_t>(std::min<uint64_t>(w.frame_left, w.in.size()));
-        w.in.Consume(skip);
-        w.frame_left -= skip;
-        if (w.frame_left > 0) {
-          next = {static_cast<size_t>(w.frame_left), false};
-          break;
-        }
+        if (skip_frame_rest()) break;
         continue;
       }
       auto kind = static_cast<TaskOutput::Kind>(*w.in.begin());
@@ -799,13 +803,7 @@ std::pair<size_t, bool> PoolCore::ParseResults(Worker& w) {
       if (9 + rlen > w.frame_left || w.inflight.empty()) {
         // A record overrunning its frame, or answering no task: skip the
         // frame's rest (a worker never sends this).
-        size_t skip = static_cast<size_t>(std::min<uint64_t>(w.frame_left, w.in.size()));
-        w.in.Consume(skip);
-        w.frame_left -= skip;
-        if (w.frame_left > 0) {
-          next = {static_cast<size_t>(w.frame_left), false};
-          break;
-        }
+        if (skip_frame_rest()) break;
         continue;
       }
       TaskRef& front = w.inflight.front();
