@@ -28,6 +28,13 @@
 //   * Terminate() with tasks pending: those fail with ProcessError (CPython
 //     leaves them pending forever).
 //
+// Deviation, for throughput: a worker that gets several tasks at once sends
+// their results in batches (a frame at most every millisecond; an error at
+// once), where CPython's sends each result as its task ends. A fast task's
+// result can therefore wait behind the next task of the same batch if that
+// one starts within the millisecond, so a short Get(timeout) on it may time
+// out where CPython's would not.
+//
 // Thread-safety: all methods may be called from any thread of the process
 // that created the pool. Callbacks run on the pool's handler thread, in the
 // parent, as in CPython; keep them short.
