@@ -6,28 +6,21 @@ Prints one JSON line {"figure", "value", "unit"}: the median over 5
 repetitions of the mean time per call in microseconds (--quick: 1 short
 repetition). tools/bench runs it for the figure subprocess_echo_capture.
 """
-import json
-import statistics
 import subprocess
 import sys
-import time
+
+import benchlib
 
 
-def rep(n):
-    start = time.perf_counter()
-    for _ in range(n):
-        r = subprocess.run(['/bin/echo', 'hi'], stdout=subprocess.PIPE)
-        if not (r.stdout == b'hi\n'):
-            sys.exit("subprocess_echo.py: unexpected output %r" % r.stdout)
-    return (time.perf_counter() - start) / n * 1e6
+def echo():
+    r = subprocess.run(['/bin/echo', 'hi'], stdout=subprocess.PIPE)
+    if r.stdout != b'hi\n':
+        sys.exit("subprocess_echo.py: unexpected output %r" % r.stdout)
 
 
 def main():
-    quick = "--quick" in sys.argv[1:]
-    reps, n = (1, 5) if quick else (5, 300)
-    rep(3 if quick else 20)  # Warm up.
-    value = statistics.median(rep(n) for _ in range(reps))
-    print(json.dumps({"figure": "subprocess_echo_capture", "value": round(value, 1), "unit": "us"}))
+    value = benchlib.median_us_per_call(echo, "--quick" in sys.argv[1:])
+    benchlib.report("subprocess_echo_capture", round(value, 1), "us")
 
 
 if __name__ == "__main__":
