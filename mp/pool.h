@@ -281,9 +281,7 @@ template <typename F, typename A, bool kStar>
 void MapTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
   using V = MapValue<F, A, kStar>;
   F f = FnFromBits<F>(fn);
-  if constexpr (kRawItem<A> && kRawItem<V> && !kStar && std::is_same_v<typename MapCall<F, A, kStar>::R, V>) {
-    // Numbers in, numbers out, no status: one loop the compiler sees whole
-    // (it inlines a lambda), results straight into the output.
+  if constexpr (kRawItem<A> && kRawItem<V> && !kStar) {
     absl::StatusOr<size_t> n = RawVectorCount<A>(bytes);
     if (!n.ok()) {
       out.Failed(n.status());
@@ -292,51 +290,39 @@ void MapTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
     size_t start = out.BeginOk();
     uint64_t count = *n;
     out.buffer()->append(reinterpret_cast<const char*>(&count), 8);
+    const char* in = bytes.data() + 8;
     size_t size = *n * sizeof(V);
-    char* dst;
-    if (size >= kMinBulkBytes) {
-      dst = out.AppendBulk(size);
-    } else {
-      size_t base = out.buffer()->size();
-      out.buffer()->resize(base + size);
-      dst = out.buffer()->data() + base;
-    }
     try {
-      RunChunk<F, A, V>(f, bytes.data() + 8, dst, *n);
-    } catch (...) {
-      out.Abandon(start);
-      out.Raised(CurrentExceptionText());
-      return;
-    }
-    out.EndOk(start);
-    return;
-  } else if constexpr (kRawItem<A> && kRawItem<V> && !kStar) {
-    // The function returns a StatusOr: as above, checking each status.
-    absl::StatusOr<size_t> n = RawVectorCount<A>(bytes);
-    if (!n.ok()) {
-      out.Failed(n.status());
-      return;
-    }
-    size_t start = out.BeginOk();
-    std::string* buf = out.buffer();
-    size_t base = buf->size();
-    uint64_t count = *n;
-    buf->resize(base + 8 + *n * sizeof(V));
-    std::memcpy(buf->data() + base, &count, 8);
-    const char* p = bytes.data() + 8;
-    std::string error;
-    TaskOutput error_out(&error);
-    try {
-      for (size_t i = 0; i < *n; ++i) {
-        A item;
-        std::memcpy(&item, p + i * sizeof(A), sizeof(A));
-        V v{};
-        if (!InvokeTask([&] { return f(item); }, &v, error_out)) {
-          out.Abandon(start);
-          buf->append(error);
-          return;
+      if constexpr (std::is_same_v<typename MapCall<F, A, kStar>::R, V>) {
+        // Numbers in, numbers out, no status: one loop the compiler sees
+        // whole (it inlines a lambda), results straight into the output.
+        char* dst;
+        if (size >= kMinBulkBytes) {
+          dst = out.AppendBulk(size);
+        } else {
+          size_t base = out.buffer()->size();
+          out.buffer()->resize(base + size);
+          dst = out.buffer()->data() + base;
         }
-        std::memcpy(buf->data() + base + 8 + i * sizeof(V), &v, sizeof(V));
+        RunChunk<F, A, V>(f, in, dst, *n);
+      } else {
+        // The function returns a StatusOr: each status checked.
+        std::string* buf = out.buffer();
+        size_t base = buf->size();
+        buf->resize(base + size);
+        std::string error;
+        TaskOutput error_out(&error);
+        for (size_t i = 0; i < *n; ++i) {
+          A item;
+          std::memcpy(&item, in + i * sizeof(A), sizeof(A));
+          V v{};
+          if (!InvokeTask([&] { return f(item); }, &v, error_out)) {
+            out.Abandon(start);
+            buf->append(error);
+            return;
+          }
+          std::memcpy(buf->data() + base + i * sizeof(V), &v, sizeof(V));
+        }
       }
     } catch (...) {
       out.Abandon(start);
