@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -355,6 +356,52 @@ TEST(TracerTest, ExecIsRecorded) {
   EXPECT_GE(kid.exec_at[0], kid.started);
   EXPECT_LE(kid.exec_at[0], o.processes[2].started);
   EXPECT_EQ(o.processes[2].forked_by, kid.pid);
+}
+
+// Forks and execs mark the captures instead of reading them (the process
+// goes on at once); the lines before each event must still be recorded
+// before it, and the lines after it after it.
+TEST(TracerTest, EventsAreOrderedAfterUnreadLines) {
+  for (int run = 0; run < 5; ++run) {
+    Observation o = MustRun({Helper(), "burst"});
+    ExpectConsistent(o);
+    ASSERT_EQ(o.processes.size(), 6u);
+    const ProcessRecord& root = o.processes[0];
+    ASSERT_EQ(root.exec_at.size(), 2u);
+    ASSERT_TRUE(root.exit && root.exit->exited() && root.exit->code() == 3);
+    int before_fork = 0, before_exec = 0, children = 0;
+    // A line is complete in the record that holds its newline, as the
+    // checker takes it.
+    std::map<pid_t, std::string> partial;
+    for (const WriteRecord& w : o.writes) {
+      std::string& text = partial[w.pid];
+      text += w.data;
+      size_t nl;
+      while ((nl = text.find('\n')) != std::string::npos) {
+        std::string line = text.substr(0, nl);
+        text.erase(0, nl + 1);
+        std::vector<std::string> f = absl::StrSplit(line, ' ');
+        if (absl::StartsWith(line, "before fork ")) {
+          int r = std::stoi(f[2]);
+          ++before_fork;
+          EXPECT_LT(w.at, o.processes[1 + r].started) << line << " (run " << run << ")";
+        } else if (absl::StartsWith(line, "before exec ")) {
+          ++before_exec;
+          EXPECT_LT(w.at, root.exec_at[1]) << line << " (run " << run << ")";
+        } else if (absl::StartsWith(line, "child ")) {
+          const ProcessRecord* kid = Find(o, w.pid);
+          ASSERT_NE(kid, nullptr);
+          ++children;
+          EXPECT_GT(w.at, kid->started) << line;
+          EXPECT_LE(w.at, *kid->ended) << line;
+        }
+      }
+    }
+    for (const auto& [pid, text] : partial) EXPECT_EQ(text, "") << pid;
+    EXPECT_EQ(before_fork, 5 * 400);
+    EXPECT_EQ(before_exec, 400);
+    EXPECT_EQ(children, 5);
+  }
 }
 
 TEST(TracerTest, UntracedFallbackCapturesText) {

@@ -199,6 +199,26 @@ int Exec(const char* self) {
   return 0;
 }
 
+// burst: rounds of many lines then a fork (the child writes one line and
+// exits), then many lines and an exec of `self` exit3: each event comes
+// while the runner has not read the lines before it.
+int Burst(const char* self) {
+  constexpr int kRounds = 5, kLines = 400;
+  for (int r = 0; r < kRounds; ++r) {
+    for (int k = 0; k < kLines; ++k) Out("before fork " + std::to_string(r) + " " + std::to_string(k) + "\n");
+    pid_t kid = ::fork();
+    if (kid == 0) {
+      Out("child " + std::to_string(r) + "\n");
+      ::_exit(0);
+    }
+  }
+  while (::wait(nullptr) > 0) {
+  }
+  for (int k = 0; k < kLines; ++k) Out("before exec " + std::to_string(k) + "\n");
+  ::execl(self, self, "exit3", static_cast<char*>(nullptr));
+  return 127;
+}
+
 // forkbomb: every process forks children as fast as it can, forever.
 int ForkBomb() {
   for (;;) {
@@ -340,6 +360,7 @@ int main(int argc, char** argv) {
   if (mode == "bypass") return Bypass();
   if (mode == "partial") return Partial();
   if (mode == "exec") return Exec(argv[0]);
+  if (mode == "burst") return Burst(argv[0]);
   if (mode == "exit3") return 3;
   if (mode == "forkbomb") return ForkBomb();
   if (mode == "bigout") return BigOut(argc > 2 ? std::atol(argv[2]) : 0);
