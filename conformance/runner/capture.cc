@@ -2,8 +2,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <linux/sockios.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -83,26 +81,6 @@ void Capture::ReceiveAll(absl::Time start, absl::FunctionRef<bool(pid_t)> untrac
   for (int s = 1; s <= 2; ++s) Receive(s, start, untraced_writer);
 }
 
-// SIOCINQ on a Unix stream socket counts every unread byte queued (the
-// kernel sums its queue), so read_ + that is where the stream stands. The
-// time is taken after both counts: whatever they include was written by it.
-absl::Duration Capture::Mark(absl::Time start) {
-  uint64_t pos[3] = {0, 0, 0};
-  for (int s = 1; s <= 2; ++s) {
-    int queued = 0;
-    if (open_[s] && ::ioctl(cap_[s].get(), SIOCINQ, &queued) == 0 && queued > 0) {
-      pos[s] = read_[s] + static_cast<uint64_t>(queued);
-    }
-  }
-  absl::Duration at = absl::Now() - start;
-  for (int s = 1; s <= 2; ++s) {
-    if (pos[s] == 0) continue;  // Nothing unread: later bytes come after the mark anyway.
-    if (!marks_[s].empty() && marks_[s].back().pos == pos[s]) continue;  // The earlier mark bounds them.
-    marks_[s].push_back({pos[s], at});
-  }
-  return at;
-}
-
 // SO_PASSCRED on the runner's end makes each read return the bytes of one
 // writer only (unix_stream_read_generic never glues data from different
 // senders then), with an SCM_CREDENTIALS message naming its thread group, as
@@ -114,7 +92,7 @@ absl::Duration Capture::Mark(absl::Time start) {
 // reference to its struct pid), translated when read. The ProcessRecord it
 // names is unambiguous in a traced run: a traced process's pid is freed only
 // after the runner, its tracer, has reaped it, and the captures are drained
-// right then, before recording its end, so every byte
+// right then, before recording its end (and at its exit stop), so every byte
 // it wrote is read before its pid can be reused. Untraced, a grandchild is
 // reaped by its parent, not the runner, and its pid may be reused before its
 // last bytes are read; then they name the new process (the tree is unknown
@@ -145,7 +123,6 @@ void Capture::Receive(int s, absl::Time start, absl::FunctionRef<bool(pid_t)> un
       }
       return;
     }
-    absl::Duration now = absl::Now() - start;  // Every piece of this batch was written by now.
     std::optional<pid_t> last;  // The writer of the previous piece of this batch, if recorded.
     for (int i = 0; i < got; ++i) {
       struct msghdr& m = msgs[i].msg_hdr;
@@ -176,50 +153,24 @@ void Capture::Receive(int s, absl::Time start, absl::FunctionRef<bool(pid_t)> un
       // Consecutive pieces of one batch from the same writer are one run:
       // no other writer's bytes came between them.
       bool recorded = Record(s, pid, buf_.data() + static_cast<size_t>(i) * kPiece, msgs[i].msg_len,
-                             pid && pid == last, now);
+                             pid && pid == last, start);
       last = recorded ? pid : std::nullopt;
     }
     if (got < static_cast<int>(kBatch)) return;  // Nothing more now.
   }
 }
 
-// A piece read at `now` was written before then, and, if it lies before a
-// mark, before that mark too; a piece across a mark is split there. Returns
-// whether its last byte was recorded.
 bool Capture::Record(int s, std::optional<pid_t> pid, const char* data, size_t len, bool continues,
-                     absl::Duration now) {
+                     absl::Time start) {
   if (!pid) anonymous_bytes_ += len;
-  std::deque<StreamMark>& marks = marks_[s];
-  bool recorded = continues;
-  while (len > 0) {
-    while (!marks.empty() && marks.front().pos <= read_[s]) marks.pop_front();
-    size_t piece = len;
-    absl::Duration at = now;
-    if (!marks.empty()) {
-      piece = static_cast<size_t>(std::min<uint64_t>(len, marks.front().pos - read_[s]));
-      at = std::min(now, marks.front().at - absl::Nanoseconds(1));
-    }
-    recorded = RecordPiece(s, pid, data, piece, recorded, at);
-    read_[s] += piece;
-    data += piece;
-    len -= piece;
-  }
-  return recorded;
-}
-
-bool Capture::RecordPiece(int s, std::optional<pid_t> pid, const char* data, size_t len, bool continues,
-                          absl::Duration at) {
-  // Only bytes of the same read and on the same side of every mark share a
-  // record: they have the same time.
-  bool extend = continues && !obs_->writes.empty() && obs_->writes.back().stream == s && obs_->writes.back().at == at;
   std::string* dst = captured_[s];
   size_t room = max_output_bytes_ - std::min(max_output_bytes_, dst->size());
-  if (!extend && obs_->writes.size() >= kMaxWriteRecords) room = 0;
+  if (!continues && obs_->writes.size() >= kMaxWriteRecords) room = 0;
   size_t keep = std::min(len, room);
   if (keep < len) obs_->output_truncated = true;
   if (keep == 0) return false;  // Past a cap: read on, so that writers never block, and drop.
   dst->append(data, keep);
-  if (extend) {
+  if (continues && !obs_->writes.empty() && obs_->writes.back().stream == s) {
     obs_->writes.back().data.append(data, keep);
     return true;
   }
@@ -227,7 +178,7 @@ bool Capture::RecordPiece(int s, std::optional<pid_t> pid, const char* data, siz
   w.pid = pid.value_or(0);
   w.stream = s;
   w.data.assign(data, keep);
-  w.at = at;
+  w.at = absl::Now() - start;
   obs_->writes.push_back(std::move(w));
   return true;
 }

@@ -9,8 +9,6 @@
 #include <sys/types.h>
 
 #include <cstddef>
-#include <cstdint>
-#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,38 +50,19 @@ class Capture {
   bool Holds(const struct stat& st) const;
 
   // Reads everything the captures hold now, without blocking, into writes
-  // (each at its time since `start`, bounded by the marks). `untraced_writer(pid)`:
-  // whether a writer is one the runner should have known (an anomaly).
+  // (each at its time since `start`). `untraced_writer(pid)`: whether a
+  // writer is one the runner should have known (an anomaly).
   void ReceiveAll(absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer);
-
-  // Marks where the captures stand now, without reading them, and returns
-  // the time of the mark since `start`: every byte queued by then was
-  // written before it, and is recorded with an `at` before it when read
-  // later. An event (fork, exec) stamped with this time is then ordered
-  // after every write that preceded it, as if the captures had been drained,
-  // while the process that caused it goes on at once.
-  absl::Duration Mark(absl::Time start);
 
   // Reports what went wrong in the bookkeeping, once every read is done.
   void Finish();
 
  private:
   void Receive(int stream, absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer);
-  // Appends `len` bytes read from `stream` at `now`, written by `pid`, to
-  // the Observation (up to the caps), split where a mark falls inside them;
-  // `continues`: the last record is the same writer's, from the same read.
-  // Returns whether the last byte was recorded.
-  bool Record(int stream, std::optional<pid_t> pid, const char* data, size_t len, bool continues,
-              absl::Duration now);
-  // One piece of Record, all on one side of every mark, recorded `at`.
-  bool RecordPiece(int stream, std::optional<pid_t> pid, const char* data, size_t len, bool continues,
-                   absl::Duration at);
-
-  // A mark on one stream: the bytes before `pos` were queued by `at`.
-  struct StreamMark {
-    uint64_t pos;
-    absl::Duration at;
-  };
+  // Appends `len` bytes read from `stream`, written by `pid`, to the
+  // Observation (up to the caps); `continues`: to the last record. Returns
+  // whether anything was recorded.
+  bool Record(int stream, std::optional<pid_t> pid, const char* data, size_t len, bool continues, absl::Time start);
 
   Observation* obs_;
   size_t max_output_bytes_;
@@ -93,10 +72,6 @@ class Capture {
   bool open_[3] = {false, false, false};
   SockId ids_[3];
   std::string* captured_[3] = {nullptr, nullptr, nullptr};
-  // Bytes read from each stream so far (dropped ones too), and the marks
-  // not yet passed, in order.
-  uint64_t read_[3] = {0, 0, 0};
-  std::deque<StreamMark> marks_[3];
   std::vector<char> buf_;
   // Writers that were not traced processes, and bytes without credentials.
   absl::flat_hash_set<pid_t> unknown_writers_;

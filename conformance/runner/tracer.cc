@@ -80,10 +80,9 @@ class Tracer {
   // one, with SIGKILL, marking them killed_by_runner.
   void KillAll();
   // Reads everything the captures hold now, without blocking, into writes.
-  // Called when a process is reaped, before recording its end: so its
-  // writes come before its end, and are read before its pid can be reused.
-  // Forks and execs stop a process that should go on at once: they mark
-  // the captures instead (Capture::Mark), which orders them as well.
+  // Called at every event the Observation records, before recording it: so
+  // a process's writes (all returned before it reached its exit stop) come
+  // before its end, and nothing caused by an event comes before it.
   void ReceiveCaptures();
 
   const RunRequest& req_;
@@ -113,8 +112,7 @@ ProcessRecord* Tracer::AddProcess(pid_t tgid, pid_t forked_by) {
   ProcessRecord rec;
   rec.pid = tgid;
   rec.forked_by = forked_by;
-  // Not a drain: a fork stops its parent, which should go on at once.
-  rec.started = capture_.Mark(start_);
+  rec.started = Since();
   size_t index = obs_->processes.size();
   procs_[tgid] = index;
   exiting_.erase(tgid);  // A reused pid.
@@ -185,6 +183,7 @@ void Tracer::HandleStop(pid_t tid, int status) {
     case PTRACE_EVENT_CLONE: {
       unsigned long child = 0;
       if (::ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child != 0) {
+        ReceiveCaptures();
         pid_t kid = static_cast<pid_t>(child);
         pid_t by = threads_[tid];
         Discover(kid, by, /*is_fork_event=*/event != PTRACE_EVENT_CLONE);
@@ -201,15 +200,17 @@ void Tracer::HandleStop(pid_t tid, int status) {
       }
       pid_t tgid = threads_[tid];
       if (ProcessRecord* p = Proc(tgid)) {
-        p->exec_at.push_back(capture_.Mark(start_));
+        ReceiveCaptures();
         p->execs.push_back(internal::Argv0Of(tgid));
+        p->exec_at.push_back(Since());
       }
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       return;
     }
     case PTRACE_EVENT_EXIT:
-      // Its bytes are read when it is reaped (HandleStatus), before its end
-      // is recorded and before its pid can be anyone else's.
+      // Every write of this thread has returned, so its bytes are in the
+      // captures: take them now, while its pid cannot be anyone else's.
+      ReceiveCaptures();
       // The leader on its way out: a kill from now on did not end it.
       if (threads_.contains(tid) && threads_[tid] == tid) exiting_.insert(tid);
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);

@@ -14,12 +14,9 @@
 //     read returns the bytes of exactly one writer with an SCM_CREDENTIALS
 //     message naming it (the kernel never glues data from different writers
 //     into one read then), in the order the writes happened. Attribution is
-//     the kernel's, so writes do not stop the writer. Writes are ordered
-//     against the events the Observation records: a fork or exec marks
-//     where the captures stand (their unread byte counts) and lets the
-//     process go on at once, and the bytes before a mark are recorded before
-//     its time when they are read; a reaped process's bytes are read before
-//     its end is recorded, and before its pid can be reused.
+//     the kernel's, so writes do not stop the writer. The captures are
+//     drained at every event the Observation records (fork, exec, exit),
+//     before recording it, so writes are ordered against those events.
 //   - PTRACE_SEIZE with fork/vfork/clone/exec/exit events gives the tree, and
 //     a seccomp-BPF filter installed before exec stops open(2) and friends
 //     only: opening /dev/stdout, /dev/stderr, /dev/fd/N or /proc/.../fd/N

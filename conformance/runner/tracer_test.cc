@@ -358,9 +358,8 @@ TEST(TracerTest, ExecIsRecorded) {
   EXPECT_EQ(o.processes[2].forked_by, kid.pid);
 }
 
-// Forks and execs mark the captures instead of reading them (the process
-// goes on at once); the lines before each event must still be recorded
-// before it, and the lines after it after it.
+// Each fork and exec comes right after a burst of lines: the lines before
+// the event must be recorded before it, and the lines after it after it.
 TEST(TracerTest, EventsAreOrderedAfterUnreadLines) {
   for (int run = 0; run < 5; ++run) {
     Observation o = MustRun({Helper(), "burst"});
