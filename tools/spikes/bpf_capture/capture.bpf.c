@@ -86,6 +86,20 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
   return 0;
 }
 
+// A record without data: a fork (other: the parent) or an exit (other: the
+// exit code, as wait() reports it).
+static __always_inline void Emit(__u32 kind, __u32 pid, __u32 other) {
+  __u32 k = 0;
+  struct rec *r = bpf_map_lookup_elem(&scratch, &k);
+  if (!r) return;
+  r->kind = kind;
+  r->pid = pid;
+  r->ts = bpf_ktime_get_ns();
+  r->len = 0;
+  r->other = other;
+  bpf_ringbuf_output(&rb, r, HEADER_SIZE, BPF_RB_NO_WAKEUP);
+}
+
 SEC("raw_tracepoint/sched_process_fork")
 int on_fork(struct bpf_raw_tracepoint_args *ctx) {
   struct task_struct *parent = (struct task_struct *)ctx->args[0];
@@ -96,15 +110,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx) {
   if (!bpf_map_lookup_elem(&tracked, &ppid)) return 0;
   __u8 one = 1;
   bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);
-  struct rec *r;
-  __u32 k = 0;
-  if (!(r = bpf_map_lookup_elem(&scratch, &k))) return 0;
-  r->kind = KIND_FORK;
-  r->pid = cpid;
-  r->ts = bpf_ktime_get_ns();
-  r->len = 0;
-  r->other = ppid;
-  bpf_ringbuf_output(&rb, r, HEADER_SIZE, BPF_RB_NO_WAKEUP);
+  Emit(KIND_FORK, cpid, ppid);
   return 0;
 }
 
@@ -113,15 +119,7 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx) {
   struct task_struct *t = (struct task_struct *)ctx->args[0];
   __u32 tgid = BPF_CORE_READ(t, tgid);
   if (BPF_CORE_READ(t, pid) != tgid || !bpf_map_lookup_elem(&tracked, &tgid)) return 0;
-  struct rec *r;
-  __u32 k = 0;
-  if (!(r = bpf_map_lookup_elem(&scratch, &k))) return 0;
-  r->kind = KIND_EXIT;
-  r->pid = tgid;
-  r->ts = bpf_ktime_get_ns();
-  r->len = 0;
-  r->other = (__u32)BPF_CORE_READ(t, exit_code);
-  bpf_ringbuf_output(&rb, r, HEADER_SIZE, BPF_RB_NO_WAKEUP);
+  Emit(KIND_EXIT, tgid, (__u32)BPF_CORE_READ(t, exit_code));
   return 0;
 }
 
