@@ -408,6 +408,9 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
   `tools/bazel run -c opt //conformance/runner:tracer_benchmark`: the traced
   run of a stress program (100 processes, 10k one-write lines) against the
   same program writing into a plain pipe, and against the runner untraced.
+  `tools/spikes/bpf_capture` (a spike, run by hand as root) measures the
+  capture mechanisms alone on that program: a pipe, a pipe with BPF naming
+  the writers, ptrace tree events, and the runner's SO_PASSCRED sockets.
 
 ## The figures and what measures them
 
