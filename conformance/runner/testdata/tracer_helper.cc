@@ -200,8 +200,8 @@ int Exec(const char* self) {
 }
 
 // burst: rounds of many lines then a fork (the child writes one line and
-// exits), then many lines and an exec of `self` exit3: each event comes
-// while the runner has not read the lines before it.
+// exits), then many lines and an exec of `self` exit3: each event may come
+// before the runner has read the lines written just before it.
 int Burst(const char* self) {
   constexpr int kRounds = 5, kLines = 400;
   for (int r = 0; r < kRounds; ++r) {
