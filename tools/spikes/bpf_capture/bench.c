@@ -59,6 +59,17 @@ static double NowMs(void) {
   return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
+// Reads what `fd` holds (all of it, to EOF, when blocking) into the count
+// and checksum of the bytes captured.
+static void Drain(int fd, long *captured, unsigned long long *sum) {
+  static char buf[1 << 16];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) {
+    *captured += n;
+    for (ssize_t i = 0; i < n; ++i) *sum += (unsigned char)buf[i];
+  }
+}
+
 static int Cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
@@ -99,7 +110,6 @@ int main(int argc, char **argv) {
   sigprocmask(SIG_BLOCK, &chld, NULL);
   int sfd = signalfd(-1, &chld, SFD_NONBLOCK | SFD_CLOEXEC);
   double *ms = calloc(runs, sizeof(double));
-  static char buf[1 << 16];
   for (int r = 0; r < runs; ++r) {
     int cap[2], go[2];
     if (sock) {
@@ -150,11 +160,7 @@ int main(int argc, char **argv) {
     for (;;) {
       int st;
       pid_t w = waitpid(-1, &st, __WALL | WNOHANG);
-      ssize_t n;
-      while ((n = read(cap[0], buf, sizeof buf)) > 0) {
-        captured += n;
-        for (ssize_t i = 0; i < n; ++i) sum += (unsigned char)buf[i];
-      }
+      Drain(cap[0], &captured, &sum);
       if (rb) ring_buffer__consume(rb);
       if (w < 0) break;
       if (w == 0) {
@@ -173,11 +179,7 @@ int main(int argc, char **argv) {
       }
     }
     fcntl(cap[0], F_SETFL, 0);
-    ssize_t n;
-    while ((n = read(cap[0], buf, sizeof buf)) > 0) {
-        captured += n;
-        for (ssize_t i = 0; i < n; ++i) sum += (unsigned char)buf[i];
-      }
+    Drain(cap[0], &captured, &sum);
     close(cap[0]);
     if (rb) ring_buffer__consume(rb);
     ms[r] = NowMs() - t0;
