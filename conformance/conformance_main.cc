@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "conformance/checker/checker.h"
 #include "conformance/cli/observe.h"
+#include "conformance/runner/tracer.h"
 #include "conformance/runner/timeline.h"
 #include "conformance/spec/spec.h"
 
@@ -40,7 +41,7 @@ const char* const kScenarios[] = {"fork", "process", "pool", "subprocess_call", 
 
 constexpr char kUsage[] =
     "usage: conformance [--impl=mp|cpython|DIR] [--scenario=ID]... [--runs=N] [--junit=FILE]\n"
-    "                   [--timeline=FILE] [--timeout=SECONDS] [--no-trace]\n"
+    "                   [--timeline=FILE] [--timeout=SECONDS] [--observer=auto|bpf|ptrace] [--no-trace]\n"
     "       conformance --transcript=FILE --scenario=ID\n"
     "       conformance --spec=FILE [--runs=N] -- PROGRAM ARGS...\n";
 
@@ -52,7 +53,18 @@ struct Options {
   std::vector<std::string> program;
   double timeout_s = 60;
   bool trace = true;
+  Observer observer = Observer::kAuto;
 };
+
+// How runs will be observed, for the report's header.
+std::string ObserverLine(const Options& opt) {
+  if (!opt.trace) return "nothing (--no-trace): text-only checks";
+  if (opt.observer == Observer::kPtrace) return "ptrace (--observer=ptrace)";
+  absl::Status bpf = LoadBpfObserver();
+  if (bpf.ok()) return "BPF";
+  if (opt.observer == Observer::kBpf) return absl::StrCat("BPF, which cannot load here: ", bpf.message());
+  return absl::StrCat("ptrace (no BPF here: ", bpf.message(), ")");
+}
 
 enum class Result { kPass, kFail, kUnresolved, kUnsupported };
 const char* Name(Result r) {
@@ -141,7 +153,7 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
       e.push_back("TMPDIR=" + dir);
     }
     absl::StatusOr<Observation> obs =
-        Observe({argv, dir, e, absl::Milliseconds(static_cast<int64_t>(opt.timeout_s * 1000)), opt.trace});
+        Observe({argv, dir, e, absl::Milliseconds(static_cast<int64_t>(opt.timeout_s * 1000)), opt.trace, opt.observer});
     if (cwd.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
@@ -265,6 +277,16 @@ int Main(int argc, char** argv) {
       if (!absl::SimpleAtoi(v, &opt.runs) || opt.runs < 1) return Usage(absl::StrCat("--runs must be >= 1, not '", v, "'"));
     } else if (value("--timeout", &v)) {
       if (!absl::SimpleAtod(v, &opt.timeout_s) || opt.timeout_s <= 0) return Usage(absl::StrCat("bad --timeout '", v, "'"));
+    } else if (value("--observer", &v)) {
+      if (v == "auto") {
+        opt.observer = Observer::kAuto;
+      } else if (v == "bpf") {
+        opt.observer = Observer::kBpf;
+      } else if (v == "ptrace") {
+        opt.observer = Observer::kPtrace;
+      } else {
+        return Usage(absl::StrCat("--observer must be auto, bpf or ptrace, not '", v, "'"));
+      }
     } else if (a == "--no-trace") {
       opt.trace = false;
     } else {
@@ -346,6 +368,7 @@ int Main(int argc, char** argv) {
   if (opt.scenarios.empty()) opt.scenarios.assign(std::begin(kScenarios), std::end(kScenarios));
   std::printf("conformance: implementation %s (%s), %zu scenario(s), %d run(s) each\n", opt.impl.c_str(), dir.c_str(),
               opt.scenarios.size(), opt.runs);
+  std::printf("conformance: observed by %s\n", ObserverLine(opt).c_str());
   std::vector<Outcome> outs;
   for (size_t k = 0; k < opt.scenarios.size(); ++k) {
     const std::string& id = opt.scenarios[k];

@@ -55,9 +55,11 @@ def conformance_tests(controls = []):
         )
 
 # The runner against hostile implementations (conformance/hostile): each entry
-# is (implementation, --timeout seconds, report regexps). Every test also
-# bounds the runner's wall time (60 s) and peak RSS (512 MiB), and checks that
-# no process of the implementation survives.
+# is (implementation, --timeout seconds, report regexps, and more regexps per
+# observer). Each runs once per observer (hostile_NAME_bpf_test,
+# hostile_NAME_ptrace_test). Every test also bounds the runner's wall time
+# (60 s) and peak RSS (512 MiB), and checks that no process of the
+# implementation survives.
 HOSTILE = [
     ("forker", 30, [
         # Under TSan the 10k forks can outlast the timeout: also a bounded, clear end.
@@ -68,26 +70,36 @@ HOSTILE = [
     ("stubborn", 5, ["fork +FAIL", "the run ends within its timeout", "timed out"]),
     ("session_leaver", 10, ["fork +FAIL", "no-leftovers", "killed by the runner"]),
     ("escaper", 10, [
-        "escaper traceme=-1",
         "escaper io_uring_setup=-1 errno=38",
-        "escaper clone3=-1 errno=38",
-        "\\[pid [0-9]+\\] escaper helper", "fork +FAIL", "no-leftovers", "killed by the runner"]),
+        "\\[pid [0-9]+\\] escaper helper", "fork +FAIL", "no-leftovers", "killed by the runner"], {
+        # Under ptrace, the ways out of the tracer fail.
+        "ptrace": ["escaper traceme=-1", "escaper clone3=-1 errno=38"],
+        # Nothing leaves BPF's sight: both work, and clone3's child is seen.
+        "bpf": ["escaper traceme=0", "\\[pid [0-9]+\\] escaper clone3=0 "],
+    }),
 ]
 
 def hostile_tests():
-    for name, timeout, regexps in HOSTILE:
-        native.sh_test(
-            name = "hostile_%s_test" % name,
-            size = "large",
-            srcs = ["//conformance/hostile:hostile_test.sh"],
-            args = [
-                "$(rootpath :conformance)",
-                "conformance/hostile/" + name,
-                "fork",
-                str(timeout),
-                "60",
-                str(512 * 1024),
-            # Quoted: Bazel splits args at spaces.
-            ] + ["'%s'" % r for r in regexps],
-            data = [":conformance", "//conformance/hostile:" + name],
-        )
+    for entry in HOSTILE:
+        name, timeout, regexps = entry[0], entry[1], entry[2]
+        for observer in ["bpf", "ptrace"]:
+            extra = entry[3].get(observer, []) if len(entry) > 3 else []
+            _hostile_test(name, timeout, observer, regexps + extra)
+
+def _hostile_test(name, timeout, observer, regexps):
+    native.sh_test(
+        name = "hostile_%s_%s_test" % (name, observer),
+        size = "large",
+        srcs = ["//conformance/hostile:hostile_test.sh"],
+        args = [
+            "$(rootpath :conformance)",
+            "conformance/hostile/" + name,
+            "fork",
+            str(timeout),
+            "60",
+            str(512 * 1024),
+            observer,
+        # Quoted: Bazel splits args at spaces.
+        ] + ["'%s'" % r for r in regexps],
+        data = [":conformance", "//conformance/hostile:" + name],
+    )

@@ -12,6 +12,7 @@ absl::StatusOr<Observation> Observe(const ObserveRequest& req) {
   run.timeout = req.timeout;
   run.isolate_network = true;
   run.trace = req.trace;
+  run.observer = req.observer;
   // The seed's fork parent does not wait for its child: a process may
   // outlive the root briefly without being "left behind".
   run.leak_grace = absl::Seconds(2);

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "conformance/runner/observation.h"
+#include "conformance/runner/tracer.h"
 
 namespace conformance {
 
@@ -21,6 +22,7 @@ struct ObserveRequest {
   std::vector<std::string> env;
   absl::Duration timeout = absl::Seconds(60);
   bool trace = true;
+  Observer observer = Observer::kAuto;
 };
 
 absl::StatusOr<Observation> Observe(const ObserveRequest& req);

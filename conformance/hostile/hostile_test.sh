@@ -5,10 +5,10 @@
 #   - its peak RSS (GNU time's %M) stays under MAX_RSS_KB;
 #   - no process whose cmdline names the implementation's directory survives;
 #   - its report matches the extended regexp(s) given, one per argument.
-# Usage: hostile_test.sh CLI IMPL_DIR SCENARIO TIMEOUT_S MAX_WALL MAX_RSS_KB REGEXP...
+# Usage: hostile_test.sh CLI IMPL_DIR SCENARIO TIMEOUT_S MAX_WALL MAX_RSS_KB OBSERVER REGEXP...
 set -u
-cli="$1"; dir="${TEST_SRCDIR}/mp/$2"; scenario="$3"; timeout_s="$4"; max_wall="$5"; max_rss="$6"
-shift 6
+cli="$1"; dir="${TEST_SRCDIR}/mp/$2"; scenario="$3"; timeout_s="$4"; max_wall="$5"; max_rss="$6"; observer="$7"
+shift 7
 # Under ASan/TSan (.ci/run) the runner is several times slower and bigger:
 # the bounds still hold, scaled.
 if grep -qaE '__(asan|tsan|msan)_init' "$cli"; then
@@ -19,7 +19,7 @@ out="${TEST_TMPDIR}/out.txt"; tm="${TEST_TMPDIR}/time.txt"
 start=$(date +%s%N)
 # The outer `timeout` only keeps a hung runner from hanging the test.
 /usr/bin/time -f '%M' -o "$tm" timeout -s KILL $((max_wall + 30)) \
-  "$cli" --impl="$dir" --scenario="$scenario" --timeout="$timeout_s" >"$out" 2>&1
+  "$cli" --impl="$dir" --scenario="$scenario" --timeout="$timeout_s" --observer="$observer" >"$out" 2>&1
 rc=$?
 wall_ms=$(( ($(date +%s%N) - start) / 1000000 ))
 cat "$out"

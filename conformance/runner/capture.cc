@@ -1,6 +1,7 @@
 #include "conformance/runner/capture.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -29,7 +30,7 @@ constexpr size_t kPiece = 4096;
 // see Receive) and `theirs` the program's stdout or stderr, shut for reading
 // (a program that reads its stdout gets EOF instead of blocking forever).
 // `id` names `theirs` as /proc/<pid>/fd shows it.
-absl::Status MakeCapture(UniqueFd* mine, UniqueFd* theirs, SockId* id) {
+absl::Status MakeCapture(UniqueFd* mine, UniqueFd* theirs, FileId* id) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return mp::PyOSError(errno, "socketpair()");
   mine->reset(sv[0]);
@@ -53,6 +54,25 @@ absl::Status MakeCapture(UniqueFd* mine, UniqueFd* theirs, SockId* id) {
   return absl::OkStatus();
 }
 
+// A pipe capture, for the BPF observer: `mine` reads, nonblocking.
+absl::Status MakePipeCapture(UniqueFd* mine, UniqueFd* theirs, FileId* id) {
+  absl::StatusOr<mp::internal::PipeFds> p = mp::internal::MakePipe(O_NONBLOCK);
+  if (!p.ok()) return p.status();
+  // Room for bursts while the runner is busy: 1 MiB where allowed.
+  (void)::fcntl(p->write.get(), F_SETPIPE_SZ, 1 << 20);
+  // Only the runner's end is nonblocking: the program's stays as a pipe is.
+  int flags = ::fcntl(p->write.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(p->write.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
+    return mp::PyOSError(errno, "fcntl(F_SETFL)");
+  }
+  struct stat st;
+  if (::fstat(p->write.get(), &st) != 0) return mp::PyOSError(errno, "fstat");
+  *id = {st.st_dev, st.st_ino};
+  *mine = std::move(p->read);
+  *theirs = std::move(p->write);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Capture::Capture(Observation* obs, size_t max_output_bytes) : obs_(obs), max_output_bytes_(max_output_bytes) {
@@ -60,9 +80,10 @@ Capture::Capture(Observation* obs, size_t max_output_bytes) : obs_(obs), max_out
   captured_[2] = &obs_->stderr_bytes;
 }
 
-absl::Status Capture::Open(UniqueFd theirs[3]) {
+absl::Status Capture::Open(UniqueFd theirs[3], bool pipes) {
+  pipes_ = pipes;
   for (int s = 1; s <= 2; ++s) {
-    absl::Status made = MakeCapture(&cap_[s], &theirs[s], &ids_[s]);
+    absl::Status made = pipes ? MakePipeCapture(&cap_[s], &theirs[s], &ids_[s]) : MakeCapture(&cap_[s], &theirs[s], &ids_[s]);
     if (!made.ok()) return made;
     open_[s] = true;
   }
@@ -78,7 +99,35 @@ bool Capture::Holds(const struct stat& st) const {
 }
 
 void Capture::ReceiveAll(absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer) {
-  for (int s = 1; s <= 2; ++s) Receive(s, start, untraced_writer);
+  for (int s = 1; s <= 2; ++s) {
+    if (pipes_) {
+      ReadPipe(s);
+    } else {
+      Receive(s, start, untraced_writer);
+    }
+  }
+}
+
+void Capture::ReadPipe(int s) {
+  while (open_[s]) {
+    ssize_t n = ::read(cap_[s].get(), buf_.data(), buf_.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno != EAGAIN) {
+      obs_->anomalies.push_back(
+          absl::StrCat("reading the captured ", s == 1 ? "stdout" : "stderr", " failed: ", ::strerror(errno)));
+    }
+    if (n == 0 || (n < 0 && errno != EAGAIN)) open_[s] = false;
+    if (n <= 0) return;
+    Keep(s, buf_.data(), static_cast<size_t>(n));
+  }
+}
+
+bool Capture::Keep(int s, const char* data, size_t len) {
+  std::string* dst = captured_[s];
+  size_t keep = std::min(len, max_output_bytes_ - std::min(max_output_bytes_, dst->size()));
+  if (keep < len) obs_->output_truncated = true;
+  dst->append(data, keep);
+  return keep != 0;
 }
 
 // SO_PASSCRED on the runner's end makes each read return the bytes of one
@@ -163,13 +212,13 @@ void Capture::Receive(int s, absl::Time start, absl::FunctionRef<bool(pid_t)> un
 bool Capture::Record(int s, std::optional<pid_t> pid, const char* data, size_t len, bool continues,
                      absl::Time start) {
   if (!pid) anonymous_bytes_ += len;
-  std::string* dst = captured_[s];
-  size_t room = max_output_bytes_ - std::min(max_output_bytes_, dst->size());
-  if (!continues && obs_->writes.size() >= kMaxWriteRecords) room = 0;
-  size_t keep = std::min(len, room);
-  if (keep < len) obs_->output_truncated = true;
-  if (keep == 0) return false;  // Past a cap: read on, so that writers never block, and drop.
-  dst->append(data, keep);
+  if (!continues && obs_->writes.size() >= kMaxWriteRecords) {
+    obs_->output_truncated = true;
+    return false;  // Past a cap: read on, so that writers never block, and drop.
+  }
+  size_t before = captured_[s]->size();
+  if (!Keep(s, data, len)) return false;
+  size_t keep = captured_[s]->size() - before;
   if (continues && !obs_->writes.empty() && obs_->writes.back().stream == s) {
     obs_->writes.back().data.append(data, keep);
     return true;
@@ -184,6 +233,7 @@ bool Capture::Record(int s, std::optional<pid_t> pid, const char* data, size_t l
 }
 
 void Capture::Finish() {
+  if (pipes_) return;
   if (anonymous_bytes_ != 0) {
     obs_->anomalies.push_back(
         absl::StrCat(anonymous_bytes_, " captured bytes came without the writer's credentials (pid 0)"));

@@ -1,6 +1,8 @@
 // Private: the conformance runner's captures of a program's stdout and
 // stderr, and how what they read becomes the Observation's writes
-// (tracer.h says why Unix sockets with SO_PASSCRED).
+// (tracer.h says why Unix sockets with SO_PASSCRED). Observed by BPF, the
+// captures are plain pipes instead: they keep the bytes, and the BPF
+// observer names the writers (reconcile.h).
 
 #ifndef CONFORMANCE_RUNNER_CAPTURE_H_
 #define CONFORMANCE_RUNNER_CAPTURE_H_
@@ -22,8 +24,8 @@
 
 namespace conformance::internal {
 
-// A socket, as stat() of /proc/<pid>/fd/<n> names it.
-struct SockId {
+// A capture's end, as stat() of /proc/<pid>/fd/<n> names it.
+struct FileId {
   dev_t dev = 0;
   ino_t ino = 0;
 };
@@ -37,9 +39,13 @@ class Capture {
   Capture(Observation* obs, size_t max_output_bytes);
 
   // Creates both captures; `theirs[1]` and `theirs[2]` become the program's
-  // ends.
+  // ends. `pipes`: pipes that keep the bytes only (writes stays empty), for
+  // the BPF observer; otherwise Unix sockets that name the writers.
   // Errors: OSError.
-  absl::Status Open(mp::internal::UniqueFd theirs[3]);
+  absl::Status Open(mp::internal::UniqueFd theirs[3], bool pipes);
+
+  // The program's end of `stream`.
+  const FileId& Id(int stream) const { return ids_[stream]; }
 
   // The runner's end of `stream`, to poll, while it is open (until EOF or a
   // read error); -1 after.
@@ -54,11 +60,15 @@ class Capture {
   // writer is one the runner should have known (an anomaly).
   void ReceiveAll(absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer);
 
-  // Reports what went wrong in the bookkeeping, once every read is done.
+  // Reports what went wrong in the bookkeeping, once every read is done
+  // (sockets only: with pipes, reconcile.h checks the attribution).
   void Finish();
 
  private:
   void Receive(int stream, absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer);
+  void ReadPipe(int stream);
+  // Appends what fits under the cap to the stream's bytes; false if nothing did.
+  bool Keep(int stream, const char* data, size_t len);
   // Appends `len` bytes read from `stream`, written by `pid`, to the
   // Observation (up to the caps); `continues`: to the last record. Returns
   // whether anything was recorded.
@@ -70,7 +80,8 @@ class Capture {
   // program's ends as /proc/<pid>/fd shows them.
   mp::internal::UniqueFd cap_[3];
   bool open_[3] = {false, false, false};
-  SockId ids_[3];
+  FileId ids_[3];
+  bool pipes_ = false;
   std::string* captured_[3] = {nullptr, nullptr, nullptr};
   std::vector<char> buf_;
   // Writers that were not traced processes, and bytes without credentials.

@@ -82,7 +82,7 @@ void MapOwnIds(uid_t uid, gid_t gid) {
 
 }  // namespace
 
-std::vector<sock_filter> BuildFilter() {
+std::vector<sock_filter> BuildFilter(bool for_ptrace) {
   // Jumps are written with absolute targets and resolved at the end.
   struct Insn {
     sock_filter f;
@@ -100,11 +100,14 @@ std::vector<sock_filter> BuildFilter() {
   jump(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, -1, label(kEnosys));
   stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
   jump(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u /* __X32_SYSCALL_BIT */, label(kEnosys), -1);
-  for (int nr : kOpenSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
-  for (int nr : {SYS_io_uring_setup, SYS_io_setup, SYS_clone3}) {
+  for (int nr : {SYS_io_uring_setup, SYS_io_setup}) {
     jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kEnosys), -1);
   }
-  jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, label(kCloneCheck), -1);
+  if (for_ptrace) {
+    for (int nr : kOpenSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
+    jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, label(kEnosys), -1);
+    jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, label(kCloneCheck), -1);
+  }
   int labels[kLabels];
   labels[kAllow] = static_cast<int>(p.size());
   stmt(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
@@ -272,6 +275,14 @@ std::vector<std::string> TraceeEnvironment(const std::vector<std::string>& reque
   }
   Report(report, kReportExec, errno);
   ::_exit(127);
+}
+
+// Alone in its function, so that nothing of a caller's frame can be
+// clobbered by the child (which shares the stack until it execs).
+pid_t VforkChild(const ChildSetup& c) {
+  pid_t pid = ::vfork();
+  if (pid == 0) ChildMain(c);
+  return pid;
 }
 
 absl::Status ChildReports::Open(UniqueFd* child_end) {

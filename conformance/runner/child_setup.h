@@ -18,10 +18,12 @@
 
 namespace conformance::internal {
 
-// The seccomp filter of a traced program: stops the opens (SECCOMP_RET_TRACE),
-// makes io_uring_setup, io_setup, clone3 and 32-bit or x32 system calls fail
-// with ENOSYS and clone with CLONE_UNTRACED with EPERM, and allows the rest.
-std::vector<sock_filter> BuildFilter();
+// The seccomp filter of an observed program: makes io_uring_setup, io_setup
+// and 32-bit or x32 system calls fail with ENOSYS (their writes would not be
+// seen), and allows the rest. `for_ptrace`: also stops the opens
+// (SECCOMP_RET_TRACE), makes clone3 fail with ENOSYS and clone with
+// CLONE_UNTRACED with EPERM (so that no process escapes the tracer).
+std::vector<sock_filter> BuildFilter(bool for_ptrace);
 // The filter of an untraced program: only the opens, as user notifications
 // to the runner (AnswerNotification in reopen.h), so that reopening a capture
 // works without ptrace too.
@@ -65,6 +67,12 @@ struct ChildSetup {
 // network, installs the filter ('T') or the notify filter ('U', sending its
 // listener to the runner) and execs. Never returns: _exit(127) on failure.
 [[noreturn]] void ChildMain(const ChildSetup& c);
+
+// Starts ChildMain(c) with vfork: no copy of the runner's page tables, and
+// the runner waits until the child has exec'd (or failed). For runs observed
+// by BPF, where the go byte can be written before the child exists.
+// Returns the child's pid, or -1 with errno.
+pid_t VforkChild(const ChildSetup& c);
 
 // The runner's end of the report socket: what the child reported before exec.
 class ChildReports {

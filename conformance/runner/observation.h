@@ -49,9 +49,10 @@ struct WriteRecord {
   pid_t pid = 0;
   int stream = 1;  // 1: the captured stdout, 2: the captured stderr.
   std::string data;
-  // When the runner read it, since the run began: after the write, but
-  // before the `ended`, `exec_at` or `started` of any exit, exec or fork that
-  // happened after the write.
+  // When it was written, as the runner knows it, since the run began: before
+  // the `ended`, `exec_at` or `started` of any exit, exec or fork that
+  // happened after the write (ptrace: when the runner read it; BPF: no later
+  // than the write's return, nor than the next run's time).
   absl::Duration at;
 };
 
@@ -60,6 +61,8 @@ struct Observation {
   // only text can be checked then, and the report says so.
   bool traced = false;
   std::string untraced_reason;
+  // What observed it: "bpf" or "ptrace" (tracer.h); empty when not traced.
+  std::string observer;
   bool network_isolated = false;
   std::vector<ProcessRecord> processes;  // The root first, then by start.
   // Per stream, in the order the bytes were written. Between stdout and
@@ -82,10 +85,13 @@ struct Observation {
   // The tree grew past the runner's process cap; the runner killed it all.
   bool process_limit_exceeded = false;
   // Empty when, for each stream, the attributed writes concatenated equal the
-  // bytes read from the capture; otherwise what differs (first offset). The
-  // records and the bytes come from the same reads, so this is empty by
-  // construction: it checks the runner's bookkeeping, not the program.
-  // (Recorded transcripts and hand-made observations leave it empty too.)
+  // bytes read from the capture; otherwise what differs (first offset).
+  // Observed by ptrace, the records and the bytes come from the same reads,
+  // so this checks the runner's bookkeeping. Observed by BPF, the records
+  // come from the kernel's reports of each write and the bytes from the
+  // pipe: a mismatch is bytes no report accounts for (their run has pid 0),
+  // or reported bytes the pipe never got. (Recorded transcripts and
+  // hand-made observations leave it empty.)
   std::string attribution_mismatch;
   // Anything else the runner could not observe as it should, one
   // human-readable line each (e.g. "seccomp unavailable: ...").

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,10 +27,12 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "conformance/runner/bpf_observer.h"
 #include "conformance/runner/capture.h"
 #include "conformance/runner/child_setup.h"
 #include "conformance/runner/observation.h"
 #include "conformance/runner/proc.h"
+#include "conformance/runner/reconcile.h"
 #include "conformance/runner/reopen.h"
 #include "mp/errors.h"
 #include "mp/exit_status.h"
@@ -38,6 +41,8 @@
 namespace conformance {
 namespace {
 
+using internal::BpfObserver;
+using internal::BpfRecord;
 using internal::Capture;
 using internal::ChildReports;
 using internal::Reopen;
@@ -48,8 +53,15 @@ constexpr absl::Duration kReapLimit = absl::Seconds(10);
 // How long the captures may stay open after every process is gone.
 constexpr absl::Duration kDrainLimit = absl::Seconds(1);
 
-// The ptrace event loop of one Run(): the process tree, and when to read the
-// captures (capture.h), answer the opens (reopen.h) and kill what is left.
+absl::Duration MonotonicNow() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return absl::DurationFromTimespec(ts);
+}
+
+// The event loop of one Run(): the process tree, from ptrace or from the BPF
+// observer (bpf_observer.h), and when to read the captures (capture.h),
+// answer the opens (reopen.h) and kill what is left.
 class Tracer {
  public:
   Tracer(const RunRequest& req, Observation* obs)
@@ -58,14 +70,22 @@ class Tracer {
   absl::Status Run();
 
  private:
-  absl::Duration Since() const { return absl::Now() - start_; }
+  // Since the run began. Observed by BPF, on the clock of the BPF records.
+  absl::Duration Since() const { return bpf_ != nullptr ? MonotonicNow() - mono_start_ : absl::Now() - start_; }
 
   ProcessRecord* Proc(pid_t tgid) {
     auto it = procs_.find(tgid);
     return it == procs_.end() ? nullptr : &obs_->processes[it->second];
   }
   // Records a process seen for the first time.
-  ProcessRecord* AddProcess(pid_t tgid, pid_t forked_by);
+  ProcessRecord* AddProcess(pid_t tgid, pid_t forked_by, absl::Duration started);
+  // What the BPF observer reported, in ring order.
+  void OnRecord(const BpfRecord& r);
+  // Observed by BPF: a child of the runner ended (the root, or an orphan).
+  void HandleReaped(pid_t pid, int status);
+  // Observed by BPF, once everything is read: the writes, from the pipes'
+  // bytes and the writes the kernel reported.
+  void Reconcile();
   // Learns about `tid` (first stop, or a fork event naming it).
   void Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event);
   void HandleStatus(pid_t tid, int status);
@@ -106,13 +126,24 @@ class Tracer {
   UniqueFd listener_;
   // What the child reports before exec.
   ChildReports reports_;
+
+  // Observed by BPF (else null).
+  BpfObserver* bpf_ = nullptr;
+  bool consuming_ = false;  // In BpfObserver::Consume.
+  absl::Duration mono_start_;
+  absl::Duration last_record_;  // The time of the last record: each one later.
+  // Per stream, the writes the kernel reported, in ring order; and for each
+  // thread, the write its next continuing piece belongs to (stream, index).
+  std::vector<internal::ReportedWrite> reported_[3];
+  size_t reported_bytes_[3] = {0, 0, 0};
+  absl::flat_hash_map<pid_t, std::pair<int, size_t>> writing_;
 };
 
-ProcessRecord* Tracer::AddProcess(pid_t tgid, pid_t forked_by) {
+ProcessRecord* Tracer::AddProcess(pid_t tgid, pid_t forked_by, absl::Duration started) {
   ProcessRecord rec;
   rec.pid = tgid;
   rec.forked_by = forked_by;
-  rec.started = Since();
+  rec.started = started;
   size_t index = obs_->processes.size();
   procs_[tgid] = index;
   exiting_.erase(tgid);  // A reused pid.
@@ -146,7 +177,7 @@ void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
   if (tgid != tid) return;  // A thread of a known process.
   ProcessRecord* existing = Proc(tgid);
   if (existing != nullptr && !existing->ended) return;
-  AddProcess(tgid, forker_tgid);
+  AddProcess(tgid, forker_tgid, Since());
 }
 
 // A seccomp stop is an open(2)-family call: one that reopens a capture becomes a dup of it (reopen.h).
@@ -231,6 +262,10 @@ void Tracer::HandleStop(pid_t tid, int status) {
 }
 
 void Tracer::HandleStatus(pid_t tid, int status) {
+  if (bpf_ != nullptr) {
+    if (WIFEXITED(status) || WIFSIGNALED(status)) HandleReaped(tid, status);
+    return;
+  }
   if (WIFSTOPPED(status)) {
     HandleStop(tid, status);
     return;
@@ -251,7 +286,7 @@ void Tracer::HandleStatus(pid_t tid, int status) {
   // Its last writes before its end (it may not have stopped at its exit:
   // untraced, or killed by SIGKILL).
   ReceiveCaptures();
-  if (p == nullptr) p = AddProcess(tgid, 0);  // Reparented to us, never traced.
+  if (p == nullptr) p = AddProcess(tgid, 0, Since());  // Reparented to us, never traced.
   p->ended = Since();
   p->exit = mp::ExitStatus::FromWaitStatus(status);
   if (tgid == root_ && !root_ended_) {
@@ -261,6 +296,11 @@ void Tracer::HandleStatus(pid_t tid, int status) {
 }
 
 void Tracer::KillAll() {
+  if (bpf_ != nullptr) {
+    bpf_->Kill();
+    // Who has ended already: their pids may be someone else's by now.
+    ReceiveCaptures();
+  }
   if (!killing_) killed_at_ = absl::Now();
   killing_ = true;
   for (ProcessRecord& p : obs_->processes) {
@@ -272,7 +312,12 @@ void Tracer::KillAll() {
   for (pid_t kid : internal::OwnChildren()) {
     ProcessRecord* p = Proc(kid);
     if (p != nullptr && p->ended) continue;  // A zombie we reap next.
-    if (p == nullptr) p = AddProcess(kid, 0);  // Killed there.
+    if (bpf_ != nullptr) {
+      // Known to BPF, if not yet to us: its fork record is still in the ring.
+      ::kill(kid, SIGKILL);
+      continue;
+    }
+    if (p == nullptr) p = AddProcess(kid, 0, Since());  // Killed there.
     if (!p->killed_by_runner) {
       ::kill(kid, SIGKILL);
       p->killed_by_runner = true;
@@ -282,6 +327,107 @@ void Tracer::KillAll() {
 
 void Tracer::ReceiveCaptures() {
   capture_.ReceiveAll(start_, [this](pid_t pid) { return traced_ && !procs_.contains(pid); });
+  if (bpf_ != nullptr && !consuming_) {
+    consuming_ = true;
+    bpf_->Consume([this](const BpfRecord& r) { OnRecord(r); });
+    consuming_ = false;
+  }
+}
+
+void Tracer::OnRecord(const BpfRecord& r) {
+  absl::Duration t = std::max(last_record_ + absl::Nanoseconds(1),
+                              absl::Nanoseconds(static_cast<int64_t>(r.ts_ns)) - mono_start_);
+  last_record_ = t;
+  switch (r.kind) {
+    case BpfRecord::kFork:
+      AddProcess(r.pid, static_cast<pid_t>(r.arg), t);
+      return;
+    case BpfRecord::kExec:
+      if (ProcessRecord* p = Proc(r.pid)) {
+        p->execs.emplace_back(r.data);
+        p->exec_at.push_back(t);
+      }
+      return;
+    case BpfRecord::kExit:
+      if (ProcessRecord* p = Proc(r.pid); p != nullptr && !p->ended) {
+        p->ended = t;
+        p->exit = mp::ExitStatus::FromWaitStatus(static_cast<int>(r.arg));
+        // Killed while it was exiting on its own: the runner did not end it.
+        if (p->killed_by_runner && *p->exit != mp::ExitStatus::Signaled(SIGKILL)) p->killed_by_runner = false;
+      }
+      return;
+    case BpfRecord::kWrite:
+    case BpfRecord::kBlind: {
+      int s = r.stream();
+      if (s != 1 && s != 2) return;
+      // Past the cap the capture drops the bytes; the reports go too.
+      size_t len = r.kind == BpfRecord::kBlind ? r.blind_len : r.data.size();
+      if (reported_bytes_[s] >= req_.max_output_bytes) return;
+      if ((reported_bytes_[s] += len) >= req_.max_output_bytes) bpf_->Mute(s);
+      std::vector<internal::ReportedWrite>& writes = reported_[s];
+      auto open = writing_.find(r.tid);
+      internal::ReportedWrite* w;
+      if (r.continues() && open != writing_.end() && open->second.first == s) {
+        w = &writes[open->second.second];
+        w->returned = t;
+      } else {
+        writes.emplace_back();
+        w = &writes.back();
+        w->pid = r.pid;
+        w->returned = t;
+        writing_[r.tid] = {s, writes.size() - 1};
+      }
+      if (r.kind == BpfRecord::kBlind) {
+        w->blind.push_back({w->data.size(), r.blind_len});
+        w->data.append(r.blind_len, '\0');
+      } else {
+        w->data.append(r.data);
+      }
+      return;
+    }
+  }
+}
+
+void Tracer::HandleReaped(pid_t pid, int status) {
+  ReceiveCaptures();  // Its exit record came before its zombie.
+  ProcessRecord* p = Proc(pid);
+  mp::ExitStatus exit = mp::ExitStatus::FromWaitStatus(status);
+  if (p == nullptr) {
+    p = AddProcess(pid, 0, Since());
+    obs_->anomalies.push_back(absl::StrCat("pid ", pid, " was reaped by the runner but never reported by BPF"));
+  }
+  if (!p->ended) {
+    p->ended = Since();
+    p->exit = exit;
+    obs_->anomalies.push_back(absl::StrCat("pid ", pid, " ended without an exit record from BPF"));
+  } else if (p->exit != exit) {
+    obs_->anomalies.push_back(absl::StrCat("pid ", pid, ": BPF reported exit status ", p->exit->python_returncode(),
+                                           ", wait() ", exit.python_returncode()));
+    p->exit = exit;
+  }
+  if (pid == root_ && !root_ended_) {
+    root_ended_ = true;
+    if (!kill_at_) kill_at_ = absl::Now() + req_.leak_grace;
+  }
+}
+
+void Tracer::Reconcile() {
+  obs_->writes.clear();
+  const std::string* captured[3] = {nullptr, &obs_->stdout_bytes, &obs_->stderr_bytes};
+  size_t stdout_runs = 0;
+  for (int s = 1; s <= 2; ++s) {
+    internal::Reconciled r = internal::Reconcile(s, std::move(reported_[s]), *captured[s], obs_->output_truncated);
+    if (!r.mismatch.empty()) {
+      absl::StrAppend(&obs_->attribution_mismatch, obs_->attribution_mismatch.empty() ? "" : "; ", r.mismatch);
+    }
+    obs_->writes.insert(obs_->writes.end(), std::make_move_iterator(r.writes.begin()),
+                        std::make_move_iterator(r.writes.end()));
+    reported_[s] = {};
+    if (s == 1) stdout_runs = obs_->writes.size();
+  }
+  // One order for both streams, by time (each stream's runs are in order).
+  std::inplace_merge(obs_->writes.begin(), obs_->writes.begin() + static_cast<std::ptrdiff_t>(stdout_runs),
+                     obs_->writes.end(), [](const WriteRecord& a, const WriteRecord& b) { return a.at < b.at; });
 }
 
 absl::Status Tracer::Run() {
@@ -296,11 +442,21 @@ absl::Status Tracer::Run() {
   std::vector<char*> envp;
   for (const std::string& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
-  std::vector<sock_filter> filter = internal::BuildFilter();
+  // The observer: BPF where it can load (unless ptrace is asked for), else
+  // ptrace.
+  if (req_.trace && req_.observer != Observer::kPtrace) {
+    absl::StatusOr<BpfObserver*> bpf = BpfObserver::Get();
+    if (bpf.ok()) {
+      bpf_ = *bpf;
+    } else if (req_.observer == Observer::kBpf) {
+      return bpf.status();
+    }
+  }
+  std::vector<sock_filter> filter = internal::BuildFilter(/*for_ptrace=*/bpf_ == nullptr);
   sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
 
   UniqueFd theirs[3];
-  absl::Status made = capture_.Open(theirs);
+  absl::Status made = capture_.Open(theirs, /*pipes=*/bpf_ != nullptr);
   if (!made.ok()) return made;
   absl::StatusOr<mp::internal::PipeFds> go = mp::internal::MakePipe();
   if (!go.ok()) return go.status();
@@ -346,11 +502,37 @@ absl::Status Tracer::Run() {
                                 &notify_prog,
                                 ::getuid(),
                                 ::getgid()};
+  if (bpf_ != nullptr) {
+    absl::Status began = bpf_->Begin(capture_.Id(1).dev, capture_.Id(1).ino, capture_.Id(2).dev, capture_.Id(2).ino,
+                                    static_cast<uint32_t>(std::min<size_t>(req_.max_processes, UINT32_MAX)));
+    if (!began.ok()) {
+      restore();
+      return began;
+    }
+  }
   std::fflush(nullptr);
   start_ = absl::Now();
-  pid_t pid = ::fork();
+  mono_start_ = MonotonicNow();
+  pid_t pid;
+  if (bpf_ != nullptr) {
+    // BPF tracks the root from its birth on (ArmSpawn), so nothing needs to
+    // happen between fork and exec: the go byte goes first, and vfork spares
+    // copying the runner's address space for every run.
+    char go_byte = 'T';
+    (void)!::write(go->write.get(), &go_byte, 1);
+    absl::Status armed = bpf_->ArmSpawn();
+    if (!armed.ok()) {
+      bpf_->End();
+      restore();
+      return armed;
+    }
+    pid = internal::VforkChild(setup);
+  } else {
+    pid = ::fork();
+  }
   if (pid < 0) {
     int e = errno;
+    if (bpf_ != nullptr) bpf_->End();
     restore();
     return mp::PyOSError(e, "fork()");
   }
@@ -362,9 +544,18 @@ absl::Status Tracer::Run() {
   report_w.reset();
   devnull.reset();
 
-  AddProcess(pid, 0);
+  AddProcess(pid, 0, Since());
   threads_[pid] = pid;
-  if (req_.trace) {
+  if (bpf_ != nullptr) {
+    if (!bpf_->Spawned()) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      bpf_->End();
+      restore();
+      return mp::PyError(mp::PyExc::kOSError, "BPF observer: the program's start was not seen");
+    }
+    obs_->observer = "bpf";
+  } else if (req_.trace) {
     long opts = PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
                 PTRACE_O_TRACEEXIT | PTRACE_O_TRACESECCOMP | PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL;
     if (::ptrace(PTRACE_SEIZE, pid, nullptr, reinterpret_cast<void*>(opts)) == 0) {
@@ -375,9 +566,11 @@ absl::Status Tracer::Run() {
   } else {
     obs_->untraced_reason = "tracing was not requested (trace=false)";
   }
-  obs_->traced = traced_;
-  char go_byte = traced_ ? 'T' : 'U';
-  (void)!::write(go->write.get(), &go_byte, 1);
+  if (traced_) obs_->observer = "ptrace";
+  obs_->traced = traced_ || bpf_ != nullptr;
+  // 'T': install `filter` (observed by ptrace or BPF); 'U': the notify filter.
+  char go_byte = obs_->traced ? 'T' : 'U';
+  if (bpf_ == nullptr) (void)!::write(go->write.get(), &go_byte, 1);
   go->write.reset();
 
   absl::Time deadline = req_.timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : start_ + req_.timeout;
@@ -416,13 +609,15 @@ absl::Status Tracer::Run() {
       timeout_ms = static_cast<int>(
           std::clamp<int64_t>(absl::ToInt64Milliseconds(wake - now + absl::Microseconds(999)), 0, 1000));
     }
-    struct pollfd fds[5] = {{sigfd.get(), POLLIN, 0},
+    struct pollfd fds[6] = {{sigfd.get(), POLLIN, 0},
                             {capture_.PollFd(1), POLLIN, 0},
                             {capture_.PollFd(2), POLLIN, 0},
                             {reports_.PollFd(), POLLIN, 0},
-                            {listener_.valid() ? listener_.get() : -1, POLLIN, 0}};
-    int r = ::poll(fds, 5, timeout_ms);
+                            {listener_.valid() ? listener_.get() : -1, POLLIN, 0},
+                            {bpf_ != nullptr ? bpf_->PollFd() : -1, POLLIN, 0}};
+    int r = ::poll(fds, 6, timeout_ms);
     if (r > 0) {
+      if (fds[5].revents) ReceiveCaptures();
       if (fds[0].revents) {
         // One read: poll is level-triggered, so anything left wakes us again.
         struct signalfd_siginfo si[16];
@@ -451,6 +646,14 @@ absl::Status Tracer::Run() {
     ReceiveCaptures();
   }
   if (capture_.AnyOpen()) obs_->anomalies.push_back("a capture stayed open after every process was gone");
+  if (bpf_ != nullptr) {
+    ReceiveCaptures();
+    if (uint64_t lost = bpf_->Lost(); lost != 0) {
+      obs_->anomalies.push_back(absl::StrCat("the BPF ring buffer overflowed: ", lost, " records lost"));
+    }
+    bpf_->End();
+    Reconcile();
+  }
   restore();
 
   // What the child reported before exec.
@@ -472,6 +675,8 @@ absl::Status Tracer::Run() {
 }
 
 }  // namespace
+
+absl::Status LoadBpfObserver() { return internal::BpfObserver::Get().status(); }
 
 absl::StatusOr<Observation> Run(const RunRequest& req) {
   Observation obs;

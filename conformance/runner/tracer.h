@@ -3,60 +3,78 @@
 // -----------------------------------------------------------------------------
 //
 // The conformance runner's eyes: Run() starts a program with its stdout and
-// stderr captured by Unix stream sockets, traces it and every process it
-// creates with ptrace, and returns an Observation (observation.h): the
-// process tree, how each process ended, and every run of bytes that reached
-// the captures, attributed to the process (thread group) that wrote it, in
-// the order it was written.
+// stderr captured, observes it and every process it creates, and returns an
+// Observation (observation.h): the process tree, how each process ended, and
+// every run of bytes that reached the captures, attributed to the process
+// (thread group) that wrote it, in the order it was written.
 //
-// How:
-//   - Each capture is a socketpair whose runner end has SO_PASSCRED: every
-//     read returns the bytes of exactly one writer with an SCM_CREDENTIALS
-//     message naming it (the kernel never glues data from different writers
-//     into one read then), in the order the writes happened. Attribution is
-//     the kernel's, so writes do not stop the writer. The captures are
-//     drained at every event the Observation records (fork, exec, exit),
-//     before recording it, so writes are ordered against those events.
-//   - PTRACE_SEIZE with fork/vfork/clone/exec/exit events gives the tree, and
-//     a seccomp-BPF filter installed before exec stops open(2) and friends
-//     only: opening /dev/stdout, /dev/stderr, /dev/fd/N or /proc/.../fd/N
-//     fails with ENXIO on a socket where it works on a pipe, so when such a
-//     path names a capture the call becomes a dup of that fd. io_uring_setup,
-//     io_setup and clone3 fail with ENOSYS (glibc falls back to clone), and
-//     clone with CLONE_UNTRACED fails with EPERM, so no process escapes the
-//     tracer.
+// Two observers; RunRequest::observer picks one (by default BPF where it
+// loads, else ptrace):
+//
+//   - BPF (bpf_observer.h; as root, on a kernel with BTF). The captures are
+//     plain pipes, as a user's shell would give. Raw tracepoints report, into
+//     one ring buffer, every fork, exec and exit of the run's processes and
+//     every write to a capture with its writer and bytes (write, writev,
+//     pwritev2 and vmsplice copied; sendfile, splice, tee and
+//     copy_file_range by count). The ring's order is consistent with
+//     happens-before; where concurrent writers' bytes entered a pipe in
+//     another order, the pipe's order wins (reconcile.h), and bytes no report
+//     accounts for are an attribution mismatch. Nothing stops: the program
+//     runs at full speed. The root is started with vfork and tracked from
+//     birth. Its seccomp filter only makes io_uring_setup, io_setup and
+//     32-bit or x32 system calls fail with ENOSYS (their writes would not be
+//     seen). Kills are also made by the kernel: once the runner kills (or
+//     the run passes max_processes), every process of the run gets SIGKILL
+//     at its next system-call return, so no fork bomb outruns it. While the
+//     runner's process lives, the sys_exit tracepoint runs for every system
+//     call on the machine (returning at once unless it is a write by a
+//     process of a run).
+//   - ptrace (elsewhere, or Observer::kPtrace). Each capture is a socketpair
+//     whose runner end has SO_PASSCRED: every read returns the bytes of
+//     exactly one writer with an SCM_CREDENTIALS message naming it (the
+//     kernel never glues data from different writers into one read then), in
+//     the order the writes happened, so writes do not stop the writer. The
+//     captures are drained at every event the Observation records (fork,
+//     exec, exit), before recording it, so writes are ordered against those
+//     events. PTRACE_SEIZE with fork/vfork/clone/exec/exit events gives the
+//     tree, and a seccomp-BPF filter installed before exec stops open(2) and
+//     friends only: opening /dev/stdout, /dev/stderr, /dev/fd/N or
+//     /proc/.../fd/N fails with ENXIO on a socket where it works on a pipe,
+//     so when such a path names a capture the call becomes a dup of that fd.
+//     io_uring_setup, io_setup and clone3 fail with ENOSYS (glibc falls back
+//     to clone), and clone with CLONE_UNTRACED with EPERM, so no process
+//     escapes the tracer.
+//
+// Either way:
 //   - The runner is the child subreaper: when the root exits, every process
 //     still alive is reported (killed_by_runner) and killed with SIGKILL, and
 //     everything is reaped. A timeout does the same to the whole tree.
 //   - The program runs in a private network namespace when the system allows
 //     it (as root, or in a new user namespace), so it cannot reach the network
 //     and DNS lookups fail fast.
-//   - Without ptrace (EPERM in a locked-down container, or trace=false) the
-//     program runs untraced: the tree is unknown, but writes still carry the
-//     writer's pid. Its filter then sends the opens to the runner as seccomp
-//     user notifications, which reopen a capture by SECCOMP_IOCTL_NOTIF_ADDFD;
+//   - Without either (trace=false, or ptrace refused in a locked-down
+//     container without BPF) the program runs untraced: the tree is unknown,
+//     but writes still carry the writer's pid (the socket captures). Its
+//     filter then sends the opens to the runner as seccomp user
+//     notifications, which reopen a capture by SECCOMP_IOCTL_NOTIF_ADDFD;
 //     where that is refused too, reopening /dev/stdout fails with ENXIO.
 //
-// Cost: writes run at full speed; each open(2), fork, exec and exit stops
-// once (a few microseconds of the runner's time each). Measured on the 2-vCPU
-// development VM (tracer_benchmark, load ~3-4), against the program with its
-// output on a pipe and no runner: fork_print_stress (100 processes, 10k
-// one-line writes) 26.8 ms against 12.2 (2.2x; the old per-write stops:
-// ~30x); the sockets alone account for ~1.6x (a write(2) to a Unix socket
-// costs ~0.8 us against a pipe's ~0.2, and the runner untraced takes 19.4
-// ms), the fork/exit stops for the rest. CPython's equivalent: 55.0 ms
-// against 39.0 (1.4x); `python3 -c pass`: 9.3 ms against 7.9, its 31 opens
-// stopping for ~0.3 ms. Scenario programs write a few lines, so a run is
-// dominated by process start-up. A pipe with BPF raw tracepoints naming the
-// writers measured 1.34x on the same program (tools/spikes/bpf_capture: a
-// spike, not used here; it needs root and leaves other write paths open).
+// Cost, measured on the 2-vCPU development VM (tracer_benchmark, medians,
+// against the program with its output on a pipe and no runner; see
+// BENCHMARKS.md for the figures and their noise): fork_print_stress (100
+// processes, 10k one-line writes) takes about 1.3x observed by BPF, about 2x
+// by ptrace (whose socket captures alone cost ~1.6x: a write(2) to a Unix
+// socket costs ~0.8 us against a pipe's ~0.2). Loading the BPF observer takes
+// ~50 ms once per process. Scenario programs write a few lines, so a run is
+// dominated by process start-up.
 //
 // Thread-safety: Run() blocks SIGCHLD in the calling thread while it runs and
 // waits for any child of the process (waitpid(-1)): call it from one thread at
 // a time, in a process that has no other children to wait for (a runner or a
 // test). x86-64 only: 32-bit and x32 system calls get ENOSYS in the tracee.
 // Like any ptrace tracer, it keeps LeakSanitizer from working in the traced
-// program, so traced programs get ASAN_OPTIONS=...:detect_leaks=0.
+// program, so traced programs get ASAN_OPTIONS=...:detect_leaks=0 (under
+// either observer, so that a program sees the same environment).
 //
 // Example:
 //
@@ -81,6 +99,13 @@
 
 namespace conformance {
 
+// What observes a traced run (tracer.h's banner says how each works).
+enum class Observer {
+  kAuto,    // BPF where it loads (root, kernel BTF), else ptrace.
+  kBpf,     // BPF, or Run() fails saying why it cannot load.
+  kPtrace,  // ptrace and Unix-socket captures.
+};
+
 struct RunRequest {
   // The program and its arguments. argv[0] without a '/' is searched in PATH
   // (the request's PATH when `env` is given).
@@ -93,8 +118,9 @@ struct RunRequest {
   absl::Duration timeout = absl::InfiniteDuration();
   // Run in a private network namespace when the system allows it.
   bool isolate_network = true;
-  // Trace with ptrace; false: capture the text only.
+  // Observe the tree and the writers; false: capture the text only.
   bool trace = true;
+  Observer observer = Observer::kAuto;
   // How long processes may outlive the root before the runner kills them (as
   // leaked). Zero: kill them as soon as the root has exited.
   absl::Duration leak_grace = absl::ZeroDuration();
@@ -107,12 +133,20 @@ struct RunRequest {
 };
 
 // Runs `req.argv` to completion (or timeout) and returns what was observed.
-// stdin is /dev/null; stdout and stderr are separate Unix stream sockets the
-// runner reads (S_ISSOCK, not pipes).
+// stdin is /dev/null; stdout and stderr are separate pipes (observed by BPF)
+// or Unix stream sockets (otherwise) the runner reads.
 // Errors: ValueError (empty argv), FileNotFoundError/PermissionError/OSError
 // when the program cannot be started (exec or chdir failed), OSError when the
-// runner cannot create pipes or fork.
+// runner cannot create pipes or fork, or when Observer::kBpf was asked for
+// and BPF cannot observe here (the message says why).
 absl::StatusOr<Observation> Run(const RunRequest& req);
+
+// Loads the BPF observer now, as Run() does on first use, and says whether it
+// can observe here (and why not). It stays loaded, as a few fds, for the
+// life of the process.
+// Errors: PermissionError or OSError (not root, no kernel BTF, a verifier
+// refusal).
+absl::Status LoadBpfObserver();
 
 }  // namespace conformance
 

@@ -37,8 +37,25 @@ std::string Runfile(const std::string& rel) {
 
 std::string Helper() { return Runfile("conformance/runner/testdata/tracer_helper"); }
 
+// The observer of the ObservedTest running now (kAuto elsewhere).
+Observer g_observer = Observer::kAuto;
+
+// The tests that observe a run, once with each observer (the BPF observer is
+// loaded before any test: bpf_test_environment.cc).
+class ObservedTest : public ::testing::TestWithParam<Observer> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == Observer::kBpf && !LoadBpfObserver().ok()) {
+      GTEST_SKIP() << "no BPF observer here: " << LoadBpfObserver();
+    }
+    g_observer = GetParam();
+  }
+  void TearDown() override { g_observer = Observer::kAuto; }
+};
+
 Observation MustRun(std::vector<std::string> argv, bool trace = true, absl::Duration timeout = absl::Seconds(60)) {
   RunRequest req;
+  req.observer = g_observer;
   req.argv = std::move(argv);
   req.trace = trace;
   req.timeout = timeout;
@@ -87,7 +104,7 @@ void ExpectConsistent(const Observation& o) {
   }
 }
 
-TEST(TracerTest, RecordsTreeExitStatusesAndAttribution) {
+TEST_P(ObservedTest, RecordsTreeExitStatusesAndAttribution) {
   Observation o = MustRun({Helper(), "forks", "3"});
   ExpectConsistent(o);
   ASSERT_EQ(o.processes.size(), 4u);
@@ -127,7 +144,7 @@ TEST(TracerTest, RecordsTreeExitStatusesAndAttribution) {
   }
 }
 
-TEST(TracerTest, WriteToPipeToParentIsNotCapture) {
+TEST_P(ObservedTest, WriteToPipeToParentIsNotCapture) {
   Observation o = MustRun({Helper(), "pipe"});
   ExpectConsistent(o);
   ASSERT_EQ(o.processes.size(), 2u);
@@ -136,9 +153,10 @@ TEST(TracerTest, WriteToPipeToParentIsNotCapture) {
   EXPECT_EQ(o.writes[0].pid, o.processes[0].pid);
 }
 
-TEST(TracerTest, TracedProgramsRunWithoutLeakSanitizer) {
+TEST_P(ObservedTest, TracedProgramsRunWithoutLeakSanitizer) {
   // LeakSanitizer cannot run under ptrace: the tracer turns it off.
   RunRequest req;
+  req.observer = GetParam();
   req.argv = {"/usr/bin/env"};
   req.env = {"PATH=/usr/bin:/bin", "ASAN_OPTIONS=abort_on_error=0"};
   absl::StatusOr<Observation> o = conformance::Run(req);
@@ -151,7 +169,7 @@ TEST(TracerTest, TracedProgramsRunWithoutLeakSanitizer) {
   EXPECT_NE(o->stdout_bytes.find("ASAN_OPTIONS=detect_leaks=0\n"), std::string::npos) << o->stdout_bytes;
 }
 
-TEST(TracerTest, LeakedProcessIsReportedAndKilled) {
+TEST_P(ObservedTest, LeakedProcessIsReportedAndKilled) {
   Observation o = MustRun({Helper(), "leak"});
   EXPECT_TRUE(o.traced);
   ASSERT_EQ(o.processes.size(), 2u);
@@ -166,8 +184,9 @@ TEST(TracerTest, LeakedProcessIsReportedAndKilled) {
   EXPECT_TRUE(orphan.ended.has_value());
 }
 
-TEST(TracerTest, LeakGraceLetsAChildFinish) {
+TEST_P(ObservedTest, LeakGraceLetsAChildFinish) {
   RunRequest req;
+  req.observer = GetParam();
   req.argv = {Helper(), "linger"};
   req.leak_grace = absl::Seconds(20);
   req.timeout = absl::Seconds(60);
@@ -182,7 +201,7 @@ TEST(TracerTest, LeakGraceLetsAChildFinish) {
   EXPECT_LT(o->wall, absl::Seconds(15));  // It ended when the child did.
 }
 
-TEST(TracerTest, WithoutGraceALingeringChildIsKilled) {
+TEST_P(ObservedTest, WithoutGraceALingeringChildIsKilled) {
   Observation o = MustRun({Helper(), "linger"});
   ASSERT_EQ(o.processes.size(), 2u);
   EXPECT_TRUE(o.processes[1].killed_by_runner);
@@ -192,11 +211,12 @@ TEST(TracerTest, WithoutGraceALingeringChildIsKilled) {
 
 // The runner's pipes land on fds 0..2 when it was started without them; the
 // program must still get them as its stdout and stderr.
-TEST(TracerTest, RunnerWithoutStdFdsStillWiresThePipes) {
+TEST_P(ObservedTest, RunnerWithoutStdFdsStillWiresThePipes) {
   int saved[3];
   for (int fd = 0; fd < 3; ++fd) saved[fd] = ::fcntl(fd, F_DUPFD_CLOEXEC, 10);
   for (int fd = 0; fd < 3; ++fd) ::close(fd);
   RunRequest req;
+  req.observer = GetParam();
   req.argv = {Helper(), "forks", "1"};
   req.timeout = absl::Seconds(60);
   absl::StatusOr<Observation> o = conformance::Run(req);
@@ -210,7 +230,7 @@ TEST(TracerTest, RunnerWithoutStdFdsStillWiresThePipes) {
   EXPECT_EQ(std::count(o->stdout_bytes.begin(), o->stdout_bytes.end(), '\n'), 5);
 }
 
-TEST(TracerTest, TimeoutKillsTheWholeTree) {
+TEST_P(ObservedTest, TimeoutKillsTheWholeTree) {
   Observation o = MustRun({Helper(), "hang"}, true, absl::Milliseconds(500));
   EXPECT_TRUE(o.timed_out);
   ASSERT_EQ(o.processes.size(), 2u);
@@ -222,7 +242,7 @@ TEST(TracerTest, TimeoutKillsTheWholeTree) {
   EXPECT_LT(o.wall, absl::Seconds(30));
 }
 
-TEST(TracerTest, ExitBySignal) {
+TEST_P(ObservedTest, ExitBySignal) {
   Observation o = MustRun({Helper(), "signal"});
   ASSERT_EQ(o.processes.size(), 2u);
   EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Signaled(SIGTERM));
@@ -230,7 +250,7 @@ TEST(TracerTest, ExitBySignal) {
   EXPECT_EQ(o.stdout_bytes, "raising\n");
 }
 
-TEST(TracerTest, ThreadsWritesBelongToTheirProcess) {
+TEST_P(ObservedTest, ThreadsWritesBelongToTheirProcess) {
   Observation o = MustRun({Helper(), "threads"});
   ExpectConsistent(o);
   ASSERT_EQ(o.processes.size(), 1u);
@@ -240,25 +260,40 @@ TEST(TracerTest, ThreadsWritesBelongToTheirProcess) {
   for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid);
 }
 
-TEST(TracerTest, OtherWritePathsAreAttributedAndBypassesFail) {
+TEST_P(ObservedTest, OtherWritePathsAreAttributedAndBypassesFail) {
   Observation o = MustRun({Helper(), "bypass"});
   ExpectConsistent(o);
-  // vmsplice(2) needs a pipe, and the captures are sockets: EBADF (9).
-  EXPECT_EQ(o.stdout_bytes,
-            "writev\nspliced\nvmsplice 9\nsendfile\nreopened\nio_uring_setup -1 38\nclone_untraced 1\ntraceme -1\n");
+  EXPECT_EQ(o.attribution_mismatch, "");
+  if (GetParam() == Observer::kPtrace) {
+    // vmsplice(2) needs a pipe, and the captures are sockets: EBADF (9).
+    // CLONE_UNTRACED and PTRACE_TRACEME would escape the tracer: refused.
+    EXPECT_EQ(o.stdout_bytes,
+              "writev\nspliced\nvmsplice 9\nsendfile\nreopened\nio_uring_setup -1 38\nclone_untraced 1\ntraceme -1\n");
+    EXPECT_EQ(o.processes.size(), 1u);
+  } else {
+    // Pipes: vmsplice works; spliced and sent bytes, never in the writer's
+    // memory, are attributed from the pipe. Nothing escapes BPF, so the
+    // clone and PTRACE_TRACEME are allowed; io_uring's writes it would not see.
+    EXPECT_EQ(o.stdout_bytes,
+              "writev\nspliced\nvmspliced\nsendfile\nreopened\nio_uring_setup -1 38\nclone_untraced 0\ntraceme 0\n");
+    ASSERT_EQ(o.processes.size(), 2u);
+    EXPECT_EQ(o.processes[1].forked_by, o.processes[0].pid);
+  }
   EXPECT_EQ(Lines(o).size(), 8u);
   for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid);
-  EXPECT_EQ(o.processes.size(), 1u);
 }
 
-// The captures are sockets: /dev/stdout and friends, which fail with ENXIO on
-// a socket, still work because the tracer turns such opens into dups.
-// Untraced, seccomp user notification does the same (ReopeningUntraced).
+// Observed by ptrace the captures are sockets: /dev/stdout and friends, which
+// fail with ENXIO on a socket, still work because the tracer turns such
+// opens into dups. Untraced, seccomp user notification does the same
+// (ReopeningUntraced). Observed by BPF they are pipes, which reopen anyway.
 void ExpectReopened(const Observation& o) {
   pid_t root = o.processes[0].pid;
+  bool pipes = o.observer == "bpf";
   EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0)) << o.stderr_bytes;
-  EXPECT_EQ(o.stdout_bytes, absl::StrCat("stdout is a socket\n"
-                                         "read(1) = 0\n"
+  EXPECT_EQ(o.stdout_bytes, absl::StrCat(pipes ? "stdout is a pipe\n" : "stdout is a socket\n",
+                                         // The write end of a pipe cannot be read (EBADF).
+                                         pipes ? "read(1) = -1\n" : "read(1) = 0\n",
                                          "via /proc/self/fd/1 cloexec\n"
                                          "via /dev/stdout cloexec\n"
                                          "via /dev/fd/1 cloexec\n"
@@ -283,7 +318,7 @@ void ExpectReopened(const Observation& o) {
   }
 }
 
-TEST(TracerTest, ReopeningTheCapturesWorks) {
+TEST_P(ObservedTest, ReopeningTheCapturesWorks) {
   Observation o = MustRun({Helper(), "reopen"});
   ExpectConsistent(o);
   ASSERT_EQ(o.processes.size(), 2u);
@@ -302,7 +337,7 @@ TEST(TracerTest, ReopeningUntraced) {
   ExpectReopened(o);
 }
 
-TEST(TracerTest, BashWritesToDevStdoutAndStderr) {
+TEST_P(ObservedTest, BashWritesToDevStdoutAndStderr) {
   for (bool trace : {true, false}) {
     Observation o = MustRun({"/bin/bash", "-c",
                              "echo a > /dev/stdout; echo b > /dev/stderr; echo c >> /dev/fd/1; "
@@ -317,7 +352,7 @@ TEST(TracerTest, BashWritesToDevStdoutAndStderr) {
 
 // A line torn by another process's write is three runs, each attributed to
 // its writer, in the order written: the kernel never glues two writers' bytes.
-TEST(TracerTest, RunsFromDifferentWritersAreNeverGlued) {
+TEST_P(ObservedTest, RunsFromDifferentWritersAreNeverGlued) {
   for (bool trace : {true, false}) {
     Observation o = MustRun({Helper(), "torn"}, trace);
     ASSERT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0));
@@ -336,7 +371,7 @@ TEST(TracerTest, RunsFromDifferentWritersAreNeverGlued) {
   }
 }
 
-TEST(TracerTest, PartialWritesRecordAcceptedBytes) {
+TEST_P(ObservedTest, PartialWritesRecordAcceptedBytes) {
   Observation o = MustRun({Helper(), "partial"});
   ExpectConsistent(o);
   EXPECT_EQ(o.stdout_bytes.size(), size_t{1} << 20);
@@ -345,7 +380,7 @@ TEST(TracerTest, PartialWritesRecordAcceptedBytes) {
   EXPECT_EQ(sum, size_t{1} << 20);
 }
 
-TEST(TracerTest, ExecIsRecorded) {
+TEST_P(ObservedTest, ExecIsRecorded) {
   Observation o = MustRun({Helper(), "exec"});
   ExpectConsistent(o);
   ASSERT_EQ(o.processes.size(), 3u);
@@ -360,7 +395,7 @@ TEST(TracerTest, ExecIsRecorded) {
 
 // Each fork and exec comes right after a burst of lines: the lines before
 // the event must be recorded before it, and the lines after it after it.
-TEST(TracerTest, EventsAreOrderedAfterUnreadLines) {
+TEST_P(ObservedTest, EventsAreOrderedAfterUnreadLines) {
   for (int run = 0; run < 5; ++run) {
     Observation o = MustRun({Helper(), "burst"});
     ExpectConsistent(o);
@@ -458,6 +493,7 @@ TEST(TracerTest, PtraceRefusedFallsBackToUntraced) {
     ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
     if (::prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0) ::_exit(3);
     RunRequest req;
+    req.observer = Observer::kPtrace;
     req.argv = {Helper(), "forks", "2"};
     req.timeout = absl::Seconds(60);
     absl::StatusOr<Observation> o = conformance::Run(req);
@@ -479,8 +515,9 @@ TEST(TracerTest, PtraceRefusedFallsBackToUntraced) {
   EXPECT_EQ(summary, "0|ptrace(PTRACE_SEIZE) failed: Operation not permitted|1|exited with 0|done\n");
 }
 
-TEST(TracerTest, NetworkIsIsolated) {
+TEST_P(ObservedTest, NetworkIsIsolated) {
   RunRequest req;
+  req.observer = GetParam();
   req.argv = {"nslookup", "-timeout=5", "www.python.org"};
   req.timeout = absl::Seconds(60);
   absl::StatusOr<Observation> o = conformance::Run(req);
@@ -500,7 +537,7 @@ TEST(TracerTest, MissingProgramIsAnError) {
   EXPECT_EQ(conformance::Run(req).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(TracerTest, SeedForkPortChildWritesItsOwnLine) {
+TEST_P(ObservedTest, SeedForkPortChildWritesItsOwnLine) {
   Observation o = MustRun({Runfile("conformance/impls/mp/fork")});
   ExpectConsistent(o);
   ASSERT_EQ(o.processes.size(), 2u);
@@ -515,7 +552,7 @@ TEST(TracerTest, SeedForkPortChildWritesItsOwnLine) {
   EXPECT_EQ(by[parent], absl::StrCat("I (", parent, ") just created a child process (", child, ").\n"));
 }
 
-TEST(TracerTest, SeedProcessPortChildRunsBetweenStartAndEnd) {
+TEST_P(ObservedTest, SeedProcessPortChildRunsBetweenStartAndEnd) {
   Observation o = MustRun({Runfile("conformance/impls/mp/process")});
   ExpectConsistent(o);
   ASSERT_EQ(o.processes.size(), 2u);
@@ -529,7 +566,7 @@ TEST(TracerTest, SeedProcessPortChildRunsBetweenStartAndEnd) {
   EXPECT_LE(*o.processes[1].ended, o.writes.back().at);
 }
 
-TEST(TracerTest, StressAttributesEveryLine) {
+TEST_P(ObservedTest, StressAttributesEveryLine) {
   Observation o = MustRun({Runfile("conformance/runner/testdata/fork_print_stress"), "20", "2000"});
   ExpectConsistent(o);
   EXPECT_EQ(o.processes.size(), 21u);
@@ -553,7 +590,7 @@ TEST(TracerTest, StressAttributesEveryLine) {
 
 // CPython's multiprocessing (threads, fork, pipes, semaphores) runs normally
 // under the tracer: clone3 falls back to clone, and attribution is complete.
-TEST(TracerTest, CPythonPoolRunsTraced) {
+TEST_P(ObservedTest, CPythonPoolRunsTraced) {
   constexpr char kProgram[] = R"(
 import os, multiprocessing
 def task(i):
@@ -584,7 +621,7 @@ if __name__ == '__main__':
 // The seed's communicate scenario: nslookup's stdout is a pipe to its
 // parent, so only the parent writes to the capture; nslookup fails fast in
 // the private network namespace, and its exit is observed.
-TEST(TracerTest, CPythonCommunicateWithNslookup) {
+TEST_P(ObservedTest, CPythonCommunicateWithNslookup) {
   constexpr char kProgram[] = R"(
 import subprocess
 print('$ nslookup', flush=True)
@@ -608,8 +645,9 @@ print('Exit code:', p.returncode, flush=True)
   EXPECT_LT(o.wall, absl::Seconds(30));
 }
 
-TEST(TracerTest, ForkBombHitsTheProcessCapAndIsKilled) {
+TEST_P(ObservedTest, ForkBombHitsTheProcessCapAndIsKilled) {
   RunRequest req;
+  req.observer = GetParam();
   req.argv = {Helper(), "forkbomb"};
   req.max_processes = 50;
   req.timeout = absl::Seconds(60);
@@ -626,8 +664,9 @@ TEST(TracerTest, ForkBombHitsTheProcessCapAndIsKilled) {
   EXPECT_TRUE(o->anomalies.size() == 1) << o->anomalies.back();
 }
 
-TEST(TracerTest, OutputPastTheCapIsDrainedAndFlagged) {
+TEST_P(ObservedTest, OutputPastTheCapIsDrainedAndFlagged) {
   RunRequest req;
+  req.observer = GetParam();
   req.argv = {Helper(), "bigout", "3000000"};
   req.max_output_bytes = 1000000;
   req.timeout = absl::Seconds(60);
@@ -639,13 +678,18 @@ TEST(TracerTest, OutputPastTheCapIsDrainedAndFlagged) {
   EXPECT_EQ(o->attribution_mismatch, "");
 }
 
-TEST(TracerTest, GroupStopAndContinueWork) {
+TEST_P(ObservedTest, GroupStopAndContinueWork) {
   Observation o = MustRun({Helper(), "stopcont"});
   ExpectConsistent(o);
   EXPECT_EQ(o.stdout_bytes, "child stopped\nchild continued\nchild exited 7\n");
   ASSERT_EQ(o.processes.size(), 2u);
   EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Exited(7));
 }
+
+INSTANTIATE_TEST_SUITE_P(Observers, ObservedTest, ::testing::Values(Observer::kPtrace, Observer::kBpf),
+                         [](const ::testing::TestParamInfo<Observer>& info) {
+                           return info.param == Observer::kBpf ? "bpf" : "ptrace";
+                         });
 
 }  // namespace
 }  // namespace conformance

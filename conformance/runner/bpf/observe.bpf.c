@@ -1,0 +1,397 @@
+// The conformance runner's BPF observer (bpf_observer.h): what the processes
+// of one run write to the two capture pipes, with the writer, and the tree
+// (forks, execs, exits), from raw tracepoints only. One ring buffer carries
+// every record, so its order (the order of the reservations) is one total
+// order consistent with happens-before: a record is reserved after what it
+// reports has happened (a write's bytes are in the pipe by its sys_exit) and
+// before the process can do anything that depends on it.
+//
+// Raw tracepoints, not kprobes or fentry: they are what every kernel with BPF
+// offers (the development VM has no kprobe PMU and no "tracing" programs).
+// Kernel types are the hand-written CO-RE declarations below; libbpf
+// relocates each field against the running kernel's BTF at load time.
+#include <linux/bpf.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+
+#define CORE __attribute__((preserve_access_index))
+
+typedef struct {
+  int counter;
+} atomic_t;
+struct pt_regs {  // x86-64: the system call's number and arguments.
+  unsigned long di, si, dx, r10, orig_ax;
+} CORE;
+struct signal_struct {
+  atomic_t live;
+  unsigned int flags;
+  int group_exit_code;
+} CORE;
+struct mm_struct {
+  unsigned long arg_start;
+} CORE;
+struct fdtable {
+  unsigned int max_fds;
+  struct file **fd;
+} CORE;
+struct files_struct {
+  struct fdtable *fdt;
+} CORE;
+struct super_block {
+  __u32 s_dev;
+} CORE;
+struct inode {
+  unsigned long i_ino;
+  struct super_block *i_sb;
+} CORE;
+struct file {
+  struct inode *f_inode;
+} CORE;
+struct task_struct {
+  int pid, tgid, exit_code;
+  struct task_struct *group_leader;
+  struct signal_struct *signal;
+  struct files_struct *files;
+  struct mm_struct *mm;
+} CORE;
+struct iovec_user {
+  __u64 base, len;
+};
+
+#define SIGNAL_GROUP_EXIT 0x4
+#define CHUNK 4096
+
+// Must match bpf_observer.cc.
+enum { REC_WRITE = 1, REC_BLIND = 2, REC_FORK = 3, REC_EXEC = 4, REC_EXIT = 5 };
+#define ARG_CONTINUES 0x100  // A later piece of the same system call.
+struct rec {
+  __u64 ts;   // bpf_ktime_get_ns(): CLOCK_MONOTONIC.
+  __u32 kind;
+  __u32 pid;  // The thread group: writer, new process, exec'ing or exiting.
+  __u32 tid;  // The thread (a write's pieces are one system call's by pid and tid).
+  __u32 arg;  // WRITE, BLIND: stream (1, 2) | ARG_CONTINUES; FORK: the parent; EXIT: wait status.
+  __u32 len;  // Bytes of data (WRITE, EXEC); BLIND: bytes written that could not be copied.
+  __u32 pad;
+  char data[CHUNK];
+};
+#define HEADER __builtin_offsetof(struct rec, data)
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 32 << 20);
+} records SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct rec);
+} scratch SEC(".maps");
+
+// The captures' pipes, as the kernel names them (index 1: stdout, 2: stderr).
+struct target {
+  __u64 ino;
+  __u32 dev;  // The kernel's encoding: major << 20 | minor.
+  __u32 pad;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 3);
+  __type(key, __u32);
+  __type(value, struct target);
+} targets SEC(".maps");
+
+// The run's live processes (thread group ids): the runner adds the root
+// before it may run, forks add their children, exits remove them.
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u32);
+  __type(value, __u8);
+} tracked SEC(".maps");
+
+// What the runner decided (index 0). Once `killing` is set, every process of
+// the run gets SIGKILL at its next return from a system call (a new process:
+// at its first, out of fork), so nothing of the run outlives a kill, however
+// fast it forks; the kernel sets it itself when forks pass `max_forks`.
+// `muted`: streams (bit 1, bit 2) past the runner's cap, whose writes are
+// no longer reported. `spawner`: the runner's thread about to start the
+// run's root (vfork); its next fork is the root, tracked from birth.
+struct control {
+  __u32 killing, max_forks, forks, muted, spawner, pad;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct control);
+} controls SEC(".maps");
+
+#define SIGKILL 9
+
+// Records the ring buffer had no room for (index 0).
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} lost SEC(".maps");
+
+static __always_inline struct rec *Scratch(void) {
+  __u32 k = 0;
+  return bpf_map_lookup_elem(&scratch, &k);
+}
+
+// Writes stay unannounced (the runner reads the ring whenever it wakes)
+// until the ring is a quarter full; forks, execs and exits wake a waiting
+// runner.
+static __always_inline void Output(struct rec *r, __u32 size, int quiet) {
+  __u64 flags = 0;
+  if (quiet) {
+    flags = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) > (8 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+  }
+  if (size > sizeof(*r)) size = sizeof(*r);
+  if (bpf_ringbuf_output(&records, r, size, flags) != 0) {
+    __u32 k = 0;
+    __u64 *n = bpf_map_lookup_elem(&lost, &k);
+    if (n) __sync_fetch_and_add(n, 1);
+  }
+}
+
+// Which capture `fd` of the current process is: 1, 2, or 0 (neither).
+static __always_inline __u32 StreamOf(unsigned long fd) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *f = 0;
+  bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+  if (!f) return 0;
+  struct inode *inode = BPF_CORE_READ(f, f_inode);
+  __u64 ino = BPF_CORE_READ(inode, i_ino);
+  __u32 dev = BPF_CORE_READ(inode, i_sb, s_dev);
+  for (__u32 s = 1; s <= 2; ++s) {
+    __u32 key = s;
+    struct target *t = bpf_map_lookup_elem(&targets, &key);
+    if (t && t->ino == ino && t->dev == dev) return s;
+  }
+  return 0;
+}
+
+// One system call's bytes, walked chunk by chunk (bpf_loop) through its
+// buffer or its iovecs: `left` of the call's result still to record. It lives
+// in a map, not on the stack (which holds a pointer to it): the verifier then sees its fields as unknown
+// numbers and checks Step once, instead of once per value it could track.
+struct walk {
+  const struct iovec_user *iov;  // 0: one buffer (base, seg_len).
+  __u64 base, seg_len, off, left;
+  __u32 idx, cnt, pid, tid, arg;
+  __u64 ts;
+};
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct walk);
+} walks SEC(".maps");
+
+static __always_inline void Blind(struct walk *w, __u64 n) {
+  struct rec *r = Scratch();
+  if (!r) return;
+  r->ts = w->ts;
+  r->kind = REC_BLIND;
+  r->pid = w->pid;
+  r->tid = w->tid;
+  r->arg = w->arg;
+  r->len = n > 0xffffffffULL ? 0xffffffffU : (__u32)n;
+  Output(r, HEADER, 1);
+  w->arg |= ARG_CONTINUES;
+}
+
+static long Step(__u32 i, void *ctx) {
+  struct walk *w = *(struct walk **)ctx;
+  if (w->left == 0) return 1;
+  if (w->off >= w->seg_len) {
+    struct iovec_user seg;
+    if (!w->iov || w->idx >= w->cnt || bpf_probe_read_user(&seg, sizeof(seg), &w->iov[w->idx]) != 0) {
+      Blind(w, w->left);  // The iovecs changed under us: the bytes are unknown.
+      return 1;
+    }
+    w->idx++;
+    w->base = seg.base;
+    w->seg_len = seg.len;
+    w->off = 0;
+    return 0;
+  }
+  __u64 n = w->seg_len - w->off;
+  if (n > w->left) n = w->left;
+  __u32 len = n > CHUNK ? CHUNK : (__u32)n;
+  len &= 2 * CHUNK - 1;  // For the verifier.
+  if (len > CHUNK) len = CHUNK;
+  struct rec *r = Scratch();
+  if (!r) return 1;
+  if (bpf_probe_read_user(r->data, len, (const void *)(w->base + w->off)) != 0) {
+    Blind(w, len);  // Not resident, or unmapped since.
+  } else {
+    r->ts = w->ts;
+    r->kind = REC_WRITE;
+    r->pid = w->pid;
+    r->tid = w->tid;
+    r->arg = w->arg;
+    r->len = len;
+    Output(r, HEADER + len, 1);
+    w->arg |= ARG_CONTINUES;
+  }
+  w->off += len;
+  w->left -= len;
+  return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
+  __u32 zero = 0;
+  struct control *c = bpf_map_lookup_elem(&controls, &zero);
+  if (c && c->killing) {
+    __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (bpf_map_lookup_elem(&tracked, &tgid)) bpf_send_signal(SIGKILL);
+    return 0;
+  }
+  long ret = (long)ctx->args[1];
+  if (ret <= 0) return 0;
+  struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+  long nr = BPF_CORE_READ(regs, orig_ax);
+  unsigned long fd;
+  int shape;  // 0: one buffer, 1: iovecs, 2: bytes that were never in the caller's memory.
+  switch (nr) {
+    case 1:  // write(fd, buf, count)
+      fd = BPF_CORE_READ(regs, di);
+      shape = 0;
+      break;
+    case 20:   // writev(fd, iov, iovcnt)
+    case 278:  // vmsplice(fd, iov, nr_segs, flags)
+    case 328:  // pwritev2(fd, iov, iovcnt, offset -1, flags)
+      fd = BPF_CORE_READ(regs, di);
+      shape = 1;
+      break;
+    case 40:  // sendfile(out_fd, in_fd, offset, count)
+      fd = BPF_CORE_READ(regs, di);
+      shape = 2;
+      break;
+    case 275:  // splice(fd_in, off_in, fd_out, off_out, len, flags)
+    case 326:  // copy_file_range(fd_in, off_in, fd_out, ...)
+      fd = BPF_CORE_READ(regs, dx);
+      shape = 2;
+      break;
+    case 276:  // tee(fd_in, fd_out, len, flags)
+      fd = BPF_CORE_READ(regs, si);
+      shape = 2;
+      break;
+    default:
+      return 0;
+  }
+  __u64 id = bpf_get_current_pid_tgid();
+  __u32 tgid = id >> 32;
+  if (!bpf_map_lookup_elem(&tracked, &tgid)) return 0;
+  __u32 stream = StreamOf(fd);
+  if (!stream || (c && (c->muted & (1u << stream)))) return 0;
+  __u32 k = 0;
+  struct walk *w = bpf_map_lookup_elem(&walks, &k);
+  if (!w) return 0;
+  __builtin_memset(w, 0, sizeof(*w));
+  w->pid = tgid;
+  w->tid = (__u32)id;
+  w->arg = stream;
+  w->ts = bpf_ktime_get_ns();
+  w->left = (__u64)ret;
+  if (shape == 2) {
+    Blind(w, w->left);
+    return 0;
+  }
+  __u64 loops = w->left / CHUNK + 1;
+  if (shape == 0) {
+    w->base = BPF_CORE_READ(regs, si);
+    w->seg_len = w->left;
+  } else {
+    w->iov = (const struct iovec_user *)BPF_CORE_READ(regs, si);
+    w->cnt = (__u32)BPF_CORE_READ(regs, dx);
+    if (w->cnt > 1024) w->cnt = 1024;  // IOV_MAX
+    loops += 2 * w->cnt;
+  }
+  if (loops > (1 << 23)) loops = 1 << 23;
+  bpf_loop((__u32)loops, Step, &w, 0);  // The context must be on the stack.
+  if (w->left != 0) Blind(w, w->left);
+  return 0;
+}
+
+// A record without data, or with a string.
+static __always_inline void Event(__u32 kind, __u32 pid, __u32 arg, unsigned long user_str) {
+  struct rec *r = Scratch();
+  if (!r) return;
+  r->ts = bpf_ktime_get_ns();
+  r->kind = kind;
+  r->pid = pid;
+  r->tid = (__u32)bpf_get_current_pid_tgid();
+  r->arg = arg;
+  __u32 len = 0;
+  if (user_str) {
+    long n = bpf_probe_read_user_str(r->data, CHUNK, (const void *)user_str);
+    if (n > 1) len = (__u32)(n - 1) & (CHUNK - 1);  // Without the NUL; the mask is for the verifier.
+  }
+  r->len = len;
+  Output(r, HEADER + len, 1);
+}
+
+SEC("raw_tracepoint/sched_process_fork")
+int on_fork(struct bpf_raw_tracepoint_args *ctx) {
+  struct task_struct *parent = (struct task_struct *)ctx->args[0];
+  struct task_struct *child = (struct task_struct *)ctx->args[1];
+  __u32 ppid = BPF_CORE_READ(parent, tgid);
+  __u32 cpid = BPF_CORE_READ(child, tgid);
+  if (BPF_CORE_READ(child, pid) != (int)cpid) return 0;  // A thread.
+  __u8 one = 1;
+  __u32 zero = 0;
+  struct control *c = bpf_map_lookup_elem(&controls, &zero);
+  if (c && c->spawner != 0 && c->spawner == (__u32)BPF_CORE_READ(parent, pid)) {
+    c->spawner = 0;
+    bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);  // The root: the runner records it.
+    return 0;
+  }
+  if (!bpf_map_lookup_elem(&tracked, &ppid)) return 0;
+  bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);
+  Event(REC_FORK, cpid, ppid, 0);
+  if (c) {
+    if (__sync_fetch_and_add(&c->forks, 1) + 1 >= c->max_forks) c->killing = 1;
+    if (c->killing) bpf_send_signal(SIGKILL);  // The parent; the child dies on its way out of fork.
+  }
+  return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exec")
+int on_exec(struct bpf_raw_tracepoint_args *ctx) {
+  __u32 tgid = bpf_get_current_pid_tgid() >> 32;
+  if (!bpf_map_lookup_elem(&tracked, &tgid)) return 0;
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  Event(REC_EXEC, tgid, 0, BPF_CORE_READ(task, mm, arg_start));
+  return 0;
+}
+
+// When the last thread of a process exits: the status wait() will report
+// (do_exit decremented signal->live before this tracepoint).
+SEC("raw_tracepoint/sched_process_exit")
+int on_exit(struct bpf_raw_tracepoint_args *ctx) {
+  struct task_struct *t = (struct task_struct *)ctx->args[0];
+  __u32 tgid = BPF_CORE_READ(t, tgid);
+  if (!bpf_map_lookup_elem(&tracked, &tgid)) return 0;
+  if (BPF_CORE_READ(t, signal, live.counter) != 0) return 0;  // Other threads live on.
+  __u32 status;
+  if (BPF_CORE_READ(t, signal, flags) & SIGNAL_GROUP_EXIT) {
+    status = (__u32)BPF_CORE_READ(t, signal, group_exit_code);
+  } else {
+    status = (__u32)BPF_CORE_READ(t, group_leader, exit_code);
+  }
+  Event(REC_EXIT, tgid, status, 0);
+  bpf_map_delete_elem(&tracked, &tgid);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

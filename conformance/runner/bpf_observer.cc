@@ -1,0 +1,250 @@
+#include "conformance/runner/bpf_observer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "mp/errors.h"
+
+namespace conformance::internal {
+
+// The object file bpf/observe.bpf.c compiles to, embedded by Bazel.
+extern const unsigned char kObserveBpfObject[];
+extern const unsigned long kObserveBpfObjectSize;
+
+namespace {
+
+// The record layout of observe.bpf.c.
+struct RawRecord {
+  uint64_t ts;
+  uint32_t kind, pid, tid, arg, len, pad;
+  char data[];
+};
+
+// The object's programs, in links_ order.
+constexpr const char* kPrograms[] = {"on_sys_exit", "on_fork", "on_exec", "on_exit"};
+
+// libbpf's messages (why a load failed) go here instead of stderr.
+std::string* g_libbpf_log = nullptr;
+int LogLibbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (g_libbpf_log == nullptr || level == LIBBPF_DEBUG) return 0;
+  char line[1024];
+  int n = vsnprintf(line, sizeof(line), fmt, args);
+  // The verifier's log can run to megabytes; its end says why.
+  if (g_libbpf_log->size() > (64 << 10)) g_libbpf_log->erase(0, g_libbpf_log->size() - (32 << 10));
+  g_libbpf_log->append(line);
+  return n;
+}
+
+// The last lines of libbpf's log, for an error message.
+std::string Tail(const std::string& log) {
+  size_t start = log.size();
+  for (int lines = 0; start > 0 && lines < 6; --start) {
+    if (log[start - 1] == '\n' && start != log.size()) ++lines;
+  }
+  return log.substr(start);
+}
+
+// Keeps the ring buffer's mappings (libbpf maps it, its data area twice) out
+// of the runner's children: mapped page by page (VM_MIXEDMAP), they would
+// have their page tables copied by every fork() the runner makes, a
+// noticeable part of starting a program (32 MiB, 16k entries, copied and
+// torn down again at exec).
+void KeepRingOutOfForks() {
+  FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (maps == nullptr) return;
+  char line[512];
+  while (std::fgets(line, sizeof(line), maps) != nullptr) {
+    if (std::strstr(line, "anon_inode:bpf-map") == nullptr && std::strstr(line, "anon_inode:bpf_ringbuf") == nullptr) {
+      continue;
+    }
+    unsigned long start = 0, end = 0;
+    if (std::sscanf(line, "%lx-%lx", &start, &end) == 2 && end > start) {
+      ::madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTFORK);
+    }
+  }
+  std::fclose(maps);
+}
+
+absl::Status LoadError(const char* what, int err, const std::string& log) {
+  std::string message = absl::StrCat("BPF observer: ", what, " failed");
+  if (::geteuid() != 0) absl::StrAppend(&message, " (it needs root: CAP_BPF and CAP_PERFMON)");
+  if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) absl::StrAppend(&message, " (no kernel BTF)");
+  if (!log.empty()) absl::StrAppend(&message, ": ", Tail(log));
+  return mp::PyOSError(err, message);
+}
+
+}  // namespace
+
+absl::StatusOr<BpfObserver*> BpfObserver::Get() {
+  static BpfObserver* observer = nullptr;
+  static absl::Status* failure = nullptr;
+  if (observer != nullptr) return observer;
+  if (failure != nullptr) return *failure;
+  std::string log;
+  g_libbpf_log = &log;
+  libbpf_print_fn_t old = libbpf_set_print(LogLibbpf);
+  auto o = new BpfObserver();
+  absl::Status s;
+  o->obj_ = bpf_object__open_mem(kObserveBpfObject, kObserveBpfObjectSize, nullptr);
+  if (o->obj_ == nullptr) {
+    s = LoadError("opening the object", errno, log);
+  } else if (int e = bpf_object__load(o->obj_); e != 0) {
+    s = LoadError("loading the programs", -e, log);
+  } else {
+    auto map_fd = [&](const char* name) { return bpf_object__find_map_fd_by_name(o->obj_, name); };
+    o->targets_fd_ = map_fd("targets");
+    o->tracked_fd_ = map_fd("tracked");
+    o->lost_fd_ = map_fd("lost");
+    o->controls_fd_ = map_fd("controls");
+    o->ring_ = ring_buffer__new(map_fd("records"), &BpfObserver::OnRecord, o, nullptr);
+    if (o->ring_ == nullptr || o->targets_fd_ < 0 || o->tracked_fd_ < 0 || o->lost_fd_ < 0 || o->controls_fd_ < 0) {
+      s = LoadError("setting up the maps", errno, log);
+    }
+    // Attached once: attaching a tracepoint patches kernel text on every
+    // CPU and flags every thread of the machine, milliseconds each time.
+    for (size_t i = 0; i < 4 && s.ok(); ++i) {
+      bpf_program* p = bpf_object__find_program_by_name(o->obj_, kPrograms[i]);
+      o->links_[i] = p != nullptr ? bpf_program__attach(p) : nullptr;
+      if (o->links_[i] == nullptr) s = LoadError(absl::StrCat("attaching ", kPrograms[i]).c_str(), errno, log);
+    }
+  }
+  libbpf_set_print(old);
+  g_libbpf_log = nullptr;
+  if (!s.ok()) {
+    for (bpf_link* l : o->links_) {
+      if (l != nullptr) bpf_link__destroy(l);
+    }
+    if (o->ring_ != nullptr) ring_buffer__free(o->ring_);
+    if (o->obj_ != nullptr) bpf_object__close(o->obj_);
+    delete o;
+    failure = new absl::Status(s);
+    return s;
+  }
+  KeepRingOutOfForks();
+  observer = o;
+  return observer;
+}
+
+// observe.bpf.c's struct control.
+struct Control {
+  uint32_t killing, max_forks, forks, muted, spawner, pad;
+};
+
+absl::Status BpfObserver::Begin(dev_t out_dev, ino_t out_ino, dev_t err_dev, ino_t err_ino, uint32_t max_forks) {
+  struct Target {
+    uint64_t ino;
+    uint32_t dev, pad;
+  };
+  const dev_t devs[3] = {0, out_dev, err_dev};
+  const ino_t inos[3] = {0, out_ino, err_ino};
+  for (uint32_t s = 1; s <= 2; ++s) {
+    // The kernel's dev_t: 12 bits of major, 20 of minor.
+    Target t = {inos[s], (major(devs[s]) << 20) | minor(devs[s]), 0};
+    if (bpf_map_update_elem(targets_fd_, &s, &t, BPF_ANY) != 0) return mp::PyOSError(errno, "BPF observer: targets");
+  }
+  uint32_t zero = 0;
+  uint64_t none = 0;
+  bpf_map_update_elem(lost_fd_, &zero, &none, BPF_ANY);
+  Control c = {};
+  c.max_forks = max_forks;
+  if (bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY) != 0) return mp::PyOSError(errno, "BPF observer: controls");
+  return absl::OkStatus();
+}
+
+absl::Status BpfObserver::ArmSpawn() {
+  uint32_t zero = 0;
+  Control c = {};
+  if (bpf_map_lookup_elem(controls_fd_, &zero, &c) != 0) return mp::PyOSError(errno, "BPF observer: controls");
+  c.spawner = static_cast<uint32_t>(::gettid());
+  if (bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY) != 0) return mp::PyOSError(errno, "BPF observer: controls");
+  return absl::OkStatus();
+}
+
+bool BpfObserver::Spawned() {
+  uint32_t zero = 0;
+  Control c = {};
+  if (bpf_map_lookup_elem(controls_fd_, &zero, &c) != 0) return false;
+  if (c.spawner == 0) return true;
+  c.spawner = 0;
+  bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY);
+  return false;
+}
+
+int BpfObserver::PollFd() const { return ring_buffer__epoll_fd(ring_); }
+
+int BpfObserver::OnRecord(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<BpfObserver*>(ctx);
+  if (self->sink_ == nullptr || size < sizeof(RawRecord)) return 0;
+  const auto* raw = static_cast<const RawRecord*>(data);
+  BpfRecord r;
+  r.ts_ns = raw->ts;
+  r.kind = static_cast<BpfRecord::Kind>(raw->kind);
+  r.pid = static_cast<pid_t>(raw->pid);
+  r.tid = static_cast<pid_t>(raw->tid);
+  r.arg = raw->arg;
+  r.blind_len = r.kind == BpfRecord::kBlind ? raw->len : 0;
+  size_t len = r.kind == BpfRecord::kBlind ? 0 : std::min<size_t>(raw->len, size - sizeof(RawRecord));
+  r.data = std::string_view(raw->data, len);
+  (*self->sink_)(r);
+  return 0;
+}
+
+void BpfObserver::Consume(absl::FunctionRef<void(const BpfRecord&)> sink) {
+  sink_ = &sink;
+  ring_buffer__consume(ring_);
+  sink_ = nullptr;
+}
+
+void BpfObserver::Kill() {
+  uint32_t zero = 0;
+  Control c = {};
+  bpf_map_lookup_elem(controls_fd_, &zero, &c);
+  c.killing = 1;
+  bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY);
+}
+
+void BpfObserver::Mute(int stream) {
+  uint32_t zero = 0;
+  Control c = {};
+  bpf_map_lookup_elem(controls_fd_, &zero, &c);
+  c.muted |= 1u << stream;
+  bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY);
+}
+
+uint64_t BpfObserver::Lost() const {
+  uint32_t zero = 0;
+  uint64_t n = 0;
+  bpf_map_lookup_elem(lost_fd_, &zero, &n);
+  return n;
+}
+
+void BpfObserver::End() {
+  // Whatever the run left: records, and processes that never exited.
+  Consume([](const BpfRecord&) {});
+  uint32_t key, next;
+  while (bpf_map_get_next_key(tracked_fd_, nullptr, &next) == 0) {
+    key = next;
+    bpf_map_delete_elem(tracked_fd_, &key);
+  }
+  for (uint32_t s = 1; s <= 2; ++s) {
+    uint8_t zero[16] = {};
+    bpf_map_update_elem(targets_fd_, &s, zero, BPF_ANY);
+  }
+  uint32_t zero = 0;
+  Control c = {};
+  bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY);
+}
+
+}  // namespace conformance::internal
