@@ -1,12 +1,16 @@
 // Tracer overhead: the fork-and-print stress program (100 processes, 10k
-// lines, one write(2) per line) run traced by the runner, and, as the
+// lines, one write(2) per line) run observed by the runner, and, as the
 // baseline, the way a user runs it without the runner: posix_spawn with
-// stdout and stderr on a pipe read to EOF, then waitpid. Both in the same
-// binary and session; the ratio Traced/Pipe is the overhead, the goal at most
-// 1.5x. Untraced is the runner with trace=false (its sockets, no ptrace; the
-// opens still go to the runner, as seccomp user notifications). A CPython
-// equivalent (os.fork + os.write) runs all three ways when python3 is found,
-// and so does `python3 -c pass` (start-up: each of its ~31 opens stops once).
+// stdout and stderr on a pipe read to EOF, then waitpid. All in the same
+// binary and session; the ratio Bpf/Pipe is the overhead of the default
+// observer, the goal at most 1.5x; Ptrace/Pipe that of the fallback (ptrace
+// and sockets). Untraced is the runner with trace=false (its sockets, no
+// ptrace; the opens still go to the runner, as seccomp user notifications).
+// A CPython equivalent (os.fork + os.write) runs every way when python3 is
+// found, and so does `python3 -c pass` (start-up: under ptrace each of its
+// ~31 opens stops once). The BPF observer is loaded once, before the
+// benchmarks (its load time is printed), as the conformance runner loads it
+// once per process.
 //
 //   tools/bazel run -c opt //conformance/runner:tracer_benchmark --
 //     --benchmark_repetitions=9 --benchmark_enable_random_interleaving=true
@@ -19,6 +23,7 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -44,10 +49,14 @@ for i in range(procs):
     os.wait()
 )";
 
-void RunOnce(benchmark::State& state, const std::vector<std::string>& argv, bool trace) {
+enum class Mode { kUntraced, kPtrace, kBpf };
+
+void RunOnce(benchmark::State& state, const std::vector<std::string>& argv, Mode mode) {
   conformance::RunRequest req;
   req.argv = argv;
-  req.trace = trace;
+  req.trace = mode != Mode::kUntraced;
+  req.observer = mode == Mode::kBpf ? conformance::Observer::kBpf : conformance::Observer::kPtrace;
+  bool trace = req.trace;
   req.isolate_network = false;  // Measure the tracing, not namespace setup.
   req.timeout = absl::Seconds(120);
   size_t writes = 0, bytes = 0;
@@ -106,15 +115,17 @@ void RunPiped(benchmark::State& state, const std::vector<std::string>& argv) {
   state.counters["bytes"] = static_cast<double>(bytes);
 }
 
-void BM_CppPipe(benchmark::State& state) { RunPiped(state, {g_stress}); }
-void BM_CppUntraced(benchmark::State& state) { RunOnce(state, {g_stress}, false); }
-void BM_CppTraced(benchmark::State& state) { RunOnce(state, {g_stress}, true); }
-void BM_PythonPipe(benchmark::State& state) { RunPiped(state, {g_python, "-c", kPythonStress}); }
-void BM_PythonUntraced(benchmark::State& state) { RunOnce(state, {g_python, "-c", kPythonStress}, false); }
-void BM_PythonTraced(benchmark::State& state) { RunOnce(state, {g_python, "-c", kPythonStress}, true); }
-void BM_PythonStartPipe(benchmark::State& state) { RunPiped(state, {g_python, "-c", "pass"}); }
-void BM_PythonStartUntraced(benchmark::State& state) { RunOnce(state, {g_python, "-c", "pass"}, false); }
-void BM_PythonStartTraced(benchmark::State& state) { RunOnce(state, {g_python, "-c", "pass"}, true); }
+std::vector<std::string> Stress() { return {g_stress}; }
+std::vector<std::string> PythonStress() { return {g_python, "-c", kPythonStress}; }
+std::vector<std::string> PythonStart() { return {g_python, "-c", "pass"}; }
+
+// Name, program, and whether it is CPython.
+struct Program {
+  const char* name;
+  std::vector<std::string> (*argv)();
+  bool python;
+};
+constexpr Program kPrograms[] = {{"Cpp", Stress, false}, {"Python", PythonStress, true}, {"PythonStart", PythonStart, true}};
 
 }  // namespace
 
@@ -132,19 +143,25 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  auto add = [](const char* name, void (*fn)(benchmark::State&)) {
-    benchmark::RegisterBenchmark(name, fn)->UseRealTime()->Unit(benchmark::kMillisecond);
-  };
-  add("BM_CppPipe", BM_CppPipe);
-  add("BM_CppUntraced", BM_CppUntraced);
-  add("BM_CppTraced", BM_CppTraced);
-  if (!g_python.empty()) {
-    add("BM_PythonPipe", BM_PythonPipe);
-    add("BM_PythonUntraced", BM_PythonUntraced);
-    add("BM_PythonTraced", BM_PythonTraced);
-    add("BM_PythonStartPipe", BM_PythonStartPipe);
-    add("BM_PythonStartUntraced", BM_PythonStartUntraced);
-    add("BM_PythonStartTraced", BM_PythonStartTraced);
+  absl::Time t0 = absl::Now();
+  absl::Status bpf = conformance::LoadBpfObserver();
+  if (bpf.ok()) {
+    std::fprintf(stderr, "BPF observer loaded in %.1f ms\n", absl::ToDoubleMilliseconds(absl::Now() - t0));
+  } else {
+    std::fprintf(stderr, "no BPF observer (the Bpf benchmarks will say why): %s\n", bpf.ToString().c_str());
+  }
+  for (const Program& p : kPrograms) {
+    if (p.python && g_python.empty()) continue;
+    auto add = [&](const char* how, auto fn) {
+      benchmark::RegisterBenchmark(absl::StrCat("BM_", p.name, how).c_str(), fn)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+    };
+    auto argv = p.argv;
+    add("Pipe", [argv](benchmark::State& state) { RunPiped(state, argv()); });
+    add("Untraced", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kUntraced); });
+    add("Ptrace", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kPtrace); });
+    add("Bpf", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kBpf); });
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
