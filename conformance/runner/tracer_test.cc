@@ -678,6 +678,27 @@ TEST_P(ObservedTest, OutputPastTheCapIsDrainedAndFlagged) {
   EXPECT_EQ(o->attribution_mismatch, "");
 }
 
+// Two processes' large writes may interleave in the capture (only writes of
+// up to PIPE_BUF bytes are atomic); every piece still names its writer, and
+// nothing is lost or invented.
+TEST_P(ObservedTest, InterleavedLargeWritesKeepTheirWriters) {
+  Observation o = MustRun({Helper(), "bigpair"});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 2u);
+  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(o.attribution_mismatch, "");
+  EXPECT_TRUE(o.anomalies.empty()) << o.anomalies[0];
+  std::map<pid_t, size_t> bytes;
+  for (const WriteRecord& w : o.writes) {
+    char expected = w.pid == o.processes[0].pid ? 'p' : 'c';
+    EXPECT_EQ(w.data.find_first_not_of(expected), std::string::npos) << "pid " << w.pid;
+    bytes[w.pid] += w.data.size();
+  }
+  EXPECT_EQ(bytes[o.processes[0].pid], 6000000u);
+  EXPECT_EQ(bytes[o.processes[1].pid], 6000000u);
+  EXPECT_EQ(o.stdout_bytes.size(), 12000000u);
+}
+
 TEST_P(ObservedTest, GroupStopAndContinueWork) {
   Observation o = MustRun({Helper(), "stopcont"});
   ExpectConsistent(o);

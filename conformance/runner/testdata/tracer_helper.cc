@@ -238,6 +238,26 @@ int BigOut(long n) {
   return 0;
 }
 
+// bigpair: a parent and its child each write 2 blocks of 3 MB at once ('p'
+// and 'c'): larger than the capture's buffer, so each write waits for the
+// runner partway, and the other's bytes come between.
+int BigPair() {
+  pid_t kid = ::fork();
+  if (kid < 0) return 1;
+  std::string block(3000000, kid == 0 ? 'c' : 'p');
+  for (int i = 0; i < 2; ++i) {
+    size_t done = 0;
+    while (done < block.size()) {
+      ssize_t w = ::write(1, block.data() + done, block.size() - done);
+      if (w <= 0) return 1;
+      done += static_cast<size_t>(w);
+    }
+  }
+  if (kid == 0) ::_exit(0);
+  int st = 0;
+  return ::waitpid(kid, &st, 0) == kid && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
+
 // stopcont: a child stops itself; the parent sees it stopped, continues it
 // and reaps it.
 int StopCont() {
@@ -364,6 +384,7 @@ int main(int argc, char** argv) {
   if (mode == "exit3") return 3;
   if (mode == "forkbomb") return ForkBomb();
   if (mode == "bigout") return BigOut(argc > 2 ? std::atol(argv[2]) : 0);
+  if (mode == "bigpair") return BigPair();
   if (mode == "stopcont") return StopCont();
   if (mode == "linger") return Linger();
   if (mode == "reopen") return Reopen();
