@@ -47,4 +47,23 @@ out=$("$cli" --spec="$tmp/hello.spec" -- /bin/echo hello); rc=$?
 check "--spec PASSes a matching program" bash -c "test $rc -eq 0 && grep -q PASS <<<'$out'"
 out=$("$cli" --spec="$tmp/hello.spec" -- /bin/echo goodbye); rc=$?
 check "--spec FAILs a different output" test $rc -eq 1
+"$cli" --impl=cpython --scenario=fork >"$tmp/observer.txt" 2>&1
+check "the header names the observer" grep -qE '^conformance: observed by (BPF|ptrace)' "$tmp/observer.txt"
+"$cli" --impl=cpython --scenario=process --observer=strace >/dev/null 2>&1; rc=$?
+check "an unknown --observer exits 2" test $rc -eq 2
+
+# Where BPF cannot load (here: root without capabilities, as in a locked-down
+# container), the default observer is ptrace and says why; --observer=bpf
+# insists, and the run is UNRESOLVED with the reason.
+if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
+  nocaps=(setpriv --bounding-set=-all --inh-caps=-all)
+  "${nocaps[@]}" "$cli" --impl=cpython --scenario=process >"$tmp/nobpf.txt" 2>&1; rc=$?
+  check "without BPF the default falls back to ptrace and PASSes" test $rc -eq 0
+  check "... and the header says why" grep -q '^conformance: observed by ptrace (no BPF here: .*CAP_BPF' "$tmp/nobpf.txt"
+  "${nocaps[@]}" "$cli" --impl=cpython --scenario=process --observer=bpf >"$tmp/nobpf2.txt" 2>&1; rc=$?
+  check "--observer=bpf without BPF is UNRESOLVED (exit 0)" test $rc -eq 0
+  check "... naming why" grep -q 'UNRESOLVED .*BPF observer: loading the programs failed (it needs root' "$tmp/nobpf2.txt"
+else
+  echo "skipped: the no-BPF checks need root and setpriv"
+fi
 exit $((fails > 0))

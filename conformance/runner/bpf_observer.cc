@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "mp/errors.h"
@@ -47,28 +48,36 @@ int LogLibbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
   return n;
 }
 
-// The last lines of libbpf's log, for an error message.
+// libbpf's last lines (the verifier's verdict is at the end), on one line.
 std::string Tail(const std::string& log) {
-  size_t start = log.size();
-  for (int lines = 0; start > 0 && lines < 6; --start) {
-    if (log[start - 1] == '\n' && start != log.size()) ++lines;
+  std::vector<std::string> lines;
+  size_t start = 0;
+  while (start < log.size()) {
+    size_t end = log.find('\n', start);
+    if (end == std::string::npos) end = log.size();
+    std::string line = log.substr(start, end - start);
+    if (line.rfind("libbpf: ", 0) == 0) line.erase(0, 8);
+    if (!line.empty()) lines.push_back(line);
+    start = end + 1;
   }
-  return log.substr(start);
+  if (lines.size() > 3) lines.erase(lines.begin(), lines.end() - 3);
+  std::string out;
+  for (const std::string& l : lines) absl::StrAppend(&out, out.empty() ? "" : " | ", l);
+  if (out.size() > 400) out = "..." + out.substr(out.size() - 400);
+  return out;
 }
 
 // Keeps the ring buffer's mappings (libbpf maps it, its data area twice) out
 // of the runner's children: mapped page by page (VM_MIXEDMAP), they would
-// have their page tables copied by every fork() the runner makes, a
-// noticeable part of starting a program (32 MiB, 16k entries, copied and
-// torn down again at exec).
+// have their page tables copied by every fork() the runner makes (the
+// ptrace observer forks), 32 MiB of entries copied and torn down again at
+// exec.
 void KeepRingOutOfForks() {
   FILE* maps = std::fopen("/proc/self/maps", "re");
   if (maps == nullptr) return;
   char line[512];
   while (std::fgets(line, sizeof(line), maps) != nullptr) {
-    if (std::strstr(line, "anon_inode:bpf-map") == nullptr && std::strstr(line, "anon_inode:bpf_ringbuf") == nullptr) {
-      continue;
-    }
+    if (std::strstr(line, "anon_inode:bpf-map") == nullptr) continue;
     unsigned long start = 0, end = 0;
     if (std::sscanf(line, "%lx-%lx", &start, &end) == 2 && end > start) {
       ::madvise(reinterpret_cast<void*>(start), end - start, MADV_DONTFORK);
@@ -79,9 +88,11 @@ void KeepRingOutOfForks() {
 
 absl::Status LoadError(const char* what, int err, const std::string& log) {
   std::string message = absl::StrCat("BPF observer: ", what, " failed");
-  if (::geteuid() != 0) absl::StrAppend(&message, " (it needs root: CAP_BPF and CAP_PERFMON)");
+  if (err == EPERM || err == EACCES || ::geteuid() != 0) {
+    absl::StrAppend(&message, " (it needs root: CAP_BPF and CAP_PERFMON)");
+  }
   if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) absl::StrAppend(&message, " (no kernel BTF)");
-  if (!log.empty()) absl::StrAppend(&message, ": ", Tail(log));
+  if (!log.empty()) absl::StrAppend(&message, ": libbpf says: ", Tail(log));
   return mp::PyOSError(err, message);
 }
 
