@@ -413,8 +413,9 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
   (median of rounds 1.28x; the goal is at most 1.5x), ptrace 1.90-2.20x
   (1.97x). A CPython equivalent costs 1.10x under BPF and 1.65x under
   ptrace; `python3 -c pass` 1.10x and 1.38x. Loading the BPF observer takes
-  ~50 ms, once per process. `tools/spikes/bpf_capture` is the spike that
-  measured the capture mechanisms alone before the BPF observer existed.
+  ~50 ms, once per process. (The spike that measured the capture
+  mechanisms alone before the BPF observer existed is in the history:
+  `git show e06a4db`.)
 
 ## The figures and what measures them
 
