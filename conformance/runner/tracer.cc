@@ -118,6 +118,9 @@ class Tracer {
   absl::flat_hash_map<pid_t, size_t> procs_;  // tgid -> index in processes.
   absl::flat_hash_map<pid_t, pid_t> threads_;  // tid -> tgid.
   absl::flat_hash_set<pid_t> exiting_;  // Leaders past their exit event.
+  // Threads and processes seen at their first stop whose parent's fork or
+  // clone event has not been read yet.
+  absl::flat_hash_set<pid_t> unclaimed_;
   size_t process_count_ = 0;
 
   Capture capture_;
@@ -169,11 +172,20 @@ void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
     if (forker_tgid != 0 && p != nullptr && p->pid == tid && p->forked_by == 0 && tid != root_) {
       p->forked_by = forker_tgid;
     }
+    if (forker_tgid != 0) unclaimed_.erase(tid);
+    return;
+  }
+  if (forker_tgid != 0 && unclaimed_.erase(tid)) {
+    // It stopped, ran and ended before its parent's event was read (waitpid
+    // reports them in any order): the same thread or process, not a new one.
+    if (ProcessRecord* p = Proc(tid); p != nullptr && p->forked_by == 0 && tid != root_) p->forked_by = forker_tgid;
     return;
   }
   pid_t tgid = is_fork_event ? tid : internal::TgidOf(tid);
   if (tgid == 0) tgid = tid;
   threads_[tid] = tgid;
+  // Seen before its parent's event: that event may come after its end.
+  if (forker_tgid == 0 && tid != root_) unclaimed_.insert(tid);
   if (tgid != tid) return;  // A thread of a known process.
   ProcessRecord* existing = Proc(tgid);
   if (existing != nullptr && !existing->ended) return;
