@@ -260,6 +260,27 @@ TEST_P(ObservedTest, ThreadsWritesBelongToTheirProcess) {
   for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid);
 }
 
+// A process's status is its thread group's, whichever thread ends it: what
+// its parent's wait() reports is what the runner records.
+TEST_P(ObservedTest, StatusSetByAnotherThreadIsTheProcesss) {
+  Observation o = MustRun({Helper(), "threadexit"});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes.size(), 3u) << o.stdout_bytes;
+  EXPECT_TRUE(o.anomalies.empty()) << o.anomalies[0];
+  for (int k = 0; k < 2; ++k) {
+    const ProcessRecord& kid = o.processes[1 + k];
+    ASSERT_TRUE(kid.exit.has_value());
+    EXPECT_EQ(kid.exit, k == 0 ? mp::ExitStatus::Exited(5) : mp::ExitStatus::Signaled(SIGABRT, kid.exit->core_dumped()));
+    // The parent's wait() saw the same.
+    int st = 0;
+    std::string line = absl::StrCat("child ", kid.pid, " status ");
+    size_t at = o.stdout_bytes.find(line);
+    ASSERT_NE(at, std::string::npos) << o.stdout_bytes;
+    st = std::atoi(o.stdout_bytes.c_str() + at + line.size());
+    EXPECT_EQ(kid.exit, mp::ExitStatus::FromWaitStatus(st)) << line;
+  }
+}
+
 TEST_P(ObservedTest, OtherWritePathsAreAttributedAndBypassesFail) {
   Observation o = MustRun({Helper(), "bypass"});
   ExpectConsistent(o);

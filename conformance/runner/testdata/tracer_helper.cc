@@ -238,6 +238,35 @@ int BigOut(long n) {
   return 0;
 }
 
+// threadexit: two children whose status is set by a thread other than the
+// main one: in the first a thread calls exit(5) while main blocks; in the
+// second main calls pthread_exit and the last thread exits by signal
+// (SIGABRT: "killed by 6"). The parent reaps both and reports their status.
+void* ExitFive(void*) {
+  ::usleep(20000);
+  std::exit(5);
+}
+void* AbortLater(void*) {
+  ::usleep(20000);
+  std::abort();
+}
+int ThreadExit() {
+  for (int k = 0; k < 2; ++k) {
+    pid_t kid = ::fork();
+    if (kid < 0) return 1;
+    if (kid == 0) {
+      pthread_t t;
+      ::pthread_create(&t, nullptr, k == 0 ? ExitFive : AbortLater, nullptr);
+      if (k == 0) ::pause();
+      ::pthread_exit(nullptr);
+    }
+    int st = 0;
+    ::waitpid(kid, &st, 0);
+    Out("child " + std::to_string(kid) + " status " + std::to_string(st) + "\n");
+  }
+  return 0;
+}
+
 // bigpair: a parent and its child each write 2 blocks of 3 MB at once ('p'
 // and 'c'): larger than the capture's buffer, so each write waits for the
 // runner partway, and the other's bytes come between.
@@ -385,6 +414,7 @@ int main(int argc, char** argv) {
   if (mode == "forkbomb") return ForkBomb();
   if (mode == "bigout") return BigOut(argc > 2 ? std::atol(argv[2]) : 0);
   if (mode == "bigpair") return BigPair();
+  if (mode == "threadexit") return ThreadExit();
   if (mode == "stopcont") return StopCont();
   if (mode == "linger") return Linger();
   if (mode == "reopen") return Reopen();
