@@ -47,6 +47,7 @@ out=$("$cli" --spec="$tmp/hello.spec" -- /bin/echo hello); rc=$?
 check "--spec PASSes a matching program" bash -c "test $rc -eq 0 && grep -q PASS <<<'$out'"
 out=$("$cli" --spec="$tmp/hello.spec" -- /bin/echo goodbye); rc=$?
 check "--spec FAILs a different output" test $rc -eq 1
+check "--spec names the observer too" grep -qE '^conformance: observed by (BPF|ptrace)' <<<"$out"
 "$cli" --impl=cpython --scenario=fork >"$tmp/observer.txt" 2>&1
 check "the header names the observer" grep -qE '^conformance: observed by (BPF|ptrace)' "$tmp/observer.txt"
 "$cli" --impl=cpython --scenario=process --observer=strace >/dev/null 2>&1; rc=$?

@@ -310,6 +310,7 @@ int Main(int argc, char** argv) {
     if (absl::StrContains(opt.program[0], "/")) opt.program[0] = UserPath(opt.program[0]);
     std::vector<std::string> user_env;
     for (char** e = environ; *e; ++e) user_env.push_back(*e);
+    std::printf("conformance: observed by %s\n", ObserverLine(opt).c_str());
     Outcome o = RunAndCheck(*spec, opt.program, UserDir(), user_env, opt);
     Print(o, 1, 1);
     if (!opt.junit.empty()) WriteJUnit(UserPath(opt.junit), "conformance.spec", {o});
