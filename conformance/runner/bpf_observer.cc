@@ -148,10 +148,8 @@ absl::StatusOr<BpfObserver*> BpfObserver::Get() {
   return observer;
 }
 
-// observe.bpf.c's struct control.
-struct Control {
-  uint32_t killing, max_forks, forks, muted, spawner, pad;
-};
+// observe.bpf.c's controls, one word each.
+enum Control : uint32_t { kKilling, kMaxForks, kForks, kMuted, kSpawner, kControls };
 
 absl::Status BpfObserver::Begin(dev_t out_dev, ino_t out_ino, dev_t err_dev, ino_t err_ino, uint32_t max_forks) {
   struct Target {
@@ -168,28 +166,30 @@ absl::Status BpfObserver::Begin(dev_t out_dev, ino_t out_ino, dev_t err_dev, ino
   uint32_t zero = 0;
   uint64_t none = 0;
   bpf_map_update_elem(lost_fd_, &zero, &none, BPF_ANY);
-  Control c = {};
-  c.max_forks = max_forks;
-  if (bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY) != 0) return mp::PyOSError(errno, "BPF observer: controls");
+  for (uint32_t k = 0; k < kControls; ++k) {
+    if (!SetControl(k, k == kMaxForks ? max_forks : 0)) return mp::PyOSError(errno, "BPF observer: controls");
+  }
   return absl::OkStatus();
 }
 
+bool BpfObserver::SetControl(uint32_t index, uint32_t value) {
+  return bpf_map_update_elem(controls_fd_, &index, &value, BPF_ANY) == 0;
+}
+
+uint32_t BpfObserver::GetControl(uint32_t index) const {
+  uint32_t value = 0;
+  bpf_map_lookup_elem(controls_fd_, &index, &value);
+  return value;
+}
+
 absl::Status BpfObserver::ArmSpawn() {
-  uint32_t zero = 0;
-  Control c = {};
-  if (bpf_map_lookup_elem(controls_fd_, &zero, &c) != 0) return mp::PyOSError(errno, "BPF observer: controls");
-  c.spawner = static_cast<uint32_t>(::gettid());
-  if (bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY) != 0) return mp::PyOSError(errno, "BPF observer: controls");
+  if (!SetControl(kSpawner, static_cast<uint32_t>(::gettid()))) return mp::PyOSError(errno, "BPF observer: controls");
   return absl::OkStatus();
 }
 
 bool BpfObserver::Spawned() {
-  uint32_t zero = 0;
-  Control c = {};
-  if (bpf_map_lookup_elem(controls_fd_, &zero, &c) != 0) return false;
-  if (c.spawner == 0) return true;
-  c.spawner = 0;
-  bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY);
+  if (GetControl(kSpawner) == 0) return true;
+  SetControl(kSpawner, 0);
   return false;
 }
 
@@ -218,21 +218,10 @@ void BpfObserver::Consume(absl::FunctionRef<void(const BpfRecord&)> sink) {
   sink_ = nullptr;
 }
 
-void BpfObserver::Kill() {
-  uint32_t zero = 0;
-  Control c = {};
-  bpf_map_lookup_elem(controls_fd_, &zero, &c);
-  c.killing = 1;
-  bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY);
-}
+void BpfObserver::Kill() { SetControl(kKilling, 1); }
 
-void BpfObserver::Mute(int stream) {
-  uint32_t zero = 0;
-  Control c = {};
-  bpf_map_lookup_elem(controls_fd_, &zero, &c);
-  c.muted |= 1u << stream;
-  bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY);
-}
+// Only the runner writes kMuted.
+void BpfObserver::Mute(int stream) { SetControl(kMuted, GetControl(kMuted) | (1u << stream)); }
 
 uint64_t BpfObserver::Lost() const {
   uint32_t zero = 0;
@@ -253,9 +242,7 @@ void BpfObserver::End() {
     uint8_t zero[16] = {};
     bpf_map_update_elem(targets_fd_, &s, zero, BPF_ANY);
   }
-  uint32_t zero = 0;
-  Control c = {};
-  bpf_map_update_elem(controls_fd_, &zero, &c, BPF_ANY);
+  for (uint32_t k = 0; k < kControls; ++k) SetControl(k, 0);
 }
 
 }  // namespace conformance::internal

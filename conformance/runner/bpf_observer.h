@@ -87,6 +87,10 @@ class BpfObserver {
  private:
   BpfObserver() = default;
   static int OnRecord(void* ctx, void* data, size_t size);
+  // One word of observe.bpf.c's controls (each its own, so that the kernel's
+  // updates are never overwritten by a stale copy of the others).
+  bool SetControl(uint32_t index, uint32_t value);
+  uint32_t GetControl(uint32_t index) const;
 
   bpf_object* obj_ = nullptr;
   ring_buffer* ring_ = nullptr;

@@ -110,22 +110,24 @@ struct {
   __type(value, __u8);
 } tracked SEC(".maps");
 
-// What the runner decided (index 0). Once `killing` is set, every process of
-// the run gets SIGKILL at its next return from a system call (a new process:
-// at its first, out of fork), so nothing of the run outlives a kill, however
-// fast it forks; the kernel sets it itself when forks pass `max_forks`.
-// `muted`: streams (bit 1, bit 2) past the runner's cap, whose writes are
-// no longer reported. `spawner`: the runner's thread about to start the
-// run's root (vfork); its next fork is the root, tracked from birth.
-struct control {
-  __u32 killing, max_forks, forks, muted, spawner, pad;
-};
+// The run's controls, one word each, so that the runner's writes and the
+// kernel's never overwrite each other's fields. Once KILLING is set, every
+// process of the run gets SIGKILL at its next return from a system call (a
+// new process: at its first, out of fork), so nothing of the run outlives a
+// kill, however fast it forks; the kernel sets it itself when FORKS reaches
+// MAX_FORKS. MUTED: streams (bit 1, bit 2) past the runner's cap, whose
+// writes are no longer reported. SPAWNER: the runner's thread about to start
+// the run's root (vfork); its next fork is the root, tracked from birth.
+// Must match bpf_observer.cc.
+enum { CTL_KILLING, CTL_MAX_FORKS, CTL_FORKS, CTL_MUTED, CTL_SPAWNER, CTL_COUNT };
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
+  __uint(max_entries, CTL_COUNT);
   __type(key, __u32);
-  __type(value, struct control);
+  __type(value, __u32);
 } controls SEC(".maps");
+
+static __always_inline __u32 *Control(__u32 index) { return bpf_map_lookup_elem(&controls, &index); }
 
 #define SIGKILL 9
 
@@ -249,9 +251,8 @@ static long Step(__u32 i, void *ctx) {
 
 SEC("raw_tracepoint/sys_exit")
 int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
-  __u32 zero = 0;
-  struct control *c = bpf_map_lookup_elem(&controls, &zero);
-  if (c && c->killing) {
+  __u32 *killing = Control(CTL_KILLING);
+  if (killing && *killing) {
     __u32 tgid = bpf_get_current_pid_tgid() >> 32;
     if (bpf_map_lookup_elem(&tracked, &tgid)) bpf_send_signal(SIGKILL);
     return 0;
@@ -293,7 +294,8 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
   __u32 tgid = id >> 32;
   if (!bpf_map_lookup_elem(&tracked, &tgid)) return 0;
   __u32 stream = StreamOf(fd);
-  if (!stream || (c && (c->muted & (1u << stream)))) return 0;
+  __u32 *muted = Control(CTL_MUTED);
+  if (!stream || (muted && (*muted & (1u << stream)))) return 0;
   __u32 k = 0;
   struct walk *w = bpf_map_lookup_elem(&walks, &k);
   if (!w) return 0;
@@ -349,19 +351,19 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx) {
   __u32 cpid = BPF_CORE_READ(child, tgid);
   if (BPF_CORE_READ(child, pid) != (int)cpid) return 0;  // A thread.
   __u8 one = 1;
-  __u32 zero = 0;
-  struct control *c = bpf_map_lookup_elem(&controls, &zero);
-  if (c && c->spawner != 0 && c->spawner == (__u32)BPF_CORE_READ(parent, pid)) {
-    c->spawner = 0;
+  __u32 *spawner = Control(CTL_SPAWNER);
+  if (spawner && *spawner != 0 && *spawner == (__u32)BPF_CORE_READ(parent, pid)) {
+    *spawner = 0;
     bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);  // The root: the runner records it.
     return 0;
   }
   if (!bpf_map_lookup_elem(&tracked, &ppid)) return 0;
   bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);
   Event(REC_FORK, cpid, ppid, 0);
-  if (c) {
-    if (__sync_fetch_and_add(&c->forks, 1) + 1 >= c->max_forks) c->killing = 1;
-    if (c->killing) bpf_send_signal(SIGKILL);  // The parent; the child dies on its way out of fork.
+  __u32 *forks = Control(CTL_FORKS), *max_forks = Control(CTL_MAX_FORKS), *killing = Control(CTL_KILLING);
+  if (forks && max_forks && killing) {
+    if (__sync_fetch_and_add(forks, 1) + 1 >= *max_forks) *killing = 1;
+    if (*killing) bpf_send_signal(SIGKILL);  // The parent; the child dies on its way out of fork.
   }
   return 0;
 }
