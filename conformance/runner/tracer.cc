@@ -81,6 +81,12 @@ class Tracer {
   ProcessRecord* AddProcess(pid_t tgid, pid_t forked_by, absl::Duration started);
   // What the BPF observer reported, in ring order.
   void OnRecord(const BpfRecord& r);
+  // The root has ended: what is left gets `leak_grace` before the kill.
+  void OnRootEnded() {
+    if (root_ended_) return;
+    root_ended_ = true;
+    if (!kill_at_) kill_at_ = absl::Now() + req_.leak_grace;
+  }
   // Observed by BPF: a child of the runner ended (the root, or an orphan).
   void HandleReaped(pid_t pid, int status);
   // Observed by BPF, once everything is read: the writes, from the pipes'
@@ -301,10 +307,7 @@ void Tracer::HandleStatus(pid_t tid, int status) {
   if (p == nullptr) p = AddProcess(tgid, 0, Since());  // Reparented to us, never traced.
   p->ended = Since();
   p->exit = mp::ExitStatus::FromWaitStatus(status);
-  if (tgid == root_ && !root_ended_) {
-    root_ended_ = true;
-    if (!kill_at_) kill_at_ = absl::Now() + req_.leak_grace;
-  }
+  if (tgid == root_) OnRootEnded();
 }
 
 void Tracer::KillAll() {
@@ -417,10 +420,7 @@ void Tracer::HandleReaped(pid_t pid, int status) {
                                            ", wait() ", exit.python_returncode()));
     p->exit = exit;
   }
-  if (pid == root_ && !root_ended_) {
-    root_ended_ = true;
-    if (!kill_at_) kill_at_ = absl::Now() + req_.leak_grace;
-  }
+  if (pid == root_) OnRootEnded();
 }
 
 void Tracer::Reconcile() {
