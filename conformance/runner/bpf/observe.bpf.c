@@ -144,14 +144,13 @@ static __always_inline struct rec *Scratch(void) {
   return bpf_map_lookup_elem(&scratch, &k);
 }
 
-// Writes stay unannounced (the runner reads the ring whenever it wakes)
-// until the ring is a quarter full; forks, execs and exits wake a waiting
-// runner.
-static __always_inline void Output(struct rec *r, __u32 size, int quiet) {
-  __u64 flags = 0;
-  if (quiet) {
-    flags = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) > (8 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-  }
+// Records stay unannounced until the ring is a quarter full: a wake-up per
+// record would cost the program a context switch each. The runner reads the
+// ring whenever it wakes anyway (output in a capture, a child's end, a
+// deadline, or once a second), and nothing urgent waits for it: the kernel
+// enforces the process cap and kills itself (controls).
+static __always_inline void Output(struct rec *r, __u32 size) {
+  __u64 flags = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) > (8 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
   if (size > sizeof(*r)) size = sizeof(*r);
   if (bpf_ringbuf_output(&records, r, size, flags) != 0) {
     __u32 k = 0;
@@ -206,7 +205,7 @@ static __always_inline void Blind(struct walk *w, __u64 n) {
   r->tid = w->tid;
   r->arg = w->arg;
   r->len = n > 0xffffffffULL ? 0xffffffffU : (__u32)n;
-  Output(r, HEADER, 1);
+  Output(r, HEADER);
   w->arg |= ARG_CONTINUES;
 }
 
@@ -241,7 +240,7 @@ static long Step(__u32 i, void *ctx) {
     r->tid = w->tid;
     r->arg = w->arg;
     r->len = len;
-    Output(r, HEADER + len, 1);
+    Output(r, HEADER + len);
     w->arg |= ARG_CONTINUES;
   }
   w->off += len;
@@ -340,7 +339,7 @@ static __always_inline void Event(__u32 kind, __u32 pid, __u32 arg, unsigned lon
     if (n > 1) len = (__u32)(n - 1) & (CHUNK - 1);  // Without the NUL; the mask is for the verifier.
   }
   r->len = len;
-  Output(r, HEADER + len, 1);
+  Output(r, HEADER + len);
 }
 
 SEC("raw_tracepoint/sched_process_fork")
