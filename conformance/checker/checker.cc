@@ -516,19 +516,18 @@ class Judge {
         case Rule::kExitReturncode: {
           const ProcessRecord* p = Proc(r.args[0]);
           if (!p) break;
-          std::optional<mp::ExitStatus> want;
-          if (r.kind == Rule::kExitCode) want = mp::ExitStatus::Exited(r.n);
-          if (r.kind == Rule::kExitSignal) want = mp::ExitStatus::Signaled(r.n);
+          std::optional<WaitStatus> want;
+          if (r.kind == Rule::kExitCode) want = WaitStatus::Exited(r.n);
+          if (r.kind == Rule::kExitSignal) want = WaitStatus::Signaled(r.n);
           if (r.kind == Rule::kExitReturncode) {
             auto it = values_.find(r.args[1]);
             int rc = 0;
             if (it == values_.end() || !absl::SimpleAtoi(it->second, &rc)) break;
-            want = mp::ExitStatus::FromPythonReturncode(rc);
+            want = WaitStatus::FromReturncode(rc);
           }
           if (!p->exit) {
             Fail(r.text, r.loc, absl::StrCat(r.args[0], " (pid ", p->pid, ") had not exited; the runner killed it"), {});
-          } else if (!(p->exit->exited() == want->exited() && p->exit->code() == want->code() &&
-                       p->exit->signal() == want->signal())) {
+          } else if (!(*p->exit == *want)) {
             Fail(r.text, r.loc, absl::StrCat(r.args[0], " (pid ", p->pid, ") ", p->exit->ToString(), "; expected ",
                                              want->ToString()), {});
           }

@@ -2,7 +2,7 @@
 // File: checker.h
 // -----------------------------------------------------------------------------
 //
-// Judges an Observation (conformance/runner/observation.h) against a Spec
+// Judges an Observation (conformance/observation/observation.h) against a Spec
 // (conformance/spec/spec.h). Output is reassembled into lines per writing
 // process (CPython tears lines across processes on a pipe), matched against
 // the golden lines (placeholders, errata, foreign blocks), then every rule is
@@ -27,7 +27,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "conformance/runner/observation.h"
+#include "conformance/observation/observation.h"
 #include "conformance/spec/spec.h"
 
 namespace conformance {

@@ -34,7 +34,7 @@ struct Builder {
   Observation obs;
   int clock = 0;
   Builder() { obs.traced = true; }
-  Builder& Proc(pid_t pid, pid_t by, int start, int end, mp::ExitStatus st = mp::ExitStatus::Exited(0)) {
+  Builder& Proc(pid_t pid, pid_t by, int start, int end, WaitStatus st = WaitStatus::Exited(0)) {
     ProcessRecord p;
     p.pid = pid;
     p.forked_by = by;
@@ -178,7 +178,7 @@ TEST(CheckerTest, PoolDurationOutOfRange) {
 
 TEST(CheckerTest, ExitCodeThatLiesFails) {
   Builder b;
-  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, mp::ExitStatus::Exited(1)).Exec("/usr/bin/nslookup");
+  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("/usr/bin/nslookup");
   b.W(1, 1, "$ nslookup www.python.org\n").W(2, 2, ";; connection timed out; no servers could be reached\n").W(2, 3, "\n");
   b.W(1, 6, "Exit code: 0\n");
   Verdict v = Check(Scenario("subprocess_call"), b.obs, {});
@@ -189,14 +189,14 @@ TEST(CheckerTest, ExitCodeThatLiesFails) {
 
 TEST(CheckerTest, ForeignOutputOutsideItsBlockFails) {
   Builder b;
-  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, mp::ExitStatus::Exited(1)).Exec("nslookup");
+  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("nslookup");
   b.W(1, 1, "$ nslookup\n").W(1, 6, "Exit code: 1\n").W(1, 7, "stray\n");
   EXPECT_EQ(Rules(Check(Scenario("subprocess_communicate"), b.obs, {})), std::vector<std::string>{"golden output"});
 }
 
 TEST(CheckerTest, ReversedQueueFailsPrefixAndOrder) {
   Builder b;
-  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 8).Proc(3, 1, 1, 9, mp::ExitStatus::Signaled(15));
+  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 8).Proc(3, 1, 1, 9, WaitStatus::Signaled(15));
   b.W(2, 0, "Process to write: 2\n").W(3, 0, "Process to read: 3\n");
   b.W(2, 0, "Put A to queue..\n").W(2, 0, "Put B to queue..\n").W(2, 0, "Put C to queue..\n");
   b.W(3, 0, "Get C from queue\n").W(3, 0, "Get B from queue\n").W(3, 0, "Get A from queue\n");

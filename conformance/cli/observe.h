@@ -11,7 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "conformance/runner/observation.h"
+#include "conformance/observation/observation.h"
 #include "conformance/runner/tracer.h"
 
 namespace conformance {

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "mp/errors.h"
+#include "base/posix/fd.h"
 
 namespace conformance::internal {
 
@@ -93,7 +93,7 @@ absl::Status LoadError(const char* what, int err, const std::string& log) {
   }
   if (::access("/sys/kernel/btf/vmlinux", R_OK) != 0) absl::StrAppend(&message, " (no kernel BTF)");
   if (!log.empty()) absl::StrAppend(&message, ": libbpf says: ", Tail(log));
-  return mp::PyOSError(err, message);
+  return base::posix::ErrnoError(err, message);
 }
 
 }  // namespace
@@ -161,13 +161,13 @@ absl::Status BpfObserver::Begin(dev_t out_dev, ino_t out_ino, dev_t err_dev, ino
   for (uint32_t s = 1; s <= 2; ++s) {
     // The kernel's dev_t: 12 bits of major, 20 of minor.
     Target t = {inos[s], (major(devs[s]) << 20) | minor(devs[s]), 0};
-    if (bpf_map_update_elem(targets_fd_, &s, &t, BPF_ANY) != 0) return mp::PyOSError(errno, "BPF observer: targets");
+    if (bpf_map_update_elem(targets_fd_, &s, &t, BPF_ANY) != 0) return base::posix::ErrnoError(errno, "BPF observer: targets");
   }
   uint32_t zero = 0;
   uint64_t none = 0;
   bpf_map_update_elem(lost_fd_, &zero, &none, BPF_ANY);
   for (uint32_t k = 0; k < kControls; ++k) {
-    if (!SetControl(k, k == kMaxForks ? max_forks : 0)) return mp::PyOSError(errno, "BPF observer: controls");
+    if (!SetControl(k, k == kMaxForks ? max_forks : 0)) return base::posix::ErrnoError(errno, "BPF observer: controls");
   }
   return absl::OkStatus();
 }
@@ -183,7 +183,7 @@ uint32_t BpfObserver::GetControl(uint32_t index) const {
 }
 
 absl::Status BpfObserver::ArmSpawn() {
-  if (!SetControl(kSpawner, static_cast<uint32_t>(::gettid()))) return mp::PyOSError(errno, "BPF observer: controls");
+  if (!SetControl(kSpawner, static_cast<uint32_t>(::gettid()))) return base::posix::ErrnoError(errno, "BPF observer: controls");
   return absl::OkStatus();
 }
 

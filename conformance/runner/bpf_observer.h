@@ -50,19 +50,19 @@ class BpfObserver {
   // runs its programs find no process of theirs and return at once (but the
   // system-call exit tracepoint stays enabled on the machine). Not
   // thread-safe: one run at a time (as tracer.h's Run()).
-  // Errors: PermissionError or OSError saying why BPF cannot observe here
-  // (not root, no kernel BTF, a verifier refusal).
+  // Errors: an errno error (base::posix::ErrnoError) saying why BPF cannot
+  // observe here (not root, no kernel BTF, a verifier refusal).
   static absl::StatusOr<BpfObserver*> Get();
 
   // Starts observing writes to the pipes (stdout, then stderr) named by
   // st_dev and st_ino (fstat of either end).
   // From the run's `max_forks`-th fork on, the kernel kills the run (Kill()).
-  // Errors: OSError.
+  // Errors: an errno error.
   absl::Status Begin(dev_t out_dev, ino_t out_ino, dev_t err_dev, ino_t err_ino, uint32_t max_forks);
   // Makes the next fork (or vfork) of the calling thread the run's root,
   // tracked from birth: so the root can be started with vfork, and exec at
   // once, with nothing of it unobserved.
-  // Errors: OSError.
+  // Errors: an errno error.
   absl::Status ArmSpawn();
   // Whether that fork happened (the root is tracked); disarms either way.
   bool Spawned();

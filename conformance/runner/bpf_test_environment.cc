@@ -1,7 +1,7 @@
 // Linked into the tests that call Run(): loads the BPF observer before any
 // test starts. Its fds stay open for the life of the process (tracer.h), so
 // loaded inside a test they would look like that test's leak to the fd check
-// of mp/testing/gtest_main.cc.
+// of //testing:gtest_main.
 
 #include "conformance/runner/tracer.h"
 #include "gtest/gtest.h"

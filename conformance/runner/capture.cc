@@ -13,12 +13,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "mp/errors.h"
+#include "base/posix/fd.h"
 
 namespace conformance::internal {
 namespace {
 
-using mp::internal::UniqueFd;
+using base::posix::UniqueFd;
 
 // Bounds against hostile programs (the others are in RunRequest).
 constexpr size_t kMaxWriteRecords = size_t{1} << 20;
@@ -32,12 +32,12 @@ constexpr size_t kPiece = 4096;
 // `id` names `theirs` as /proc/<pid>/fd shows it.
 absl::Status MakeCapture(UniqueFd* mine, UniqueFd* theirs, FileId* id) {
   int sv[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return mp::PyOSError(errno, "socketpair()");
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return base::posix::ErrnoError(errno, "socketpair()");
   mine->reset(sv[0]);
   theirs->reset(sv[1]);
   int one = 1;
   if (::setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) != 0) {
-    return mp::PyOSError(errno, "setsockopt(SO_PASSCRED)");
+    return base::posix::ErrnoError(errno, "setsockopt(SO_PASSCRED)");
   }
   // Every write queues a buffer of ~1 KiB or more against the sender's
   // SO_SNDBUF, shared by all writers: the default (~200 KiB) would block the
@@ -47,26 +47,26 @@ absl::Status MakeCapture(UniqueFd* mine, UniqueFd* theirs, FileId* id) {
   if (::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0) {
     (void)::setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
   }
-  if (::shutdown(sv[1], SHUT_RD) != 0) return mp::PyOSError(errno, "shutdown(SHUT_RD)");
+  if (::shutdown(sv[1], SHUT_RD) != 0) return base::posix::ErrnoError(errno, "shutdown(SHUT_RD)");
   struct stat st;
-  if (::fstat(sv[1], &st) != 0) return mp::PyOSError(errno, "fstat");
+  if (::fstat(sv[1], &st) != 0) return base::posix::ErrnoError(errno, "fstat");
   *id = {st.st_dev, st.st_ino};
   return absl::OkStatus();
 }
 
 // A pipe capture, for the BPF observer: `mine` reads, nonblocking.
 absl::Status MakePipeCapture(UniqueFd* mine, UniqueFd* theirs, FileId* id) {
-  absl::StatusOr<mp::internal::PipeFds> p = mp::internal::MakePipe(O_NONBLOCK);
+  absl::StatusOr<base::posix::PipeFds> p = base::posix::MakePipe(O_NONBLOCK);
   if (!p.ok()) return p.status();
   // Room for bursts while the runner is busy: 1 MiB where allowed.
   (void)::fcntl(p->write.get(), F_SETPIPE_SZ, 1 << 20);
   // Only the runner's end is nonblocking: the program's stays as a pipe is.
   int flags = ::fcntl(p->write.get(), F_GETFL);
   if (flags < 0 || ::fcntl(p->write.get(), F_SETFL, flags & ~O_NONBLOCK) != 0) {
-    return mp::PyOSError(errno, "fcntl(F_SETFL)");
+    return base::posix::ErrnoError(errno, "fcntl(F_SETFL)");
   }
   struct stat st;
-  if (::fstat(p->write.get(), &st) != 0) return mp::PyOSError(errno, "fstat");
+  if (::fstat(p->write.get(), &st) != 0) return base::posix::ErrnoError(errno, "fstat");
   *id = {st.st_dev, st.st_ino};
   *mine = std::move(p->read);
   *theirs = std::move(p->write);

@@ -19,8 +19,8 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "conformance/runner/observation.h"
-#include "mp/internal/fd.h"
+#include "conformance/observation/observation.h"
+#include "base/posix/fd.h"
 
 namespace conformance::internal {
 
@@ -41,8 +41,8 @@ class Capture {
   // Creates both captures; `theirs[1]` and `theirs[2]` become the program's
   // ends. `pipes`: pipes that keep the bytes only (writes stays empty), for
   // the BPF observer; otherwise Unix sockets that name the writers.
-  // Errors: OSError.
-  absl::Status Open(mp::internal::UniqueFd theirs[3], bool pipes);
+  // Errors: an errno error (base::posix::ErrnoError).
+  absl::Status Open(base::posix::UniqueFd theirs[3], bool pipes);
 
   // The program's end of `stream`.
   const FileId& Id(int stream) const { return ids_[stream]; }
@@ -78,7 +78,7 @@ class Capture {
   size_t max_output_bytes_;
   // The runner's ends of the captures (index 1: stdout, 2: stderr), and the
   // program's ends as /proc/<pid>/fd shows them.
-  mp::internal::UniqueFd cap_[3];
+  base::posix::UniqueFd cap_[3];
   bool open_[3] = {false, false, false};
   FileId ids_[3];
   bool pipes_ = false;

@@ -22,13 +22,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "mp/errors.h"
-#include "mp/internal/fd.h"
+#include "base/posix/fd.h"
 
 namespace conformance::internal {
 namespace {
 
-using mp::internal::UniqueFd;
+using base::posix::UniqueFd;
 
 // The system calls that can open a path. Each stops the tracee at entry, so
 // that reopening a captured stream (/dev/stdout, /proc/self/fd/1, ...), which
@@ -43,7 +42,7 @@ void Report(int fd, char tag, int value) {
   char msg[1 + sizeof(int)];
   msg[0] = tag;
   std::memcpy(msg + 1, &value, sizeof(int));
-  mp::internal::signal_safe::WriteAll(fd, msg, sizeof(msg));
+  base::posix::signal_safe::WriteAll(fd, msg, sizeof(msg));
 }
 
 // Maps the current uid/gid to themselves in a fresh user namespace, so the
@@ -288,7 +287,7 @@ pid_t VforkChild(const ChildSetup& c) {
 absl::Status ChildReports::Open(UniqueFd* child_end) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
-    return mp::PyOSError(errno, "socketpair()");
+    return base::posix::ErrnoError(errno, "socketpair()");
   }
   fd_.reset(sv[0]);
   child_end->reset(sv[1]);

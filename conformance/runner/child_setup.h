@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "mp/internal/fd.h"
+#include "base/posix/fd.h"
 
 namespace conformance::internal {
 
@@ -78,11 +78,11 @@ pid_t VforkChild(const ChildSetup& c);
 class ChildReports {
  public:
   // Creates the report socket; `child_end` becomes ChildSetup::report_w.
-  // Errors: OSError.
-  absl::Status Open(mp::internal::UniqueFd* child_end);
+  // Errors: an errno error (base::posix::ErrnoError).
+  absl::Status Open(base::posix::UniqueFd* child_end);
   // Takes what the child reported, without blocking; the seccomp listener it
   // sent goes to `listener` (when that holds none).
-  void Read(mp::internal::UniqueFd* listener);
+  void Read(base::posix::UniqueFd* listener);
   // The socket to poll while more can come; -1 after.
   int PollFd() const { return open_ ? fd_.get() : -1; }
   void Close() { fd_.reset(); }
@@ -94,7 +94,7 @@ class ChildReports {
   int exec_errno() const { return exec_errno_; }
 
  private:
-  mp::internal::UniqueFd fd_;
+  base::posix::UniqueFd fd_;
   bool open_ = true;
   bool network_isolated_ = false;
   int seccomp_errno_ = 0, chdir_errno_ = 0, exec_errno_ = 0;

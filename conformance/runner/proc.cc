@@ -14,11 +14,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "mp/internal/fd.h"
+#include "base/posix/fd.h"
 
 namespace conformance::internal {
 
-using mp::internal::UniqueFd;
+using base::posix::UniqueFd;
 
 std::string ReadSmallFile(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "conformance/runner/observation.h"
+#include "conformance/observation/observation.h"
 
 namespace conformance::internal {
 

@@ -19,6 +19,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "conformance/runner/proc.h"
+#include "base/posix/fd.h"
 
 namespace conformance::internal {
 namespace {
@@ -62,7 +63,7 @@ std::optional<FdPath> ParseFdPath(absl::string_view path) {
 
 namespace {
 
-using mp::internal::UniqueFd;
+using base::posix::UniqueFd;
 
 // The fd of `tid` that opening `path` would reopen, if it is a capture and
 // the same fd number of `tid` is that capture too.

@@ -23,7 +23,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "conformance/runner/capture.h"
-#include "mp/internal/fd.h"
+#include "base/posix/fd.h"
 
 namespace conformance::internal {
 
@@ -55,7 +55,7 @@ std::optional<Reopen> ReopenOf(pid_t tid, pid_t tgid, uint64_t nr, const uint64_
 // which also completes the call with the new fd (the lowest free one);
 // anything else continues as if there were no filter. Answers one
 // notification from `listener`, and closes it when it is broken.
-void AnswerNotification(mp::internal::UniqueFd* listener, const Capture& capture,
+void AnswerNotification(base::posix::UniqueFd* listener, const Capture& capture,
                         absl::FunctionRef<pid_t(pid_t)> tgid_of);
 
 }  // namespace conformance::internal

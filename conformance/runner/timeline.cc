@@ -9,8 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "mp/errors.h"
-#include "mp/internal/fd.h"
+#include "base/posix/fd.h"
 
 namespace conformance {
 namespace {
@@ -123,10 +122,10 @@ std::string ChromeTraceJson(const Observation& obs) {
 }
 
 absl::Status WriteChromeTrace(const Observation& obs, const std::string& path) {
-  mp::internal::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!fd.valid()) return mp::PyOSError(errno, absl::StrCat("open ", path));
+  base::posix::UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (!fd.valid()) return base::posix::ErrnoError(errno, absl::StrCat("open ", path));
   std::string json = ChromeTraceJson(obs);
-  return mp::internal::WriteFull(fd.get(), json.data(), json.size());
+  return base::posix::WriteFull(fd.get(), json.data(), json.size());
 }
 
 }  // namespace conformance

@@ -20,7 +20,7 @@
 #include <string>
 
 #include "absl/status/status.h"
-#include "conformance/runner/observation.h"
+#include "conformance/observation/observation.h"
 
 namespace conformance {
 
@@ -28,7 +28,7 @@ namespace conformance {
 std::string ChromeTraceJson(const Observation& obs);
 
 // Writes ChromeTraceJson(obs) to `path`, replacing it.
-// Errors: OSError (e.g. FileNotFoundError for a missing directory).
+// Errors: an errno error (NotFound for a missing directory, ...).
 absl::Status WriteChromeTrace(const Observation& obs, const std::string& path);
 
 }  // namespace conformance

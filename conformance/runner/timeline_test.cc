@@ -8,10 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "conformance/runner/observation.h"
+#include "conformance/observation/observation.h"
 #include "conformance/runner/tracer.h"
 #include "gtest/gtest.h"
-#include "mp/exit_status.h"
 
 namespace conformance {
 namespace {
@@ -59,13 +58,13 @@ TEST(TimelineTest, HandMadeObservationParsesWithEveryEvent) {
   root.exec_at = {absl::Microseconds(5)};
   root.started = absl::ZeroDuration();
   root.ended = absl::Milliseconds(20);
-  root.exit = mp::ExitStatus::Exited(0);
+  root.exit = WaitStatus::Exited(0);
   ProcessRecord kid;
   kid.pid = 101;
   kid.forked_by = 100;
   kid.started = absl::Milliseconds(1);
   kid.ended = absl::Milliseconds(25);
-  kid.exit = mp::ExitStatus::Signaled(9);
+  kid.exit = WaitStatus::Signaled(9);
   kid.killed_by_runner = true;
   o.processes = {root, kid};
   // Quotes, control characters, UTF-8 and a byte that is not UTF-8.

@@ -30,13 +30,11 @@
 #include "conformance/runner/bpf_observer.h"
 #include "conformance/runner/capture.h"
 #include "conformance/runner/child_setup.h"
-#include "conformance/runner/observation.h"
+#include "conformance/observation/observation.h"
 #include "conformance/runner/proc.h"
 #include "conformance/runner/reconcile.h"
 #include "conformance/runner/reopen.h"
-#include "mp/errors.h"
-#include "mp/exit_status.h"
-#include "mp/internal/fd.h"
+#include "base/posix/fd.h"
 
 namespace conformance {
 namespace {
@@ -46,7 +44,7 @@ using internal::BpfRecord;
 using internal::Capture;
 using internal::ChildReports;
 using internal::Reopen;
-using mp::internal::UniqueFd;
+using base::posix::UniqueFd;
 
 // How long killed processes may take to die before the runner gives up.
 constexpr absl::Duration kReapLimit = absl::Seconds(10);
@@ -306,7 +304,7 @@ void Tracer::HandleStatus(pid_t tid, int status) {
   ReceiveCaptures();
   if (p == nullptr) p = AddProcess(tgid, 0, Since());  // Reparented to us, never traced.
   p->ended = Since();
-  p->exit = mp::ExitStatus::FromWaitStatus(status);
+  p->exit = WaitStatus::FromRaw(status);
   if (tgid == root_) OnRootEnded();
 }
 
@@ -366,9 +364,9 @@ void Tracer::OnRecord(const BpfRecord& r) {
     case BpfRecord::kExit:
       if (ProcessRecord* p = Proc(r.pid); p != nullptr && !p->ended) {
         p->ended = t;
-        p->exit = mp::ExitStatus::FromWaitStatus(static_cast<int>(r.arg));
+        p->exit = WaitStatus::FromRaw(static_cast<int>(r.arg));
         // Killed while it was exiting on its own: the runner did not end it.
-        if (p->killed_by_runner && *p->exit != mp::ExitStatus::Signaled(SIGKILL)) p->killed_by_runner = false;
+        if (p->killed_by_runner && *p->exit != WaitStatus::Signaled(SIGKILL)) p->killed_by_runner = false;
       }
       return;
     case BpfRecord::kWrite:
@@ -406,7 +404,7 @@ void Tracer::OnRecord(const BpfRecord& r) {
 void Tracer::HandleReaped(pid_t pid, int status) {
   ReceiveCaptures();  // Its exit record came before its zombie.
   ProcessRecord* p = Proc(pid);
-  mp::ExitStatus exit = mp::ExitStatus::FromWaitStatus(status);
+  WaitStatus exit = WaitStatus::FromRaw(status);
   if (p == nullptr) {
     p = AddProcess(pid, 0, Since());
     obs_->anomalies.push_back(absl::StrCat("pid ", pid, " was reaped by the runner but never reported by BPF"));
@@ -416,8 +414,8 @@ void Tracer::HandleReaped(pid_t pid, int status) {
     p->exit = exit;
     obs_->anomalies.push_back(absl::StrCat("pid ", pid, " ended without an exit record from BPF"));
   } else if (p->exit != exit) {
-    obs_->anomalies.push_back(absl::StrCat("pid ", pid, ": BPF reported exit status ", p->exit->python_returncode(),
-                                           ", wait() ", exit.python_returncode()));
+    obs_->anomalies.push_back(absl::StrCat("pid ", pid, ": BPF reported exit status ", p->exit->returncode(),
+                                           ", wait() ", exit.returncode()));
     p->exit = exit;
   }
   if (pid == root_) OnRootEnded();
@@ -443,7 +441,7 @@ void Tracer::Reconcile() {
 }
 
 absl::Status Tracer::Run() {
-  if (req_.argv.empty()) return mp::PyError(mp::PyExc::kValueError, "RunRequest.argv is empty");
+  if (req_.argv.empty()) return absl::InvalidArgumentError("RunRequest.argv is empty");
 
   // Everything the child needs, prepared before fork.
   std::string path = internal::ResolveProgram(req_.argv[0], req_.env);
@@ -470,7 +468,7 @@ absl::Status Tracer::Run() {
   UniqueFd theirs[3];
   absl::Status made = capture_.Open(theirs, /*pipes=*/bpf_ != nullptr);
   if (!made.ok()) return made;
-  absl::StatusOr<mp::internal::PipeFds> go = mp::internal::MakePipe();
+  absl::StatusOr<base::posix::PipeFds> go = base::posix::MakePipe();
   if (!go.ok()) return go.status();
   UniqueFd report_w;
   absl::Status reporting = reports_.Open(&report_w);
@@ -478,7 +476,7 @@ absl::Status Tracer::Run() {
   std::vector<sock_filter> notify_filter = internal::BuildNotifyFilter();
   sock_fprog notify_prog = {static_cast<unsigned short>(notify_filter.size()), notify_filter.data()};
   UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!devnull.valid()) return mp::PyOSError(errno, "open /dev/null");
+  if (!devnull.valid()) return base::posix::ErrnoError(errno, "open /dev/null");
 
   // SIGCHLD, read from a signalfd, wakes the loop for every child and tracee
   // event; the loop also wakes for output and for its deadlines.
@@ -546,7 +544,7 @@ absl::Status Tracer::Run() {
     int e = errno;
     if (bpf_ != nullptr) bpf_->End();
     restore();
-    return mp::PyOSError(e, "fork()");
+    return base::posix::ErrnoError(e, "fork()");
   }
   if (pid == 0) internal::ChildMain(setup);
   root_ = pid;
@@ -564,7 +562,7 @@ absl::Status Tracer::Run() {
       ::waitpid(pid, nullptr, 0);
       bpf_->End();
       restore();
-      return mp::PyError(mp::PyExc::kOSError, "BPF observer: the program's start was not seen");
+      return absl::InternalError("BPF observer: the program's start was not seen");
     }
     obs_->observer = "bpf";
   } else if (req_.trace) {
@@ -677,8 +675,8 @@ absl::Status Tracer::Run() {
     obs_->anomalies.push_back(absl::StrCat("seccomp unavailable (", ::strerror(reports_.seccomp_errno()),
                                            "): clone3 and io_uring were not blocked, and reopening /dev/stdout failed"));
   }
-  if (reports_.chdir_errno() != 0) return mp::PyOSError(reports_.chdir_errno(), absl::StrCat("chdir ", req_.cwd));
-  if (reports_.exec_errno() != 0) return mp::PyOSError(reports_.exec_errno(), absl::StrCat("exec ", path));
+  if (reports_.chdir_errno() != 0) return base::posix::ErrnoError(reports_.chdir_errno(), absl::StrCat("chdir ", req_.cwd));
+  if (reports_.exec_errno() != 0) return base::posix::ErrnoError(reports_.exec_errno(), absl::StrCat("exec ", path));
   capture_.Finish();
   // The root first, then by start.
   std::stable_sort(obs_->processes.begin() + 1, obs_->processes.end(),

@@ -95,7 +95,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "conformance/runner/observation.h"
+#include "conformance/observation/observation.h"
 
 namespace conformance {
 
@@ -135,17 +135,17 @@ struct RunRequest {
 // Runs `req.argv` to completion (or timeout) and returns what was observed.
 // stdin is /dev/null; stdout and stderr are separate pipes (observed by BPF)
 // or Unix stream sockets (otherwise) the runner reads.
-// Errors: ValueError (empty argv), FileNotFoundError/PermissionError/OSError
-// when the program cannot be started (exec or chdir failed), OSError when the
-// runner cannot create pipes or fork, or when Observer::kBpf was asked for
-// and BPF cannot observe here (the message says why).
+// Errors: InvalidArgument (empty argv); an errno error (NotFound,
+// PermissionDenied, ...; base::posix::ErrnoOf gives the errno) when the
+// program cannot be started (exec or chdir failed), when the runner cannot
+// create pipes or fork, or when Observer::kBpf was asked for and BPF cannot
+// observe here (the message says why).
 absl::StatusOr<Observation> Run(const RunRequest& req);
 
 // Loads the BPF observer now, as Run() does on first use, and says whether it
 // can observe here (and why not). It stays loaded, as a few fds, for the
 // life of the process.
-// Errors: PermissionError or OSError (not root, no kernel BTF, a verifier
-// refusal).
+// Errors: an errno error (not root, no kernel BTF, a verifier refusal).
 absl::Status LoadBpfObserver();
 
 }  // namespace conformance

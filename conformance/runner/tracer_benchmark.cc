@@ -62,7 +62,7 @@ void RunOnce(benchmark::State& state, const std::vector<std::string>& argv, Mode
   size_t writes = 0, bytes = 0;
   for (auto _ : state) {
     absl::StatusOr<conformance::Observation> obs = conformance::Run(req);
-    if (!obs.ok() || obs->timed_out || !obs->processes[0].exit || !obs->processes[0].exit->success()) {
+    if (!obs.ok() || obs->timed_out || !obs->processes[0].exit || *obs->processes[0].exit != conformance::WaitStatus::Exited(0)) {
       state.SkipWithError(obs.ok() ? "the stress program failed" : std::string(obs.status().message()).c_str());
       return;
     }

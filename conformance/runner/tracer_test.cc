@@ -22,9 +22,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "conformance/runner/observation.h"
+#include "conformance/observation/observation.h"
 #include "gtest/gtest.h"
-#include "mp/exit_status.h"
 
 namespace conformance {
 namespace {
@@ -110,7 +109,7 @@ TEST_P(ObservedTest, RecordsTreeExitStatusesAndAttribution) {
   ASSERT_EQ(o.processes.size(), 4u);
   const ProcessRecord& root = o.processes[0];
   EXPECT_EQ(root.forked_by, 0);
-  EXPECT_EQ(root.exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(root.exit, WaitStatus::Exited(0));
   ASSERT_EQ(root.execs.size(), 1u);
   EXPECT_EQ(root.execs[0], Helper());
   EXPECT_EQ(o.stderr_bytes, "done\n");
@@ -137,7 +136,7 @@ TEST_P(ObservedTest, RecordsTreeExitStatusesAndAttribution) {
     const ProcessRecord* kid = Find(o, reaped[i]);
     ASSERT_NE(kid, nullptr);
     EXPECT_EQ(kid->forked_by, root.pid);
-    EXPECT_EQ(kid->exit, mp::ExitStatus::Exited(i));
+    EXPECT_EQ(kid->exit, WaitStatus::Exited(i));
     EXPECT_FALSE(kid->killed_by_runner);
     EXPECT_TRUE(kid->execs.empty());
     EXPECT_LE(*kid->ended, *root.ended);
@@ -173,12 +172,12 @@ TEST_P(ObservedTest, LeakedProcessIsReportedAndKilled) {
   Observation o = MustRun({Helper(), "leak"});
   EXPECT_TRUE(o.traced);
   ASSERT_EQ(o.processes.size(), 2u);
-  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(o.processes[0].exit, WaitStatus::Exited(0));
   EXPECT_FALSE(o.processes[0].killed_by_runner);
   const ProcessRecord& orphan = o.processes[1];
   EXPECT_EQ(orphan.forked_by, o.processes[0].pid);
   EXPECT_TRUE(orphan.killed_by_runner);
-  EXPECT_EQ(orphan.exit, mp::ExitStatus::Signaled(SIGKILL));
+  EXPECT_EQ(orphan.exit, WaitStatus::Signaled(SIGKILL));
   EXPECT_FALSE(o.timed_out);
   EXPECT_LT(o.wall, absl::Seconds(30));
   EXPECT_TRUE(orphan.ended.has_value());
@@ -195,7 +194,7 @@ TEST_P(ObservedTest, LeakGraceLetsAChildFinish) {
   ExpectConsistent(*o);
   ASSERT_EQ(o->processes.size(), 2u);
   EXPECT_FALSE(o->processes[1].killed_by_runner);
-  EXPECT_EQ(o->processes[1].exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(o->processes[1].exit, WaitStatus::Exited(0));
   EXPECT_GE(*o->processes[1].ended, *o->processes[0].ended);
   EXPECT_EQ(o->stdout_bytes, "child outlived its parent\n");
   EXPECT_LT(o->wall, absl::Seconds(15));  // It ended when the child did.
@@ -205,7 +204,7 @@ TEST_P(ObservedTest, WithoutGraceALingeringChildIsKilled) {
   Observation o = MustRun({Helper(), "linger"});
   ASSERT_EQ(o.processes.size(), 2u);
   EXPECT_TRUE(o.processes[1].killed_by_runner);
-  EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Signaled(SIGKILL));
+  EXPECT_EQ(o.processes[1].exit, WaitStatus::Signaled(SIGKILL));
   EXPECT_EQ(o.stdout_bytes, "");
 }
 
@@ -236,7 +235,7 @@ TEST_P(ObservedTest, TimeoutKillsTheWholeTree) {
   ASSERT_EQ(o.processes.size(), 2u);
   for (const ProcessRecord& p : o.processes) {
     EXPECT_TRUE(p.killed_by_runner) << p.pid;
-    EXPECT_EQ(p.exit, mp::ExitStatus::Signaled(SIGKILL)) << p.pid;
+    EXPECT_EQ(p.exit, WaitStatus::Signaled(SIGKILL)) << p.pid;
   }
   EXPECT_EQ(o.stdout_bytes, "hanging\n");
   EXPECT_LT(o.wall, absl::Seconds(30));
@@ -245,8 +244,8 @@ TEST_P(ObservedTest, TimeoutKillsTheWholeTree) {
 TEST_P(ObservedTest, ExitBySignal) {
   Observation o = MustRun({Helper(), "signal"});
   ASSERT_EQ(o.processes.size(), 2u);
-  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Signaled(SIGTERM));
-  EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Signaled(SIGUSR1));
+  EXPECT_EQ(o.processes[0].exit, WaitStatus::Signaled(SIGTERM));
+  EXPECT_EQ(o.processes[1].exit, WaitStatus::Signaled(SIGUSR1));
   EXPECT_EQ(o.stdout_bytes, "raising\n");
 }
 
@@ -270,14 +269,14 @@ TEST_P(ObservedTest, StatusSetByAnotherThreadIsTheProcesss) {
   for (int k = 0; k < 2; ++k) {
     const ProcessRecord& kid = o.processes[1 + k];
     ASSERT_TRUE(kid.exit.has_value());
-    EXPECT_EQ(kid.exit, k == 0 ? mp::ExitStatus::Exited(5) : mp::ExitStatus::Signaled(SIGABRT, kid.exit->core_dumped()));
+    EXPECT_EQ(kid.exit, k == 0 ? WaitStatus::Exited(5) : WaitStatus::Signaled(SIGABRT));
     // The parent's wait() saw the same.
     int st = 0;
     std::string line = absl::StrCat("child ", kid.pid, " status ");
     size_t at = o.stdout_bytes.find(line);
     ASSERT_NE(at, std::string::npos) << o.stdout_bytes;
     st = std::atoi(o.stdout_bytes.c_str() + at + line.size());
-    EXPECT_EQ(kid.exit, mp::ExitStatus::FromWaitStatus(st)) << line;
+    EXPECT_EQ(kid.exit, WaitStatus::FromRaw(st)) << line;
   }
 }
 
@@ -311,7 +310,7 @@ TEST_P(ObservedTest, OtherWritePathsAreAttributedAndBypassesFail) {
 void ExpectReopened(const Observation& o) {
   pid_t root = o.processes[0].pid;
   bool pipes = o.observer == "bpf";
-  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0)) << o.stderr_bytes;
+  EXPECT_EQ(o.processes[0].exit, WaitStatus::Exited(0)) << o.stderr_bytes;
   EXPECT_EQ(o.stdout_bytes, absl::StrCat(pipes ? "stdout is a pipe\n" : "stdout is a socket\n",
                                          // The write end of a pipe cannot be read (EBADF).
                                          pipes ? "read(1) = -1\n" : "read(1) = 0\n",
@@ -365,7 +364,7 @@ TEST_P(ObservedTest, BashWritesToDevStdoutAndStderr) {
                              "(echo d > /proc/$$/fd/1); echo e | cat > /proc/self/fd/2"},
                             trace);
     if (trace) ExpectConsistent(o);
-    EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0)) << o.stderr_bytes;
+    EXPECT_EQ(o.processes[0].exit, WaitStatus::Exited(0)) << o.stderr_bytes;
     EXPECT_EQ(o.stdout_bytes, "a\nc\nd\n") << trace;
     EXPECT_EQ(o.stderr_bytes, "b\ne\n") << trace;
   }
@@ -376,7 +375,7 @@ TEST_P(ObservedTest, BashWritesToDevStdoutAndStderr) {
 TEST_P(ObservedTest, RunsFromDifferentWritersAreNeverGlued) {
   for (bool trace : {true, false}) {
     Observation o = MustRun({Helper(), "torn"}, trace);
-    ASSERT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0));
+    ASSERT_EQ(o.processes[0].exit, WaitStatus::Exited(0));
     ASSERT_EQ(o.writes.size(), 3u) << trace;
     pid_t root = o.processes[0].pid;
     EXPECT_EQ(o.writes[0].data, "child half ");
@@ -463,7 +462,7 @@ TEST(TracerTest, UntracedFallbackCapturesText) {
   Observation o = MustRun({Helper(), "forks", "2"}, /*trace=*/false);
   EXPECT_FALSE(o.traced);
   EXPECT_NE(o.untraced_reason, "");
-  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(o.processes[0].exit, WaitStatus::Exited(0));
   // The tree is unknown, but the sockets still name each write's process.
   std::map<pid_t, int> by;
   for (const auto& [pid, line] : Lines(o)) {
@@ -485,7 +484,7 @@ TEST(TracerTest, UntracedLeakIsKilled) {
   Observation o = MustRun({Helper(), "leak"}, /*trace=*/false);
   ASSERT_EQ(o.processes.size(), 2u);
   EXPECT_TRUE(o.processes[1].killed_by_runner);
-  EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Signaled(SIGKILL));
+  EXPECT_EQ(o.processes[1].exit, WaitStatus::Signaled(SIGKILL));
 }
 
 TEST(TracerTest, UntracedTimeoutKillsTheWholeTree) {
@@ -532,7 +531,7 @@ TEST(TracerTest, PtraceRefusedFallsBackToUntraced) {
   ::close(p[0]);
   int st = 0;
   ASSERT_EQ(::waitpid(kid, &st, 0), kid);
-  EXPECT_EQ(mp::ExitStatus::FromWaitStatus(st), mp::ExitStatus::Exited(0));
+  EXPECT_EQ(WaitStatus::FromRaw(st), WaitStatus::Exited(0));
   EXPECT_EQ(summary, "0|ptrace(PTRACE_SEIZE) failed: Operation not permitted|1|exited with 0|done\n");
 }
 
@@ -545,7 +544,7 @@ TEST_P(ObservedTest, NetworkIsIsolated) {
   ASSERT_TRUE(o.ok()) << o.status();
   ASSERT_TRUE(o->network_isolated) << "this test runs as root or with user namespaces";
   ASSERT_TRUE(o->processes[0].exit.has_value());
-  EXPECT_FALSE(o->processes[0].exit->success());
+  EXPECT_NE(o->processes[0].exit, WaitStatus::Exited(0));
   EXPECT_LT(o->wall, absl::Seconds(20));
 }
 
@@ -579,7 +578,7 @@ TEST_P(ObservedTest, SeedProcessPortChildRunsBetweenStartAndEnd) {
   ASSERT_EQ(o.processes.size(), 2u);
   pid_t parent = o.processes[0].pid, child = o.processes[1].pid;
   EXPECT_EQ(o.processes[1].forked_by, parent);
-  EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(o.processes[1].exit, WaitStatus::Exited(0));
   std::vector<std::pair<pid_t, std::string>> lines = Lines(o);
   ASSERT_EQ(lines.size(), 4u);
   EXPECT_EQ(lines[2], std::make_pair(child, absl::StrCat("Run child process test (", child, ")...\n")));
@@ -625,7 +624,7 @@ if __name__ == '__main__':
   Observation o = MustRun({"/usr/bin/python3", "-c", kProgram});
   ExpectConsistent(o);
   ASSERT_FALSE(o.processes.empty());
-  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0)) << o.stderr_bytes;
+  EXPECT_EQ(o.processes[0].exit, WaitStatus::Exited(0)) << o.stderr_bytes;
   int tasks = 0;
   for (const auto& [pid, line] : Lines(o)) {
     if (line.rfind("task ", 0) != 0) continue;
@@ -660,7 +659,7 @@ print('Exit code:', p.returncode, flush=True)
   EXPECT_EQ(ns.execs.back(), "nslookup");
   ASSERT_TRUE(ns.exit.has_value());
   for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid) << w.data;
-  EXPECT_NE(o.stdout_bytes.find(absl::StrCat("Exit code: ", ns.exit->python_returncode(), "\n")),
+  EXPECT_NE(o.stdout_bytes.find(absl::StrCat("Exit code: ", ns.exit->returncode(), "\n")),
             std::string::npos)
       << o.stdout_bytes;
   EXPECT_LT(o.wall, absl::Seconds(30));
@@ -694,7 +693,7 @@ TEST_P(ObservedTest, OutputPastTheCapIsDrainedAndFlagged) {
   absl::StatusOr<Observation> o = conformance::Run(req);
   ASSERT_TRUE(o.ok()) << o.status();
   EXPECT_TRUE(o->output_truncated);
-  EXPECT_EQ(o->processes[0].exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(o->processes[0].exit, WaitStatus::Exited(0));
   EXPECT_EQ(o->stdout_bytes, std::string(1000000, 'z'));
   EXPECT_EQ(o->attribution_mismatch, "");
 }
@@ -706,7 +705,7 @@ TEST_P(ObservedTest, InterleavedLargeWritesKeepTheirWriters) {
   Observation o = MustRun({Helper(), "bigpair"});
   ExpectConsistent(o);
   ASSERT_EQ(o.processes.size(), 2u);
-  EXPECT_EQ(o.processes[0].exit, mp::ExitStatus::Exited(0));
+  EXPECT_EQ(o.processes[0].exit, WaitStatus::Exited(0));
   EXPECT_EQ(o.attribution_mismatch, "");
   EXPECT_TRUE(o.anomalies.empty()) << o.anomalies[0];
   std::map<pid_t, size_t> bytes;
@@ -725,7 +724,7 @@ TEST_P(ObservedTest, GroupStopAndContinueWork) {
   ExpectConsistent(o);
   EXPECT_EQ(o.stdout_bytes, "child stopped\nchild continued\nchild exited 7\n");
   ASSERT_EQ(o.processes.size(), 2u);
-  EXPECT_EQ(o.processes[1].exit, mp::ExitStatus::Exited(7));
+  EXPECT_EQ(o.processes[1].exit, WaitStatus::Exited(7));
 }
 
 INSTANTIATE_TEST_SUITE_P(Observers, ObservedTest, ::testing::Values(Observer::kPtrace, Observer::kBpf),

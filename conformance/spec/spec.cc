@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "conformance/observation/wait_status.h"
 
 namespace conformance {
 
@@ -143,18 +144,6 @@ bool IsName(absl::string_view s) {
     if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
   }
   return true;
-}
-
-std::optional<int> SignalNumber(absl::string_view s) {
-  static const std::pair<const char*, int> kSignals[] = {
-      {"SIGHUP", SIGHUP},   {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGILL", SIGILL},
-      {"SIGABRT", SIGABRT}, {"SIGFPE", SIGFPE},   {"SIGKILL", SIGKILL}, {"SIGSEGV", SIGSEGV},
-      {"SIGPIPE", SIGPIPE}, {"SIGALRM", SIGALRM}, {"SIGTERM", SIGTERM}, {"SIGUSR1", SIGUSR1},
-      {"SIGUSR2", SIGUSR2}, {"SIGBUS", SIGBUS}};
-  for (const auto& [name, no] : kSignals) {
-    if (s == name) return no;
-  }
-  return std::nullopt;
 }
 
 class Parser {

@@ -1,97 +1,42 @@
-// Private: file-descriptor plumbing shared by mp's primitives.
+// Private: mp's view of the shared POSIX plumbing (base/posix/fd.h), with
+// Python's errors.
 //
-// Every fd mp creates is close-on-exec from birth (pipe2/O_CLOEXEC), so a
-// concurrent exec in another thread cannot leak it into a stranger.
+// The fd types and the async-signal-safe helpers are base's own. The calls
+// that can fail are wrapped, so that they fail as CPython does: OSError (or
+// the subclass the errno selects) with "[Errno N] strerror: context".
 
 #ifndef MP_INTERNAL_FD_H_
 #define MP_INTERNAL_FD_H_
 
-#include <signal.h>
-#include <sys/types.h>
-
 #include <cstddef>
-#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/posix/fd.h"
 
 namespace mp::internal {
 
-// Owns one file descriptor and closes it on destruction.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) reset(other.release());
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
+using base::posix::PipeFds;
+using base::posix::SigpipeGuard;
+using base::posix::UniqueFd;
+namespace signal_safe = base::posix::signal_safe;
 
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  int release() { return std::exchange(fd_, -1); }
-  // Closes the current fd (if any) and owns `fd` instead.
-  void reset(int fd = -1);
-
- private:
-  int fd_ = -1;
-};
-
-struct PipeFds {
-  UniqueFd read;
-  UniqueFd write;
-};
-
-// pipe2(O_CLOEXEC | extra_flags).
-// Errors: OSError (EMFILE, ENFILE).
+// base::posix::MakePipe. Errors: OSError (EMFILE, ENFILE).
 absl::StatusOr<PipeFds> MakePipe(int extra_flags = 0);
 
-// Waits until `fd` is readable (or hung up) or `deadline` passes. Returns
-// whether it became ready. Retries on EINTR with the remaining time.
-// Errors: OSError from poll(2).
+// base::posix::PollReadable. Errors: OSError from poll(2).
 absl::StatusOr<bool> PollReadable(int fd, absl::Time deadline);
 
-// Writes all of [data, data+size), retrying on EINTR and short writes.
-// Errors: BrokenPipeError (EPIPE), OSError.
+// base::posix::WriteFull. Errors: BrokenPipeError (EPIPE), OSError.
 absl::Status WriteFull(int fd, const void* data, size_t size);
 
-// Reads exactly `size` bytes unless EOF comes first; returns how many bytes
-// were read (less than `size` only at EOF). Retries on EINTR.
-// Errors: OSError.
+// base::posix::ReadFull. Errors: OSError.
 absl::StatusOr<size_t> ReadFull(int fd, void* data, size_t size);
 
-// Async-signal-safe helpers for the code between fork and exec/_exit: no
-// allocation, no locks, no errno-to-Status conversions.
-// Keeps SIGPIPE from killing the process while it writes to a pipe whose
-// reader may be gone (CPython ignores SIGPIPE at startup; a C++ program need
-// not): SIGPIPE is blocked for the guard's lifetime, and a SIGPIPE the
-// guarded writes caused (report it with Caused() on EPIPE) is consumed, so
-// the write fails with EPIPE instead. A SIGPIPE pending before stays pending.
-class SigpipeGuard {
- public:
-  SigpipeGuard();
-  ~SigpipeGuard();
-  SigpipeGuard(const SigpipeGuard&) = delete;
-  SigpipeGuard& operator=(const SigpipeGuard&) = delete;
-  void Caused() { caused_ = true; }
-
- private:
-  sigset_t old_;
-  bool was_pending_ = false;
-  bool caused_ = false;
-};
-
-namespace signal_safe {
-// Writes all bytes, ignoring errors (there is no one to report them to).
-void WriteAll(int fd, const void* data, size_t size);
-// Writes a NUL-terminated string.
-void WriteStr(int fd, const char* s);
-}  // namespace signal_safe
+// An error of base::posix as Python's OSError (its errno selects the
+// subclass); other statuses are returned as they are.
+absl::Status AsPyOSError(const absl::Status& status);
 
 }  // namespace mp::internal
 

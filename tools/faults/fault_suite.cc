@@ -3,7 +3,7 @@
 // Every trial runs in its own forked process under a watchdog, so a hang, a
 // crash (a signal such as SIGPIPE) or an rlimit cannot spill into the next
 // trial; the trial process also checks that the trial left no fd open and no
-// child (zombie or running) behind (mp/testing/leak_check.h).
+// child (zombie or running) behind (testing/leak_check.h).
 //
 // Usage: fault_suite [--reduced] [--case=NAME]
 // Prints a table of case, trials, passed (with the first failures' reasons)
@@ -39,7 +39,7 @@
 #include "mp/queue.h"
 #include "mp/serialize.h"
 #include "mp/subprocess.h"
-#include "mp/testing/leak_check.h"
+#include "testing/leak_check.h"
 #include "mp/testing/sanitizers.h"
 #include "mp/testing/queue_kill_round.h"
 
@@ -211,7 +211,7 @@ std::string Emfile(int) {
   struct rlimit old;
   ::getrlimit(RLIMIT_NOFILE, &old);
   int highest = 0;
-  for (const auto& [fd, target] : testing::OpenFds()) highest = std::max(highest, fd);
+  for (const auto& [fd, target] : test_support::OpenFds()) highest = std::max(highest, fd);
   struct rlimit small = old;
   small.rlim_cur = static_cast<rlim_t>(highest + 1 + 16);
   if (::setrlimit(RLIMIT_NOFILE, &small) != 0) return "setrlimit failed";
@@ -534,11 +534,11 @@ std::string RunTrial(const Case& c, int trial) {
   if (!pid.ok()) return pid.status().ToString();
   if (*pid == 0) {
     result->read.reset();
-    std::map<int, std::string> before = testing::OpenFds();
+    std::map<int, std::string> before = test_support::OpenFds();
     std::string why = c.trial(trial);
-    std::string children = testing::ReapLeftoverChildren();
+    std::string children = test_support::ReapLeftoverChildren();
     if (!children.empty()) absl::StrAppend(&why, why.empty() ? "" : "; ", "left children: ", children);
-    for (const auto& [fd, target] : testing::OpenFds()) {
+    for (const auto& [fd, target] : test_support::OpenFds()) {
       auto it = before.find(fd);
       if (it == before.end() || it->second != target) absl::StrAppend(&why, why.empty() ? "" : "; ", "leaked fd ", fd, " -> ", target);
     }
@@ -554,7 +554,7 @@ std::string RunTrial(const Case& c, int trial) {
   if (!st->has_value()) {
     (void)Kill(*pid, SIGKILL);
     (void)WaitPid(*pid);
-    testing::ReapLeftoverChildren();
+    test_support::ReapLeftoverChildren();
     return absl::StrCat("hang: no result within ", absl::FormatDuration(kWatchdog));
   }
   std::string why;

@@ -1,4 +1,4 @@
-#include "mp/testing/leak_check.h"
+#include "testing/leak_check.h"
 
 #include <signal.h>
 #include <unistd.h>
@@ -7,7 +7,7 @@
 
 #include "gtest/gtest.h"
 
-namespace mp::testing {
+namespace test_support {
 namespace {
 
 TEST(LeakCheckTest, SeesNewFd) {
@@ -37,4 +37,4 @@ TEST(LeakCheckTest, ReapsAndNamesZombiesAndRunningChildren) {
 }
 
 }  // namespace
-}  // namespace mp::testing
+}  // namespace test_support

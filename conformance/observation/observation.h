@@ -5,8 +5,8 @@
 // A recorded transcript (--transcript) becomes an Observation with
 // traced == false and one pseudo-process.
 
-#ifndef CONFORMANCE_RUNNER_OBSERVATION_H_
-#define CONFORMANCE_RUNNER_OBSERVATION_H_
+#ifndef CONFORMANCE_OBSERVATION_OBSERVATION_H_
+#define CONFORMANCE_OBSERVATION_OBSERVATION_H_
 
 #include <sys/types.h>
 
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "mp/exit_status.h"
+#include "conformance/observation/wait_status.h"
 
 namespace conformance {
 
@@ -34,7 +34,7 @@ struct ProcessRecord {
   std::optional<absl::Duration> ended;
   // How it ended; nullopt if it had not ended when the run stopped (then the
   // runner killed it and `killed_by_runner` is true).
-  std::optional<mp::ExitStatus> exit;
+  std::optional<WaitStatus> exit;
   bool killed_by_runner = false;
 };
 
@@ -100,4 +100,4 @@ struct Observation {
 
 }  // namespace conformance
 
-#endif  // CONFORMANCE_RUNNER_OBSERVATION_H_
+#endif  // CONFORMANCE_OBSERVATION_OBSERVATION_H_

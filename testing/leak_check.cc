@@ -1,4 +1,4 @@
-#include "mp/testing/leak_check.h"
+#include "testing/leak_check.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -11,9 +11,8 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "mp/exit_status.h"
 
-namespace mp::testing {
+namespace test_support {
 
 std::map<int, std::string> OpenFds() {
   std::map<int, std::string> fds;
@@ -32,6 +31,17 @@ std::map<int, std::string> OpenFds() {
   return fds;
 }
 
+namespace {
+
+// How a child ended, as wait(2) reports it.
+std::string Describe(int wstatus) {
+  if (WIFEXITED(wstatus)) return absl::StrCat("exited with ", WEXITSTATUS(wstatus));
+  if (WIFSIGNALED(wstatus)) return absl::StrCat("killed by signal ", WTERMSIG(wstatus));
+  return absl::StrCat("wait status ", wstatus);
+}
+
+}  // namespace
+
 std::string ReapLeftoverChildren() {
   std::string found;
   for (;;) {
@@ -39,7 +49,7 @@ std::string ReapLeftoverChildren() {
     pid_t pid = ::waitpid(-1, &wstatus, WNOHANG);
     if (pid > 0) {
       absl::StrAppend(&found, found.empty() ? "" : ", ", "zombie ", pid, " (",
-                      ExitStatus::FromWaitStatus(wstatus).ToString(), ")");
+                      Describe(wstatus), ")");
       continue;
     }
     if (pid < 0) break;  // ECHILD: no children at all.
@@ -63,4 +73,4 @@ std::string ReapLeftoverChildren() {
   return found;
 }
 
-}  // namespace mp::testing
+}  // namespace test_support

@@ -4,9 +4,9 @@
 #include <string>
 
 #include "gtest/gtest.h"
-#include "mp/testing/leak_check.h"
+#include "testing/leak_check.h"
 
-namespace mp::testing {
+namespace test_support {
 namespace {
 
 // Failures added in OnTestEnd are recorded against the test that just ran:
@@ -29,10 +29,10 @@ class LeakChecker : public ::testing::EmptyTestEventListener {
 };
 
 }  // namespace
-}  // namespace mp::testing
+}  // namespace test_support
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  ::testing::UnitTest::GetInstance()->listeners().Append(new mp::testing::LeakChecker);
+  ::testing::UnitTest::GetInstance()->listeners().Append(new test_support::LeakChecker);
   return RUN_ALL_TESTS();
 }

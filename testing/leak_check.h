@@ -1,14 +1,14 @@
-// Test support: every test that links //mp/testing:gtest_main is checked,
+// Test support: every test that links //testing:gtest_main is checked,
 // after it ends, for file descriptors it leaked and children it left behind
 // (zombies or still running). A leak fails the test that caused it.
 
-#ifndef MP_TESTING_LEAK_CHECK_H_
-#define MP_TESTING_LEAK_CHECK_H_
+#ifndef TESTING_LEAK_CHECK_H_
+#define TESTING_LEAK_CHECK_H_
 
 #include <map>
 #include <string>
 
-namespace mp::testing {
+namespace test_support {
 
 // fd number -> what /proc/self/fd says it refers to.
 std::map<int, std::string> OpenFds();
@@ -17,6 +17,6 @@ std::map<int, std::string> OpenFds();
 // one found ("zombie 123 (exited with 0)", "running 124 (killed)"), or "".
 std::string ReapLeftoverChildren();
 
-}  // namespace mp::testing
+}  // namespace test_support
 
-#endif  // MP_TESTING_LEAK_CHECK_H_
+#endif  // TESTING_LEAK_CHECK_H_
