@@ -23,10 +23,11 @@ targets=(spec transcript connection serialize)
 # Per target: the sources to link, the corpus directory, libFuzzer's -max_len.
 sources() {
   case "$1" in
-    spec) echo conformance/spec/spec_fuzz.cc conformance/spec/spec.cc ;;
+    spec) echo conformance/spec/spec_fuzz.cc conformance/spec/spec.cc conformance/observation/wait_status.cc ;;
     transcript) echo conformance/checker/transcript_fuzz.cc conformance/checker/checker.cc \
-      conformance/spec/spec.cc mp/exit_status.cc mp/errors.cc ;;
-    connection) echo mp/fuzz/connection_fuzz.cc mp/connection.cc mp/serialize.cc mp/errors.cc mp/internal/fd.cc ;;
+      conformance/spec/spec.cc conformance/observation/wait_status.cc ;;
+    connection) echo mp/fuzz/connection_fuzz.cc mp/connection.cc mp/serialize.cc mp/errors.cc mp/internal/fd.cc \
+      base/posix/fd.cc ;;
     serialize) echo mp/fuzz/serialize_fuzz.cc mp/serialize.cc mp/errors.cc ;;
     *) echo "fuzz.sh: unknown target '$1' (one of: ${targets[*]})" >&2; exit 2 ;;
   esac
@@ -52,7 +53,7 @@ build() {
   mkdir -p "$out"
   # Reuses a binary no source is newer than (the builds take minutes here).
   # shellcheck disable=SC2046
-  if [[ -x "$bin" && -z "$(find $(sources "$t") mp conformance -newer "$bin" \
+  if [[ -x "$bin" && -z "$(find $(sources "$t") mp conformance base -newer "$bin" \
       \( -name '*.h' -o -path "$(sources "$t" | cut -d' ' -f1)" \) -print -quit)" ]] &&
      [[ -z "$(find $(sources "$t") -newer "$bin")" ]]; then
     return
