@@ -30,7 +30,7 @@
 #include "conformance/cli/observe.h"
 #include "conformance/runner/tracer.h"
 #include "conformance/runner/timeline.h"
-#include "conformance/spec/spec.h"
+#include "conformance/spec/parse.h"
 
 extern char** environ;
 
@@ -171,6 +171,13 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
     if (obs->process_limit_exceeded) incomplete = "the process tree passed the runner's process cap";
     if (!obs->attribution_mismatch.empty()) incomplete = "writes could not be attributed: " + obs->attribution_mismatch;
     Verdict v = Check(spec, *obs, {});
+    if (v.result == Verdict::kUnresolved) {
+      o.result = Result::kUnresolved;
+      o.summary = absl::StrCat("run ", i + 1, ": ", v.unresolved);
+      o.details = FormatVerdict(v);
+      o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
+      return o;
+    }
     if (!incomplete.empty() && v.pass()) {
       o.result = Result::kUnresolved;
       o.summary = absl::StrCat("run ", i + 1, ": ", incomplete);
@@ -348,7 +355,7 @@ int Main(int argc, char** argv) {
     Outcome o;
     o.id = spec.scenario;
     o.runs = 1;
-    o.result = v.pass() ? Result::kPass : Result::kFail;
+    o.result = v.pass() ? Result::kPass : v.result == Verdict::kUnresolved ? Result::kUnresolved : Result::kFail;
     o.summary = absl::StrCat("transcript ", opt.transcript, "; ", v.not_checkable.size(), " rules need tracing, not checkable");
     o.details = FormatVerdict(v);
     Print(o, 1, 1);

@@ -20,12 +20,18 @@ cd "$(dirname "$0")/.."
 out="${MP_FUZZ_OUT:-${TMPDIR:-/tmp}/mp-fuzz}"
 targets=(spec transcript connection serialize)
 
+# The spec parser with the rule registry it parses through.
+judge() {
+  echo conformance/spec/spec.cc conformance/spec/parse.cc conformance/observation/wait_status.cc \
+    conformance/checker/lines.cc conformance/rules/*.cc
+}
+
 # Per target: the sources to link, the corpus directory, libFuzzer's -max_len.
 sources() {
   case "$1" in
-    spec) echo conformance/spec/spec_fuzz.cc conformance/spec/spec.cc conformance/observation/wait_status.cc ;;
-    transcript) echo conformance/checker/transcript_fuzz.cc conformance/checker/checker.cc \
-      conformance/spec/spec.cc conformance/observation/wait_status.cc ;;
+    spec) echo conformance/spec/spec_fuzz.cc $(judge) ;;
+    transcript) echo conformance/checker/transcript_fuzz.cc $(judge) conformance/checker/checker.cc \
+      conformance/checker/model.cc conformance/checker/solver.cc ;;
     connection) echo mp/fuzz/connection_fuzz.cc mp/connection.cc mp/serialize.cc mp/errors.cc mp/internal/fd.cc \
       base/posix/fd.cc ;;
     serialize) echo mp/fuzz/serialize_fuzz.cc mp/serialize.cc mp/errors.cc ;;
@@ -46,7 +52,8 @@ absl_libs=(-labsl_status -labsl_statusor -labsl_strings -labsl_strings_internal 
   -labsl_cordz_info -labsl_cordz_functions -labsl_cordz_handle -labsl_cordz_sample_token
   -labsl_spinlock_wait -labsl_base -labsl_synchronization -labsl_graphcycles_internal -labsl_malloc_internal
   -labsl_time -labsl_time_zone -labsl_civil_time -labsl_stacktrace -labsl_symbolize -labsl_debugging_internal
-  -labsl_demangle_internal -labsl_exponential_biased)
+  -labsl_demangle_internal -labsl_exponential_biased -labsl_hash -labsl_city -labsl_low_level_hash
+  -labsl_raw_hash_set)
 
 build() {
   local t="$1" bin="$out/$1_fuzz"
@@ -60,7 +67,7 @@ build() {
   fi
   # shellcheck disable=SC2046
   clang++-14 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. \
-    $(sources "$t") -Wl,--as-needed "${absl_libs[@]}" -lpthread -o "$bin"
+    $(sources "$t") -Wl,--as-needed "${absl_libs[@]}" -lre2 -lpthread -o "$bin"
 }
 
 # Working corpus: the committed one (plus the scenario specs for spec, the

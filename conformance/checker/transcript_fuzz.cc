@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "conformance/checker/checker.h"
-#include "conformance/spec/spec.h"
+#include "conformance/spec/parse.h"
 
 namespace {
 

@@ -74,6 +74,7 @@ struct Observation {
   std::string stdout_bytes;
   std::string stderr_bytes;
   bool timed_out = false;
+  absl::Duration timeout;  // The run's timeout, as it was asked for.
   absl::Duration wall;
 
   // What limited the observation. The checker reports these; a run with any

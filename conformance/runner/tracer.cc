@@ -690,6 +690,7 @@ absl::Status LoadBpfObserver() { return internal::BpfObserver::Get().status(); }
 
 absl::StatusOr<Observation> Run(const RunRequest& req) {
   Observation obs;
+  obs.timeout = req.timeout;
   Tracer tracer(req, &obs);
   absl::Status s = tracer.Run();
   if (!s.ok()) return s;

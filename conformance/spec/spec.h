@@ -2,18 +2,16 @@
 // File: spec.h
 // -----------------------------------------------------------------------------
 //
-// The conformance spec language (conformance/SPEC_LANGUAGE.md): a scenario's
-// golden output with placeholders, its errata and its rules. ParseSpec turns
-// the text into a flat Spec (loops expanded); every error is
-// "FILE:LINE: error: what is wrong".
+// A parsed spec (conformance/SPEC_LANGUAGE.md): a scenario's golden output
+// with placeholders, its errata, its foreign-output blocks and its rules, with
+// loops expanded. conformance/spec/parse.h makes one from text.
 //
-// Thread-safety: ParseSpec is reentrant; a Spec is a value.
+// Thread-safety: values.
 //
 // Example:
 //
-//   absl::StatusOr<conformance::Spec> spec =
-//       conformance::ParseSpec(text, "conformance/scenarios/fork.spec");
-//   if (!spec.ok()) std::cerr << spec.status().message();
+//   const conformance::LinePattern* l = spec.FindLine("start");
+//   if (l != nullptr && l->optional) ...
 
 #ifndef CONFORMANCE_SPEC_SPEC_H_
 #define CONFORMANCE_SPEC_SPEC_H_
@@ -22,10 +20,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
 namespace conformance {
+
+// The language version this parser writes about; it reads every version
+// from 1 up to it (SPEC_LANGUAGE.md, "Changelog").
+inline constexpr int kSpecLanguageVersion = 2;
 
 struct Loc {
   std::string file;
@@ -62,30 +63,26 @@ struct Block {
   Loc loc;
 };
 
+// A word of a statement, as the lexer saw it.
+struct Word {
+  enum Kind { kIdent, kString, kNumber, kSym };
+  Kind kind = kIdent;
+  std::string text;
+};
+
+// One rule, as its registry entry (conformance/rules/registry.h) parsed it.
+// Its inputs are sorted by what they name, so that the checker can tell
+// when each becomes known.
 struct Rule {
-  enum Kind {
-    kIsRoot,          // args: name
-    kChildOf,         // args: name, parent
-    kExecs,           // args: name, program
-    kOrder,           // args: labels, each before the next
-    kPrefix,          // args: labels; present ones form a prefix, in order
-    kSpan,            // args: from, to, name; spans on one process are serial
-    kDistinct,        // args: names
-    kAtMostDistinct,  // n; args: names
-    kExitCode,        // n; args: name
-    kExitSignal,      // n (signal number); args: name
-    kExitReturncode,  // args: name, variable
-    kExitedBefore,    // args: name, label
-    kReportedParent,  // args: variable, name
-    kNoLeftovers,
-  };
-  Kind kind;
+  std::string kind;  // The registry entry's name: "order", "exit", "child of", ...
   Loc loc;
-  std::string text;  // Canonical text, loop variables substituted.
-  std::vector<std::string> args;
-  int n = 0;
-  // Needs the process tree (not checkable on a transcript or untraced run).
-  bool needs_trace() const;
+  std::string text;                 // Canonical text, loop variables substituted.
+  std::vector<std::string> labels;  // Line labels it reads.
+  std::vector<std::string> names;   // Process names it reads.
+  std::vector<std::string> vars;    // {int} variables it reads.
+  std::string str;                  // A string argument (execs "PROG").
+  int n = 0;                        // A number argument (exit code, signal, K).
+  int variant = 0;                  // Which form of the statement (entry-specific).
 };
 
 struct ProcessName {
@@ -105,12 +102,9 @@ struct Spec {
   const LinePattern* FindLine(absl::string_view label) const;
 };
 
-// Parses `text`; `filename` is used in error messages.
-// Errors: InvalidArgument "FILE:LINE: error: ..." for malformed input.
-absl::StatusOr<Spec> ParseSpec(absl::string_view text, const std::string& filename);
-
-// Parses a quoted pattern's contents ("Run task {int n} ({pid w})...").
-absl::StatusOr<std::vector<Segment>> ParsePattern(absl::string_view pattern, const Loc& loc);
+// True for a process name, label or variable: a letter or `_`, then letters,
+// digits, `_` and `-`.
+bool IsName(absl::string_view s);
 
 }  // namespace conformance
 

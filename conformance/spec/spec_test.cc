@@ -1,9 +1,10 @@
-#include "conformance/spec/spec.h"
+#include "conformance/spec/parse.h"
 
 #include <fstream>
 #include <sstream>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace conformance {
@@ -43,8 +44,15 @@ order run0 < run2
   EXPECT_EQ(spec->lines[2].by, "w2");
   EXPECT_EQ(spec->lines[2].source, "Run task 2 ({pid w2})... $ cost");
   EXPECT_EQ(spec->lines[2].loc.line, 6);
-  EXPECT_EQ(spec->rules.back().text, "order run0 < run2");
-  EXPECT_EQ(spec->rules.back().loc.ToString(), "t.spec:8");
+  // The rules in order, then the two every spec has.
+  ASSERT_GE(spec->rules.size(), 3u);
+  const Rule& order = spec->rules[spec->rules.size() - 3];
+  EXPECT_EQ(order.kind, "order");
+  EXPECT_EQ(order.text, "order run0 < run2");
+  EXPECT_EQ(order.labels, (std::vector<std::string>{"run0", "run2"}));
+  EXPECT_EQ(order.loc.ToString(), "t.spec:8");
+  EXPECT_EQ(spec->rules[spec->rules.size() - 2].kind, "golden output");
+  EXPECT_EQ(spec->rules.back().kind, "the run ends within its timeout");
 }
 
 TEST(SpecTest, PatternPlaceholders) {
@@ -75,9 +83,9 @@ struct Malformed {
 };
 
 const Malformed kMalformed[] = {
-    {"Empty", "", "t.spec:1: error: a spec starts with `spec 1`"},
+    {"Empty", "", "t.spec:1: error: a spec starts with `spec 2`"},
     {"NoVersion", "spec\nscenario s\n", "t.spec:1: error: expected `spec VERSION`"},
-    {"FutureVersion", "spec 2\nscenario s\n", "t.spec:1: error: unsupported spec version 2"},
+    {"FutureVersion", "spec 3\nscenario s\n", "t.spec:1: error: unsupported spec version 3; this checker reads versions 1 to 2"},
     {"NoScenario", "spec 1\nline a \"x\"\n", "t.spec:2: error: expected `scenario ID`"},
     {"NoLines", "spec 1\nscenario s\n", "t.spec:2: error: the spec declares no `line`"},
     {"UnknownStatement", "spec 1\nscenario s\nlines a \"x\"\n", "t.spec:3: error: unknown statement 'lines'"},
@@ -107,7 +115,7 @@ const Malformed kMalformed[] = {
     {"UnclosedLoop", "spec 1\nscenario s\nfor i in 0..2 {\nline a$i \"x\"\n", "t.spec:3: error: this loop's `{` is never closed"},
     {"BadLoopHeader", "spec 1\nscenario s\nfor i 0..2 {\n}\n", "t.spec:3: error: expected `for VAR in LO..HI {`"},
     {"EmptyLoopRange", "spec 1\nscenario s\nfor i in 3..1 {\n}\nline a \"x\"\n", "t.spec:3: error: bad loop range 3..1"},
-    {"LoopVarOutsideLoop", "spec 1\nscenario s\nline a$i \"x\"\n", "t.spec:3: error: 'a$i' uses a loop variable outside its loop"},
+    {"LoopVarOutsideLoop", "spec 1\nscenario s\nline a$i \"x\"\n", "t.spec:3: error: 'a$i' uses a loop variable outside any loop"},
     {"StrayBrace", "spec 1\nscenario s\nline a \"x\"\n}\n", "t.spec:4: error: unexpected '}'"},
     {"DuplicateInLoop", "spec 1\nscenario s\nfor i in 0..1 {\nline a \"x\"\n}\n", "t.spec:4: error: label 'a' is used twice"},
     {"ErrorInsideLoopBody", "spec 1\nscenario s\nline a \"x\"\nfor v in A B {\norder a < b$v\n}\n", "t.spec:5: error: unknown line label 'bA'"},
@@ -119,6 +127,28 @@ const Malformed kMalformed[] = {
     {"SecondScenario", "spec 1\nscenario s\nscenario t\nline a \"x\"\n", "t.spec:3: error: `scenario` may appear only once"},
     {"IntNamedLikeProcess", "spec 1\nscenario s\nprocess p\nline a \"{int p}\"\n", "t.spec:4: error: 'p' is a process name"},
     {"ReportedParentSyntax", "spec 1\nscenario s\nprocess p\nline a \"{int v}\"\nreported-parent v p\n", "t.spec:5: error: expected `reported-parent VAR of NAME`"},
+    // Specs that no run could pass are errors, at the statement that makes them so.
+    {"OrderedAfterItself", "spec 1\nscenario s\nline a \"x\"\norder a < a\n",
+     "t.spec:4: error: `order a < a` orders 'a' after itself; no run can pass"},
+    {"OrderCycle", "spec 1\nscenario s\nline a \"x\"\nline b \"y\"\nline c \"z\"\norder a < b < c\norder c < a\n",
+     "t.spec:7: error: `order c < a` makes a cycle: 'a' already comes before 'c'; no run can pass"},
+    {"OwnParent", "spec 1\nscenario s\nprocess k child of k\nline a \"x\"\n",
+     "t.spec:3: error: `process k child of k` makes k its own ancestor"},
+    {"ParentCycle", "spec 1\nscenario s\nprocess a child of b\nprocess b child of a\nline x \"x\"\n",
+     "t.spec:4: error: `process b child of a` makes b its own ancestor"},
+    {"ContradictoryExits", "spec 1\nscenario s\nprocess r is root\nline a \"x\"\nexit r code 0\nexit r code 1\n",
+     "t.spec:6: error: `exit r code 1` contradicts `exit r code 0` (line 5); no run can pass"},
+    {"ExitCodeAndSignal", "spec 1\nscenario s\nprocess r is root\nline a \"x\"\nexit r code 0\nexit r signal SIGTERM\n",
+     "t.spec:6: error: `exit r signal SIGTERM` contradicts `exit r code 0`"},
+    {"TwoRoots", "spec 1\nscenario s\nprocess a is root\nprocess b is root\nline x \"x\"\n",
+     "t.spec:4: error: `process b is root`, but `process a is root` (line 3): a run has one root"},
+    {"ExitedBeforeItsOwnLine", "spec 1\nscenario s\nprocess c\nline a by c \"x\"\nexited c before a\n",
+     "t.spec:5: error: `exited c before a`, but c writes 'a' itself (line 4), so it cannot have exited before it"},
+    // Bad bytes are quoted as escapes, long words shortened.
+    {"ByteOrderMark", "\xEF\xBB\xBFspec 1\nscenario s\n", "t.spec:1: error: the file starts with a UTF-8 byte order mark"},
+    {"ControlByte", "spec 1\nscenario s\n\x1b[31m\n", "t.spec:3: error: unexpected character '\\x1b'"},
+    {"LoopVariableMisnamed", "spec 1\nscenario s\nfor i in 0..1 {\nline a$i_x \"x\"\n}\n",
+     "t.spec:4: error: 'a$i_x' names no loop variable in scope (i)"},
 };
 
 class MalformedSpecTest : public ::testing::TestWithParam<Malformed> {};
@@ -129,6 +159,29 @@ TEST_P(MalformedSpecTest, GivesFileLineError) {
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(spec.status().message()).find(GetParam().error), std::string::npos)
       << "got: " << spec.status().message() << "\nwant: " << GetParam().error;
+}
+
+TEST(SpecTest, ANulByteIsQuotedAsAnEscape) {
+  const std::string text = "spec 1\nscenario s\nline a \"x\"\n" + std::string(1, '\0') + "\n";
+  absl::StatusOr<Spec> spec = ParseSpec(text, "t.spec");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_EQ(spec.status().message(), "t.spec:4: error: unexpected character '\\x00'");
+}
+
+TEST(SpecTest, AHugeWordIsShortenedInTheError) {
+  const std::string text = "spec 1\nscenario s\n" + std::string(1 << 20, 'x') + "\n";
+  absl::StatusOr<Spec> spec = ParseSpec(text, "t.spec");
+  ASSERT_FALSE(spec.ok());
+  EXPECT_LT(spec.status().message().size(), 400u) << spec.status().message().substr(0, 400);
+  EXPECT_NE(spec.status().message().find("(1048576 bytes)"), absl::string_view::npos);
+}
+
+TEST(SpecTest, EveryVersionUpToTheCurrentOneIsRead) {
+  for (int v = 1; v <= kSpecLanguageVersion; ++v) {
+    absl::StatusOr<Spec> spec = ParseSpec(absl::StrCat("spec ", v, "\nscenario s\nline a \"x\"\n"), "t.spec");
+    ASSERT_TRUE(spec.ok()) << spec.status();
+    EXPECT_EQ(spec->version, v);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, MalformedSpecTest, ::testing::ValuesIn(kMalformed),

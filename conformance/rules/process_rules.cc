@@ -1,0 +1,184 @@
+// Rules about which process a name is: the clauses of `process NAME ...`
+// (is root, child of, execs), and distinct / at-most.
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "conformance/rules/registry.h"
+
+namespace conformance::rules {
+namespace {
+
+const std::string& NameOf(const World& w, int n) { return w.model().names[n]; }
+
+// "pid 12 (from line #3)" or "pid 12 (the root)": where a binding came from.
+std::string Where(const World& w, int n) {
+  const Line* l = w.BoundBy(n);
+  if (l == nullptr) return absl::StrCat("pid ", *w.Pid(n));
+  return absl::StrCat("pid ", *w.Pid(n), " (from output line #", l->seq + 1, ")");
+}
+
+std::string ParseIsRoot(const std::vector<Word>&, size_t* pos, Rule* rule) {
+  rule->text = absl::StrCat("process ", rule->names[0], " is root");
+  *pos += 2;
+  return "";
+}
+
+Result CheckIsRoot(const BoundRule& r, const World& w, bool explain) {
+  if (!w.NameDecided(r.names[0])) return Pending();
+  Result unbound;
+  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  if (*w.Pid(r.names[0]) != w.model().root) {
+    const Line* l = w.BoundBy(r.names[0]);
+    return Violated(explain,
+                    absl::StrCat(NameOf(w, r.names[0]), " is ", Where(w, r.names[0]), ", but the root is pid ",
+                                 w.model().root),
+                    l ? std::vector<int>{l->seq} : std::vector<int>{});
+  }
+  return Held(explain);
+}
+
+std::string ParseChildOf(const std::vector<Word>& w, size_t* pos, Rule* rule) {
+  if (!IsIdent(w, *pos + 2)) return "expected a process name after `child of`";
+  rule->names.push_back(w[*pos + 2].text);
+  rule->text = absl::StrCat("process ", rule->names[0], " child of ", rule->names[1]);
+  *pos += 3;
+  return "";
+}
+
+Result CheckChildOf(const BoundRule& r, const World& w, bool explain) {
+  const int c = r.names[0], p = r.names[1];
+  if (!w.NameDecided(c) || !w.NameDecided(p)) return Pending();
+  Result unbound;
+  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  const ProcessRecord* child = w.model().Proc(*w.Pid(c));
+  if (child == nullptr) return NotAProcess(w, c, explain);
+  if (child->forked_by != *w.Pid(p)) {
+    return Violated(explain, absl::StrCat(NameOf(w, c), " (", Where(w, c), ") was forked by pid ", child->forked_by,
+                                          ", not by ", NameOf(w, p), " (", Where(w, p), ")"));
+  }
+  return Held(explain);
+}
+
+std::string ParseExecs(const std::vector<Word>& w, size_t* pos, Rule* rule) {
+  const size_t k = *pos + 1;
+  if (k >= w.size() || w[k].kind != Word::kString || w[k].text.empty()) {
+    return "expected `execs \"PROGRAM\"` (a non-empty string)";
+  }
+  rule->str = w[k].text;
+  rule->text = absl::StrCat("process ", rule->names[0], " execs \"", rule->str, "\"");
+  *pos += 2;
+  return "";
+}
+
+Result CheckExecs(const BoundRule& r, const World& w, bool explain) {
+  const int n = r.names[0];
+  if (!w.NameDecided(n)) return Pending();
+  Result unbound;
+  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  const ProcessRecord* p = w.model().Proc(*w.Pid(n));
+  if (p == nullptr) return NotAProcess(w, n, explain);
+  if (!Executed(*p, r.rule->str)) {
+    return Violated(explain, absl::StrCat(NameOf(w, n), " (", Where(w, n), ") did not execute ", r.rule->str,
+                                          p->execs.empty() ? "; it executed nothing"
+                                                           : absl::StrCat("; it executed ", absl::StrJoin(p->execs, ", "))));
+  }
+  return Held(explain);
+}
+
+std::string ParseNames(const std::vector<Word>& w, size_t first, Rule* rule) {
+  for (size_t k = first; k < w.size(); ++k) {
+    if (!IsIdent(w, k)) return absl::StrCat("expected a process name, found '", w[k].text, "'");
+    rule->names.push_back(w[k].text);
+  }
+  return "";
+}
+
+std::string ParseDistinct(const std::vector<Word>& w, size_t* pos, Rule* rule) {
+  if (w.size() < 3) return "expected `distinct NAME NAME...` (at least two names)";
+  *pos = w.size();
+  return ParseNames(w, 1, rule);
+}
+
+Result CheckDistinct(const BoundRule& r, const World& w, bool explain) {
+  bool pending = false;
+  for (size_t i = 0; i < r.names.size(); ++i) {
+    if (!w.NameDecided(r.names[i])) pending = true;
+    for (size_t j = 0; j < i; ++j) {
+      std::optional<pid_t> a = w.Pid(r.names[j]), b = w.Pid(r.names[i]);
+      if (a && b && *a == *b) {
+        std::vector<int> lines;
+        for (int n : {r.names[j], r.names[i]}) {
+          if (const Line* l = w.BoundBy(n)) lines.push_back(l->seq);
+        }
+        return Violated(explain,
+                        absl::StrCat(NameOf(w, r.names[j]), " and ", NameOf(w, r.names[i]), " are the same pid ", *a),
+                        lines);
+      }
+    }
+  }
+  if (pending) return Pending();
+  Result unbound;
+  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  return Held(explain);
+}
+
+std::string ParseAtMost(const std::vector<Word>& w, size_t* pos, Rule* rule) {
+  if (w.size() < 4 || w[1].kind != Word::kNumber || !absl::SimpleAtoi(w[1].text, &rule->n) || rule->n < 1 ||
+      !IsWord(w, 2, "distinct")) {
+    return "expected `at-most N distinct NAME NAME...` with N >= 1";
+  }
+  *pos = w.size();
+  return ParseNames(w, 3, rule);
+}
+
+Result CheckAtMost(const BoundRule& r, const World& w, bool explain) {
+  std::set<pid_t> seen;
+  bool pending = false;
+  for (int n : r.names) {
+    if (!w.NameDecided(n)) pending = true;
+    if (std::optional<pid_t> p = w.Pid(n)) seen.insert(*p);
+  }
+  if (static_cast<int>(seen.size()) > r.rule->n) {
+    return Violated(explain, absl::StrCat(seen.size(), " distinct pids (", absl::StrJoin(seen, ", "), "); at most ",
+                                          r.rule->n));
+  }
+  if (pending) return Pending();
+  Result unbound;
+  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  return Held(explain);
+}
+
+}  // namespace
+
+bool Executed(const ProcessRecord& p, absl::string_view prog) {
+  for (const std::string& e : p.execs) {
+    absl::string_view base = e;
+    if (size_t slash = base.rfind('/'); slash != absl::string_view::npos) base.remove_prefix(slash + 1);
+    if (base == prog) return true;
+  }
+  return false;
+}
+
+std::vector<Kind> ProcessKinds() {
+  return {
+      {"is root", Kind::kClause, "process NAME is root",
+       "NAME is the process the runner started. This binds NAME.", true, ParseIsRoot, CheckIsRoot},
+      {"child of", Kind::kClause, "process NAME child of PARENT",
+       "NAME was forked (or cloned) by the process bound to PARENT.", true, ParseChildOf, CheckChildOf},
+      {"execs", Kind::kClause, "process NAME execs \"PROGRAM\"",
+       "NAME executed PROGRAM (a program of that file name). When no output line binds NAME, the one process of the "
+       "run that executed PROGRAM is NAME.",
+       true, ParseExecs, CheckExecs},
+      {"distinct", Kind::kStatement, "distinct N1 N2...", "The names are bound to different pids.", false,
+       ParseDistinct, CheckDistinct},
+      {"at-most", Kind::kStatement, "at-most K distinct N1 N2...",
+       "The names are bound to at most K different pids (at most 4 workers).", false, ParseAtMost, CheckAtMost},
+  };
+}
+
+}  // namespace conformance::rules
