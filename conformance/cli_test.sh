@@ -53,6 +53,26 @@ check "the header names the observer" grep -qE '^conformance: observed by (BPF|p
 "$cli" --impl=cpython --scenario=process --observer=strace >/dev/null 2>&1; rc=$?
 check "an unknown --observer exits 2" test $rc -eq 2
 
+# Issue 14: rules about the root are checked although the program never
+# prints its pid (`is root` binds it), under both observers.
+printf 'spec 2\nscenario t\nprocess root is root\nline a "hello"\nexit root code 1\n' > "$tmp/exit1.spec"
+for observer in bpf ptrace; do
+  out=$("$cli" --observer=$observer --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; exit 3'); rc=$?
+  check "exit root code 1 FAILs a root that exits 3 ($observer)" bash -c "test $rc -eq 1 && grep -q 'violated: exit root code 1' <<<'$out'"
+  out=$("$cli" --observer=$observer --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; exit 1'); rc=$?
+  check "... and PASSes one that exits 1 ($observer)" test $rc -eq 0
+done
+# A million lines are judged (the recursive matcher crashed near 75,000),
+# with a bounded report.
+out=$("$cli" --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; yes | head -n 1000000; exit 1'); rc=$?
+check "a million unexpected lines FAIL without crashing" bash -c "test $rc -eq 1 && grep -q '1000000 unexpected lines' <<<'$out'"
+check "... with a bounded report" test "$(wc -c <<<"$out")" -lt 20000
+# Every rule has an outcome: counted in the summary and JUnit, listed with --verbose.
+out=$("$cli" --verbose --spec="$tmp/exit1.spec" --junit="$tmp/outcomes.xml" -- /bin/sh -c 'echo hello; exit 1'); rc=$?
+check "--verbose lists the rules that held" bash -c "grep -q 'held: exit root code 1' <<<'$out' && grep -q 'held: golden output' <<<'$out'"
+check "the summary counts the rules that held" grep -q 'PASS .*1 run, 5 rules held' <<<"$out"
+check "JUnit carries the outcome counts" bash -c "grep -q 'name=\"rules_held\" value=\"5\"' '$tmp/outcomes.xml' && grep -q 'name=\"rules_violated\" value=\"0\"' '$tmp/outcomes.xml'"
+
 # Where BPF cannot load (here: root without capabilities, as in a locked-down
 # container), the default observer is ptrace and says why; --observer=bpf
 # insists, and the run is UNRESOLVED with the reason.

@@ -42,6 +42,7 @@ const char* const kScenarios[] = {"fork", "process", "pool", "subprocess_call", 
 constexpr char kUsage[] =
     "usage: conformance [--impl=mp|cpython|DIR] [--scenario=ID]... [--runs=N] [--junit=FILE]\n"
     "                   [--timeline=FILE] [--timeout=SECONDS] [--observer=auto|bpf|ptrace] [--no-trace]\n"
+    "                   [--verbose]\n"
     "       conformance --transcript=FILE --scenario=ID\n"
     "       conformance --spec=FILE [--runs=N] -- PROGRAM ARGS...\n";
 
@@ -53,6 +54,7 @@ struct Options {
   std::vector<std::string> program;
   double timeout_s = 60;
   bool trace = true;
+  bool verbose = false;
   Observer observer = Observer::kAuto;
 };
 
@@ -84,6 +86,8 @@ struct Outcome {
   std::string summary;  // One line.
   std::string details;  // The report of the first failing run, or notes.
   double seconds = 0;
+  // The rules' outcomes in the run reported (the first failing one, else the last).
+  int held = 0, violated = 0, not_checkable = 0;
   // For --timeline: the first failing run, else the last run.
   std::optional<Observation> observed;
 };
@@ -188,9 +192,15 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
     if (o.failed == 0 && !opt.timeline.empty()) o.observed = *obs;
     untraced = v.untraced_reason;
     not_checkable = v.not_checkable.size();
+    if (o.failed == 0) {
+      o.held = v.held;
+      o.violated = static_cast<int>(v.violations.size());
+      o.not_checkable = static_cast<int>(v.not_checkable.size());
+      if (opt.verbose) o.details = absl::StrCat("  run ", i + 1, " of ", opt.runs, ":\n", FormatVerdict(v, {.verbose = true}));
+    }
     if (!v.pass()) {
       if (o.failed++ == 0) {
-        o.details = absl::StrCat("  run ", i + 1, " of ", opt.runs, ":\n", FormatVerdict(v));
+        o.details = absl::StrCat("  run ", i + 1, " of ", opt.runs, ":\n", FormatVerdict(v, {.verbose = opt.verbose}));
         if (!incomplete.empty()) absl::StrAppend(&o.details, "  incomplete observation: ", incomplete, "\n");
         if (obs->traced) {
           absl::StrAppend(&o.details, "  observed processes (pid, forked by, how it ended, execs):\n");
@@ -210,7 +220,8 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
   }
   o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
   o.result = o.failed ? Result::kFail : Result::kPass;
-  o.summary = o.failed ? absl::StrCat(o.failed, " of ", o.runs, " runs failed") : absl::StrCat(o.runs, o.runs == 1 ? " run" : " runs");
+  o.summary = o.failed ? absl::StrCat(o.failed, " of ", o.runs, " runs failed")
+                       : absl::StrCat(o.runs, o.runs == 1 ? " run, " : " runs, ", o.held, " rules held");
   if (!untraced.empty()) {
     absl::StrAppend(&o.summary, "; text only: ", untraced, " (", not_checkable, " rules not checkable)");
   }
@@ -237,6 +248,14 @@ bool WriteJUnit(const std::string& path, const std::string& suite, const std::ve
   for (const Outcome& o : outs) {
     absl::StrAppendFormat(&x, "    <testcase classname=\"%s\" name=\"%s\" time=\"%.3f\">", XmlEscape(suite),
                           XmlEscape(o.id), o.seconds);
+    // Every rule has an outcome; the counts go with the test case.
+    absl::StrAppendFormat(&x,
+                          "\n      <properties>\n        <property name=\"runs\" value=\"%d\"/>\n"
+                          "        <property name=\"runs_failed\" value=\"%d\"/>\n"
+                          "        <property name=\"rules_held\" value=\"%d\"/>\n"
+                          "        <property name=\"rules_violated\" value=\"%d\"/>\n"
+                          "        <property name=\"rules_not_checkable\" value=\"%d\"/>\n      </properties>\n    ",
+                          o.runs, o.failed, o.held, o.violated, o.not_checkable);
     if (o.result == Result::kFail) {
       absl::StrAppendFormat(&x, "\n      <failure message=\"%s\">%s</failure>\n    ", XmlEscape(o.summary),
                             XmlEscape(o.details));
@@ -253,9 +272,9 @@ bool WriteJUnit(const std::string& path, const std::string& suite, const std::ve
   return static_cast<bool>(out);
 }
 
-void Print(const Outcome& o, size_t k, size_t n) {
+void Print(const Outcome& o, size_t k, size_t n, bool verbose) {
   std::printf("[%zu/%zu] %-24s %-11s %s (%.1f s)\n", k, n, o.id.c_str(), Name(o.result), o.summary.c_str(), o.seconds);
-  if (o.result == Result::kFail) std::printf("%s", o.details.c_str());
+  if (o.result != Result::kPass || verbose) std::printf("%s", o.details.c_str());
   std::fflush(stdout);
 }
 
@@ -296,6 +315,8 @@ int Main(int argc, char** argv) {
       }
     } else if (a == "--no-trace") {
       opt.trace = false;
+    } else if (a == "--verbose" || a == "-v") {
+      opt.verbose = true;
     } else {
       return Usage(absl::StrCat("unknown argument '", a, "'"));
     }
@@ -319,7 +340,7 @@ int Main(int argc, char** argv) {
     for (char** e = environ; *e; ++e) user_env.push_back(*e);
     std::printf("conformance: observed by %s\n", ObserverLine(opt).c_str());
     Outcome o = RunAndCheck(*spec, opt.program, UserDir(), user_env, opt);
-    Print(o, 1, 1);
+    Print(o, 1, 1, opt.verbose);
     if (!opt.junit.empty()) WriteJUnit(UserPath(opt.junit), "conformance.spec", {o});
     return o.result == Result::kFail ? 1 : 0;
   }
@@ -356,9 +377,13 @@ int Main(int argc, char** argv) {
     o.id = spec.scenario;
     o.runs = 1;
     o.result = v.pass() ? Result::kPass : v.result == Verdict::kUnresolved ? Result::kUnresolved : Result::kFail;
-    o.summary = absl::StrCat("transcript ", opt.transcript, "; ", v.not_checkable.size(), " rules need tracing, not checkable");
-    o.details = FormatVerdict(v);
-    Print(o, 1, 1);
+    o.summary = absl::StrCat("transcript ", opt.transcript, "; ", v.held, " rules held, ", v.not_checkable.size(),
+                             " not checkable");
+    o.held = v.held;
+    o.violated = static_cast<int>(v.violations.size());
+    o.not_checkable = static_cast<int>(v.not_checkable.size());
+    o.details = FormatVerdict(v, {.verbose = opt.verbose});
+    Print(o, 1, 1, opt.verbose);
     if (o.result == Result::kPass) std::printf("%s", o.details.c_str());
     if (!opt.junit.empty()) WriteJUnit(UserPath(opt.junit), "conformance.transcript", {o});
     return o.result == Result::kFail ? 1 : 0;
@@ -398,7 +423,7 @@ int Main(int argc, char** argv) {
       }
       o = RunAndCheck(spec, {exe}, "", env, opt);
     }
-    Print(o, k + 1, opt.scenarios.size());
+    Print(o, k + 1, opt.scenarios.size(), opt.verbose);
     outs.push_back(o);
   }
   int counts[4] = {0, 0, 0, 0};

@@ -164,7 +164,7 @@ Result CheckNoLeftovers(const BoundRule&, const World& w, bool explain) {
 
 std::vector<Kind> EndKinds() {
   return {
-      {"exit", Kind::kStatement, "exit NAME code N | signal SIGNAME | returncode VAR",
+      {"exit", Kind::kStatement, "exit NAME code N`, `exit NAME signal SIGNAME`, `exit NAME returncode VAR",
        "NAME exited with N, or was killed by SIGNAME, or ended as Python's returncode VAR says (N >= 0: exited "
        "with N; -N: killed by signal N).",
        true, ParseExit, CheckExit},

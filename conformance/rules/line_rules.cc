@@ -85,9 +85,9 @@ std::vector<Kind> LineKinds() {
       {"by", Kind::kImplicit, "line LABEL by NAME \"PATTERN\"",
        "The line was written by the process bound to NAME. Writing it binds NAME when nothing else has.", true,
        nullptr, CheckBy},
-      {"golden output", Kind::kImplicit, "(every spec)",
+      {"golden output", Kind::kImplicit, "",
        "Every output line is taken by a `line`, or lies inside a `block`.", false, nullptr, CheckGolden},
-      {"the run ends within its timeout", Kind::kImplicit, "(every spec)",
+      {"the run ends within its timeout", Kind::kImplicit, "",
        "The program ended before the runner's timeout (--timeout).", false, nullptr, CheckTimeout},
   };
 }

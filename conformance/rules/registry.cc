@@ -61,6 +61,18 @@ const Kind* FindClause(const std::vector<Word>& words, size_t pos) {
   return nullptr;
 }
 
+std::string RuleTable() {
+  std::string t = "| rule | written as | needs tracing | holds when |\n|---|---|---|---|\n";
+  for (const Kind& k : AllKinds()) {
+    const std::string written = k.form == Kind::kImplicit && absl::string_view(k.syntax).empty()
+                                    ? "every spec"
+                                    : absl::StrCat("`", k.syntax, "`");
+    absl::StrAppend(&t, "| `", k.name, "` | ", written, k.form == Kind::kImplicit ? " (implicit)" : "", " | ",
+                    k.needs_trace ? "yes" : "no", " | ", k.doc, " |\n");
+  }
+  return t;
+}
+
 Result Pending() { return {}; }
 
 Result Held(bool explain, std::string why) {

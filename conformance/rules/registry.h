@@ -85,6 +85,10 @@ const Kind* FindStatement(absl::string_view keyword);
 // The clause kind that starts at words[pos], or nullptr.
 const Kind* FindClause(const std::vector<Word>& words, size_t pos);
 
+// The rule table of SPEC_LANGUAGE.md, in Markdown, made from the registry
+// (registry_test checks that the document has it).
+std::string RuleTable();
+
 // --- For the entries' implementations (rules/*.cc). ---
 
 // Each file of rules/ defines one of these; AllKinds() concatenates them.
