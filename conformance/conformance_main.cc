@@ -207,7 +207,9 @@ Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, cons
           for (const ProcessRecord& p : obs->processes) {
             absl::StrAppend(&o.details, "      ", p.pid, "  forked by ", p.forked_by, "  ",
                             p.exit ? p.exit->ToString() : "still running", p.killed_by_runner ? " (killed by the runner)" : "",
-                            "  ", absl::StrJoin(p.execs, " "), "\n");
+                            "  ", absl::StrJoin(p.execs, " ; ", [](std::string* out, const ExecRecord& e) {
+                              absl::StrAppend(out, e.argv.empty() ? "" : e.argv[0]);
+                            }), "\n");
           }
         }
         for (const std::string& a : obs->anomalies) absl::StrAppend(&o.details, "  runner anomaly: ", a, "\n");

@@ -68,7 +68,7 @@ struct Builder {
     return *this;
   }
   Builder& Exec(const std::string& prog) {
-    obs.processes.back().execs.push_back(prog);
+    obs.processes.back().execs.push_back({prog, prog, {prog}, absl::Milliseconds(clock)});
     return *this;
   }
   // A write to stdout; `at` 0 means one step after the previous write.

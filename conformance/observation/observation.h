@@ -20,16 +20,26 @@
 
 namespace conformance {
 
+// One successful execve (or execveat) of a process.
+struct ExecRecord {
+  // The file execve was asked to run, as the caller named it (after its own
+  // PATH search): "/usr/bin/nslookup". Empty if the observer could not tell.
+  std::string path;
+  // The executable that runs: the file itself, or a script's interpreter.
+  // Its full path, or (BPF) its file name only.
+  std::string binary;
+  // The new program's arguments, argv[0] first (at most 4 KiB of them).
+  std::vector<std::string> argv;
+  absl::Duration at;  // When it happened, since the run began.
+};
+
 struct ProcessRecord {
   pid_t pid = 0;
   // The process that forked/cloned it; 0 for the root (the program the
   // runner started). A process reparented to the runner keeps its forker.
   pid_t forked_by = 0;
-  // argv[0] of each execve that succeeded, in order (the root's first exec
-  // included).
-  std::vector<std::string> execs;
-  // When each of `execs` happened, since the run began (same length).
-  std::vector<absl::Duration> exec_at;
+  // Each execve that succeeded, in order (the root's first exec included).
+  std::vector<ExecRecord> execs;
   absl::Duration started;  // Since the run began.
   std::optional<absl::Duration> ended;
   // How it ended; nullopt if it had not ended when the run stopped (then the
@@ -50,7 +60,7 @@ struct WriteRecord {
   int stream = 1;  // 1: the captured stdout, 2: the captured stderr.
   std::string data;
   // When it was written, as the runner knows it, since the run began: before
-  // the `ended`, `exec_at` or `started` of any exit, exec or fork that
+  // the `ended`, `execs[].at` or `started` of any exit, exec or fork that
   // happened after the write (ptrace: when the runner read it; BPF: no later
   // than the write's return, nor than the next run's time).
   absl::Duration at;
@@ -64,6 +74,12 @@ struct Observation {
   // What observed it: "bpf" or "ptrace" (tracer.h); empty when not traced.
   std::string observer;
   bool network_isolated = false;
+  // What stdout and stderr were: "pipe" (pipes, or sockets under ptrace) or
+  // "pty" (each a pseudo-terminal); empty for a transcript.
+  std::string stdio;
+  // The runner's pid: the child subreaper, to which a process whose parent
+  // exited is reparented (what its getppid() then returns).
+  pid_t reaper = 0;
   std::vector<ProcessRecord> processes;  // The root first, then by start.
   // Per stream, in the order the bytes were written. Between stdout and
   // stderr the order is only that of the runner's reads: a stdout run

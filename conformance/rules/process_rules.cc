@@ -85,7 +85,9 @@ Result CheckExecs(const BoundRule& r, const World& w, bool explain) {
   if (!Executed(*p, r.rule->str)) {
     return Violated(explain, absl::StrCat(NameOf(w, n), " (", Where(w, n), ") did not execute ", r.rule->str,
                                           p->execs.empty() ? "; it executed nothing"
-                                                           : absl::StrCat("; it executed ", absl::StrJoin(p->execs, ", "))));
+                                                           : absl::StrCat("; it executed ", absl::StrJoin(p->execs, ", ", [](std::string* out, const ExecRecord& e) {
+                                                               absl::StrAppend(out, e.argv.empty() ? "?" : e.argv[0]);
+                                                             }))));
   }
   return Held(explain);
 }
@@ -156,8 +158,9 @@ Result CheckAtMost(const BoundRule& r, const World& w, bool explain) {
 }  // namespace
 
 bool Executed(const ProcessRecord& p, absl::string_view prog) {
-  for (const std::string& e : p.execs) {
-    absl::string_view base = e;
+  for (const ExecRecord& e : p.execs) {
+    if (e.argv.empty()) continue;
+    absl::string_view base = e.argv[0];
     if (size_t slash = base.rfind('/'); slash != absl::string_view::npos) base.remove_prefix(slash + 1);
     if (base == prog) return true;
   }

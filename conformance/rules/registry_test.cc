@@ -74,7 +74,7 @@ std::vector<FailingCase> Cases() {
   add("execs", "process ns execs \"nslookup\"\nline a \"{pid ns}\"\n", "process ns execs \"nslookup\"",
       [] {
         Builder b = Family();
-        b.obs.processes[1].execs = {"/bin/sh"};
+        b.obs.processes[1].execs = {{"/bin/sh", "/bin/sh", {"/bin/sh"}, absl::ZeroDuration()}};
         return b.W(2, 1, "2\n");
       }());
   add("distinct", "process a\nprocess b\nline x \"{pid a} {pid b}\"\ndistinct a b\n", "distinct a b",

@@ -60,7 +60,7 @@ int64_t Us(absl::Duration d) { return absl::ToInt64Microseconds(d); }
 
 std::string ProcessName(const ProcessRecord& p) {
   std::string name = absl::StrCat("pid ", p.pid);
-  if (!p.execs.empty()) absl::StrAppend(&name, " ", p.execs.back());
+  if (!p.execs.empty() && !p.execs.back().argv.empty()) absl::StrAppend(&name, " ", p.execs.back().argv[0]);
   return name;
 }
 
@@ -104,9 +104,9 @@ std::string ChromeTraceJson(const Observation& obs) {
     if (p.forked_by != 0) {
       instant(p.forked_by, p.started, absl::StrCat("fork ", p.pid), absl::StrCat("\"child\":", p.pid));
     }
-    for (size_t e = 0; e < p.execs.size(); ++e) {
-      absl::Duration at = e < p.exec_at.size() ? p.exec_at[e] : p.started;
-      instant(p.pid, at, absl::StrCat("exec ", p.execs[e]), absl::StrCat("\"argv0\":", Quote(p.execs[e])));
+    for (const ExecRecord& e : p.execs) {
+      const std::string argv0 = e.argv.empty() ? "" : e.argv[0];
+      instant(p.pid, e.at, absl::StrCat("exec ", argv0), absl::StrCat("\"argv0\":", Quote(argv0)));
     }
     if (p.ended) {
       std::string name = p.killed_by_runner ? absl::StrCat("killed by runner (", exit, ")") : exit;

@@ -54,8 +54,7 @@ TEST(TimelineTest, HandMadeObservationParsesWithEveryEvent) {
   o.wall = absl::Milliseconds(30);
   ProcessRecord root;
   root.pid = 100;
-  root.execs = {"/bin/prog"};
-  root.exec_at = {absl::Microseconds(5)};
+  root.execs = {{"/bin/prog", "/bin/prog", {"/bin/prog"}, absl::Microseconds(5)}};
   root.started = absl::ZeroDuration();
   root.ended = absl::Milliseconds(20);
   root.exit = WaitStatus::Exited(0);

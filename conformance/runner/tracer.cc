@@ -248,8 +248,7 @@ void Tracer::HandleStop(pid_t tid, int status) {
       pid_t tgid = threads_[tid];
       if (ProcessRecord* p = Proc(tgid)) {
         ReceiveCaptures();
-        p->execs.push_back(internal::Argv0Of(tgid));
-        p->exec_at.push_back(Since());
+        p->execs.push_back({"", "", {internal::Argv0Of(tgid)}, Since()});
       }
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       return;
@@ -357,8 +356,7 @@ void Tracer::OnRecord(const BpfRecord& r) {
       return;
     case BpfRecord::kExec:
       if (ProcessRecord* p = Proc(r.pid)) {
-        p->execs.emplace_back(r.data);
-        p->exec_at.push_back(t);
+        p->execs.push_back({"", "", {std::string(r.data)}, t});
       }
       return;
     case BpfRecord::kExit:

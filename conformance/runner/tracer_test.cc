@@ -111,7 +111,7 @@ TEST_P(ObservedTest, RecordsTreeExitStatusesAndAttribution) {
   EXPECT_EQ(root.forked_by, 0);
   EXPECT_EQ(root.exit, WaitStatus::Exited(0));
   ASSERT_EQ(root.execs.size(), 1u);
-  EXPECT_EQ(root.execs[0], Helper());
+  EXPECT_EQ(root.execs[0].argv.at(0), Helper());
   EXPECT_EQ(o.stderr_bytes, "done\n");
   std::map<pid_t, int> child_lines;
   std::vector<pid_t> reaped;
@@ -406,10 +406,11 @@ TEST_P(ObservedTest, ExecIsRecorded) {
   ASSERT_EQ(o.processes.size(), 3u);
   const ProcessRecord& kid = o.processes[1];
   EXPECT_EQ(kid.forked_by, o.processes[0].pid);
-  EXPECT_EQ(kid.execs, std::vector<std::string>{Helper()});
-  ASSERT_EQ(kid.exec_at.size(), 1u);
-  EXPECT_GE(kid.exec_at[0], kid.started);
-  EXPECT_LE(kid.exec_at[0], o.processes[2].started);
+  ASSERT_EQ(kid.execs.size(), 1u);
+  EXPECT_EQ(kid.execs[0].argv.at(0), Helper());
+  ASSERT_EQ(kid.execs.size(), 1u);
+  EXPECT_GE(kid.execs[0].at, kid.started);
+  EXPECT_LE(kid.execs[0].at, o.processes[2].started);
   EXPECT_EQ(o.processes[2].forked_by, kid.pid);
 }
 
@@ -421,7 +422,7 @@ TEST_P(ObservedTest, EventsAreOrderedAfterUnreadLines) {
     ExpectConsistent(o);
     ASSERT_EQ(o.processes.size(), 6u);
     const ProcessRecord& root = o.processes[0];
-    ASSERT_EQ(root.exec_at.size(), 2u);
+    ASSERT_EQ(root.execs.size(), 2u);
     ASSERT_TRUE(root.exit && root.exit->exited() && root.exit->code() == 3);
     int before_fork = 0, before_exec = 0, children = 0;
     // A line is complete in the record that holds its newline, as the
@@ -441,7 +442,7 @@ TEST_P(ObservedTest, EventsAreOrderedAfterUnreadLines) {
           EXPECT_LT(w.at, o.processes[1 + r].started) << line << " (run " << run << ")";
         } else if (absl::StartsWith(line, "before exec ")) {
           ++before_exec;
-          EXPECT_LT(w.at, root.exec_at[1]) << line << " (run " << run << ")";
+          EXPECT_LT(w.at, root.execs[1].at) << line << " (run " << run << ")";
         } else if (absl::StartsWith(line, "child ")) {
           const ProcessRecord* kid = Find(o, w.pid);
           ASSERT_NE(kid, nullptr);
@@ -656,7 +657,7 @@ print('Exit code:', p.returncode, flush=True)
   const ProcessRecord& ns = o.processes[1];
   EXPECT_EQ(ns.forked_by, o.processes[0].pid);
   ASSERT_FALSE(ns.execs.empty());
-  EXPECT_EQ(ns.execs.back(), "nslookup");
+  EXPECT_EQ(ns.execs.back().argv.at(0), "nslookup");
   ASSERT_TRUE(ns.exit.has_value());
   for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid) << w.data;
   EXPECT_NE(o.stdout_bytes.find(absl::StrCat("Exit code: ", ns.exit->returncode(), "\n")),
