@@ -137,7 +137,7 @@ Verdict Check(const Spec& spec, const Observation& obs, const CheckOptions& opti
     v.unresolved = absl::StrCat("the checker could not compile the spec: ", built.status().message());
     return v;
   }
-  const Model& m = **built;
+  Model& m = **built;
 
   // A greedy assignment first: a correct run almost always passes with it.
   Assignment a = internal::Greedy(m);
@@ -164,6 +164,14 @@ Verdict Check(const Spec& spec, const Observation& obs, const CheckOptions& opti
     }
   }
   if (v.result != Verdict::kUnresolved) v.result = AnyViolated(v.outcomes) ? Verdict::kFail : Verdict::kPass;
+  if (m.lines_dropped > 0) {
+    v.incomplete = absl::StrCat("the output has ", m.lines.size() + m.lines_dropped, " lines; the checker judged the first ",
+                                m.lines.size());
+    if (v.result == Verdict::kPass) {
+      v.result = Verdict::kUnresolved;
+      v.unresolved = v.incomplete;
+    }
+  }
   for (const RuleOutcome& o : v.outcomes) {
     if (o.outcome == Outcome::kViolated) v.violations.push_back(o);
     if (o.outcome == Outcome::kHeld) ++v.held;
@@ -172,7 +180,7 @@ Verdict Check(const Spec& spec, const Observation& obs, const CheckOptions& opti
     }
   }
   v.pids = std::move(pids);
-  v.lines = m.lines;
+  v.lines = std::move(m.lines);  // The model is done with.
   return v;
 }
 
@@ -195,6 +203,9 @@ void AppendOutcome(std::string* out, const char* what, const RuleOutcome& o) {
 std::string FormatVerdict(const Verdict& v, const FormatOptions& opt) {
   std::string out;
   if (v.result == Verdict::kUnresolved) absl::StrAppend(&out, "  unresolved: ", v.unresolved, "\n");
+  if (!v.incomplete.empty() && v.result != Verdict::kUnresolved) {
+    absl::StrAppend(&out, "  incomplete judgement: ", v.incomplete, "\n");
+  }
   for (size_t i = 0; i < v.violations.size() && i < opt.max_violations; ++i) {
     AppendOutcome(&out, "violated", v.violations[i]);
   }

@@ -79,6 +79,10 @@ struct Verdict {
   std::vector<std::string> not_checkable;  // "fork.spec:12: exit root code 0: why"
   int held = 0;
   std::string unresolved;       // Why the checker could not decide (kUnresolved).
+  // Non-empty when the checker judged only part of the output (past
+  // kMaxLines lines): such a verdict can FAIL but not PASS, so it is then
+  // kUnresolved.
+  std::string incomplete;
   std::string untraced_reason;  // Non-empty when text-only.
   std::vector<Line> lines;      // The output, as matched.
   std::map<std::string, long> pids;  // Bound process names.

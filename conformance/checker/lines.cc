@@ -8,7 +8,8 @@
 
 namespace conformance {
 
-std::vector<Line> ReassembleLines(const Observation& obs, int stream) {
+std::vector<Line> ReassembleLines(const Observation& obs, int stream, size_t max_lines, size_t* dropped) {
+  size_t dropped_here = 0;
   std::vector<WriteRecord> untraced;
   if (obs.writes.empty()) {
     untraced.push_back({0, stream, stream == 1 ? obs.stdout_bytes : obs.stderr_bytes, obs.wall});
@@ -36,6 +37,13 @@ std::vector<Line> ReassembleLines(const Observation& obs, int stream) {
         break;
       }
       p.text.append(data.data(), nl);
+      if (out.size() >= max_lines) {
+        ++dropped_here;
+        p.text.clear();
+        p.pieces = 0;
+        data.remove_prefix(nl + 1);
+        continue;
+      }
       Line l;
       l.pid = w.pid;
       l.text = std::move(p.text);
@@ -53,6 +61,10 @@ std::vector<Line> ReassembleLines(const Observation& obs, int stream) {
   }
   for (auto& [pid, p] : partial) {
     if (p.text.empty()) continue;
+    if (out.size() >= max_lines) {
+      ++dropped_here;
+      continue;
+    }
     Line l;
     l.pid = pid;
     l.text = std::move(p.text);
@@ -62,6 +74,7 @@ std::vector<Line> ReassembleLines(const Observation& obs, int stream) {
     l.no_newline = true;
     out.push_back(std::move(l));
   }
+  if (dropped != nullptr) *dropped = dropped_here;
   return out;
 }
 

@@ -39,10 +39,17 @@ struct Line {
   bool no_newline = false;
 };
 
+// At most this many output lines are judged (about 150 MB of them): a
+// program printing more (64 MiB of empty lines is 64 million) makes the
+// judgement incomplete, like an observation past the runner's caps.
+inline constexpr size_t kMaxLines = size_t{1} << 21;
+
 // Reassembles stream (1 or 2) into lines, per writing pid, ordered by the
 // write that completed each line. Untraced observations without writes use
-// stdout_bytes/stderr_bytes with pid 0.
-std::vector<Line> ReassembleLines(const Observation& obs, int stream = 1);
+// stdout_bytes/stderr_bytes with pid 0. Past `max_lines` lines, lines are
+// counted in *dropped (if given) and not kept.
+std::vector<Line> ReassembleLines(const Observation& obs, int stream = 1, size_t max_lines = kMaxLines,
+                                  size_t* dropped = nullptr);
 
 // A recorded transcript: untraced, one pseudo-process (pid 0).
 Observation ObservationFromTranscript(absl::string_view text);

@@ -260,7 +260,7 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(const Spec& spec, const Observ
     if (doc_re_of[p] >= 0) by_re[doc_re_of[p]].push_back({static_cast<int>(p), true});
   }
 
-  m->lines = ReassembleLines(obs, 1);
+  m->lines = ReassembleLines(obs, 1, kMaxLines, &m->lines_dropped);
   if (!obs.traced) Untear(matcher, &m->lines);
 
   // Candidates, in output order. A line that matches both a pattern's text

@@ -273,6 +273,20 @@ TEST(SolverTest, AMillionLinesInABlockPassAndOutsideOneFailWithABoundedReport) {
   EXPECT_NE(report.find("... and 999902 more lines"), std::string::npos) << report.substr(report.size() - 500);
 }
 
+TEST(SolverTest, PastTheLineCapAVerdictCannotPass) {
+  Builder b;
+  b.Proc(1, 0, 0, 10).W(1, 1, std::string(kMaxLines + 5, '\n'));
+  Verdict v = Check(
+      SpecOf("spec 2\nscenario t\nline e \"\"\nline end optional \"END\"\nblock rest after e before end\n"), b.obs, {});
+  EXPECT_EQ(v.result, Verdict::kUnresolved) << FormatVerdict(v);
+  EXPECT_NE(v.unresolved.find("the output has 2097157 lines; the checker judged the first 2097152"), std::string::npos)
+      << v.unresolved;
+  // A failure is still a failure.
+  v = Check(SpecOf("spec 2\nscenario t\nline x \"x\"\n"), b.obs, {});
+  EXPECT_EQ(v.result, Verdict::kFail);
+  EXPECT_NE(FormatVerdict(v).find("incomplete judgement"), std::string::npos);
+}
+
 TEST(SolverTest, AHundredFiftyThousandLineTranscriptIsJudged) {
   std::string text;
   for (int i = 0; i < 150000; ++i) text += "Put A to queue..\n";

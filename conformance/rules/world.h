@@ -67,6 +67,7 @@ struct Model {
   bool transcript = false;
   pid_t root = 0;  // The process the runner started; 0 when not traced.
   std::vector<Line> lines;
+  size_t lines_dropped = 0;  // Output lines past kMaxLines, not judged.
   std::vector<std::string> names, vars;  // Numbered: a name's id is its index.
   // Per pattern (spec->lines), its placeholders for the text as written and
   // for the documented text (errata, transcripts only).
