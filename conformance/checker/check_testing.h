@@ -56,7 +56,11 @@ inline std::vector<std::string> Rules(const Verdict& v) {
 struct Builder {
   Observation obs;
   int clock = 0;
-  Builder() { obs.traced = true; }
+  // Orphans are reparented to pid 999 (the runner).
+  Builder() {
+    obs.traced = true;
+    obs.reaper = 999;
+  }
   Builder& Proc(pid_t pid, pid_t by, int start, int end, WaitStatus st = WaitStatus::Exited(0)) {
     ProcessRecord p;
     p.pid = pid;

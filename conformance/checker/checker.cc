@@ -27,7 +27,6 @@ RuleOutcome Make(const Model& m, std::string rule, Loc loc, Outcome o, std::stri
 std::vector<RuleOutcome> Evaluate(const Model& m, const Assignment& a, std::map<std::string, long>* pids) {
   World w(m);
   const size_t P = m.spec->lines.size();
-  std::vector<char> taken(m.lines.size(), 0);
   std::vector<int> in_order;
   for (size_t p = 0; p < P; ++p) {
     if (a[p] < 0) {
@@ -35,7 +34,6 @@ std::vector<RuleOutcome> Evaluate(const Model& m, const Assignment& a, std::map<
       continue;
     }
     w.Assign(static_cast<int>(p), a[p]);
-    taken[m.cands[p][a[p]].line] = 1;
     in_order.push_back(static_cast<int>(p));
   }
   std::sort(in_order.begin(), in_order.end(), [&](int x, int y) { return w.LineIndexOf(x) < w.LineIndexOf(y); });
@@ -97,7 +95,7 @@ std::vector<RuleOutcome> Evaluate(const Model& m, const Assignment& a, std::map<
 
   w.SetFinal(true);
   std::vector<int> shown;
-  int count = internal::UnexpectedLines(m, w.line_of(), taken, kMaxShownLines, &shown);
+  int count = internal::UnexpectedLines(m, w, kMaxShownLines, &shown);
   w.SetUnexpected(std::move(shown), count);
 
   std::vector<RuleOutcome> out;

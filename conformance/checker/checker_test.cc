@@ -99,8 +99,14 @@ TEST(CheckerTest, ReportedParentMayNameTheReaperOnlyAfterTheForkerExited) {
   b.Proc(100, 0, 0, 3).Proc(101, 100, 2, 9);
   b.W(100, 1, "Process (100) start...\n")
       .W(100, 2, "I (100) just created a child process (101).\n")
-      .W(101, 4, "I am child process (101) and my parent is 1.\n");
-  EXPECT_TRUE(Check(Scenario("fork"), b.obs, {}).pass());
+      .W(101, 4, "I am child process (101) and my parent is 999.\n");
+  EXPECT_TRUE(Check(Scenario("fork"), b.obs, {}).pass()) << FormatVerdict(Check(Scenario("fork"), b.obs, {}));
+  // Only the process it was reparented to (the runner, 999) is right.
+  b.obs.writes.back().data = "I am child process (101) and my parent is 1.\n";
+  Verdict v = Check(Scenario("fork"), b.obs, {});
+  EXPECT_EQ(Rules(v), std::vector<std::string>{"reported-parent ppid of child"});
+  EXPECT_NE(v.violations[0].message.find("pid 999 (the runner) reaps it"), std::string::npos) << v.violations[0].message;
+  b.obs.writes.back().data = "I am child process (101) and my parent is 999.\n";
   b.obs.processes[0].ended = absl::Milliseconds(8);
   EXPECT_EQ(Rules(Check(Scenario("fork"), b.obs, {})), std::vector<std::string>{"reported-parent ppid of child"});
 }

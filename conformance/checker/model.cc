@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -225,7 +226,7 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(const Spec& spec, const Observ
       const int n = b.names[0];
       m->execs_prog[n] = b.rule->str;
       for (const ProcessRecord& p : obs.processes) {
-        if (rules::Executed(p, b.rule->str)) m->execs_choices[n].push_back(p.pid);
+        if (rules::Executed(p, *b.rule)) m->execs_choices[n].push_back(p.pid);
       }
       if (obs.traced && m->execs_choices[n].size() == 1) m->fixed_pid[n] = m->execs_choices[n][0];
     }
@@ -291,35 +292,39 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(const Spec& spec, const Observ
   return m;
 }
 
-int UnexpectedLines(const Model& m, const std::vector<int>& line_of, const std::vector<char>& taken,
-                    size_t max_shown, std::vector<int>* shown) {
-  // Each block absorbs the lines strictly between its `after` line and its
-  // `before` line (the end of the output when that one is absent).
-  std::vector<std::pair<int, int>> windows;
+int UnexpectedLines(const Model& m, const rules::World& w, size_t max_shown, std::vector<int>* shown) {
+  // Windows [first, second) of absorbed lines, with their writer (0: any).
+  struct Window {
+    int first, second;
+    pid_t writer;
+  };
+  std::vector<Window> windows;
   for (const Block& b : m.spec->blocks) {
-    const int a = line_of[m.PatternId(b.after)];
+    const int a = w.LineIndexOf(m.PatternId(b.after));
     if (a < 0) continue;
-    const int z = line_of[m.PatternId(b.before)];
-    windows.push_back({a + 1, z < 0 ? static_cast<int>(m.lines.size()) : z});
-  }
-  // Merged into disjoint [first, second) intervals, in order.
-  std::sort(windows.begin(), windows.end());
-  std::vector<std::pair<int, int>> merged;
-  for (const auto& [first, second] : windows) {
-    if (first >= second) continue;
-    if (!merged.empty() && first <= merged.back().second) {
-      merged.back().second = std::max(merged.back().second, second);
-    } else {
-      merged.push_back({first, second});
+    const int z = w.LineIndexOf(m.PatternId(b.before));
+    pid_t writer = 0;
+    if (!b.by.empty() && m.traced) {  // Untraced, writers are unknown.
+      std::optional<pid_t> p = w.Pid(m.NameId(b.by));
+      if (!p) continue;  // An unbound writer absorbs nothing.
+      writer = *p;
+    }
+    if (a + 1 < (z < 0 ? static_cast<int>(m.lines.size()) : z)) {
+      windows.push_back({a + 1, z < 0 ? static_cast<int>(m.lines.size()) : z, writer});
     }
   }
+  std::sort(windows.begin(), windows.end(), [](const Window& x, const Window& y) { return x.first < y.first; });
   int count = 0;
-  size_t w = 0;
   shown->clear();
+  size_t lo = 0;  // Windows before lo end at or before the current line.
   for (int l = 0; l < static_cast<int>(m.lines.size()); ++l) {
-    while (w < merged.size() && merged[w].second <= l) ++w;
-    const bool absorbed = w < merged.size() && merged[w].first <= l;
-    if (absorbed || taken[l]) continue;
+    if (w.Taken(l)) continue;
+    while (lo < windows.size() && windows[lo].second <= l && windows[lo].first <= l) ++lo;
+    bool absorbed = false;
+    for (size_t k = lo; k < windows.size() && windows[k].first <= l && !absorbed; ++k) {
+      absorbed = l < windows[k].second && (windows[k].writer == 0 || windows[k].writer == m.lines[l].pid);
+    }
+    if (absorbed) continue;
     ++count;
     if (shown->size() < max_shown) shown->push_back(l);
   }

@@ -41,12 +41,12 @@ std::string PatternRegex(const std::vector<Segment>& segments, std::vector<rules
 // Errors: Internal if a pattern does not compile (a parser bug).
 absl::StatusOr<std::unique_ptr<rules::Model>> BuildModel(const Spec& spec, const Observation& obs, bool transcript);
 
-// The output lines no pattern took and no block absorbs, given which lines
-// are taken (`taken[line]`) and where each pattern's line is
-// (`line_of[pattern]`, negative when none): their count, and the first
-// `max_shown` of them.
-int UnexpectedLines(const rules::Model& m, const std::vector<int>& line_of, const std::vector<char>& taken,
-                    size_t max_shown, std::vector<int>* shown);
+// The output lines no pattern took in `w` and no block absorbs: their
+// count, and the first `max_shown` of them. A block absorbs the lines
+// strictly between its `after` line and its `before` line (to the end of the
+// output when that one is absent), written by its `by` process if it names
+// one (none while that name is unbound).
+int UnexpectedLines(const rules::Model& m, const rules::World& w, size_t max_shown, std::vector<int>* shown);
 
 }  // namespace conformance::internal
 

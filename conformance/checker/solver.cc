@@ -125,7 +125,7 @@ int OkCount(const Model& m, int p) {
 // with an undo trail.
 class Engine {
  public:
-  explicit Engine(const Model& m) : m_(m), w_(m), used_(m.lines.size(), 0), stamp_(m.rules.size(), 0) {
+  explicit Engine(const Model& m) : m_(m), w_(m), stamp_(m.rules.size(), 0) {
     const size_t P = m.spec->lines.size();
     rules_of_label_.resize(P);
     rules_of_name_.resize(m.names.size());
@@ -148,7 +148,6 @@ class Engine {
   }
 
   World& world() { return w_; }
-  const std::vector<char>& used() const { return used_; }
   bool Skipped(int r) const { return skip_[r]; }
   void Skip(int r) { skip_[r] = 1; }
 
@@ -182,7 +181,6 @@ class Engine {
     touched_vars_.clear();
     const Cand& cand = m_.cands[p][c];
     w_.Assign(p, c);
-    used_[cand.line] = 1;
     trail_.push_back({kPattern, p});
     int conflicts = 0;
     const std::vector<Slot>& slots = cand.documented ? m_.documented_slots[p] : m_.slots[p];
@@ -202,7 +200,6 @@ class Engine {
       trail_.pop_back();
       switch (u.kind) {
         case kPattern:
-          if (int l = w_.LineIndexOf(u.a); l >= 0) used_[l] = 0;
           w_.Unassign(u.a);
           break;
         case kDecide:
@@ -239,7 +236,6 @@ class Engine {
 
   const Model& m_;
   World w_;
-  std::vector<char> used_;
   std::vector<Undo> trail_;
   std::vector<int> touched_names_, touched_vars_;
   std::vector<std::vector<int>> rules_of_label_, rules_of_name_, rules_of_var_;
@@ -307,7 +303,7 @@ class Exact : public Engine {
       const std::vector<Cand>& cs = m_.cands[p];
       while (f.next < static_cast<int>(cs.size())) {
         const int c = f.next++;
-        if (!cs[c].ok || used_[cs[c].line]) continue;
+        if (!cs[c].ok || w_.Taken(cs[c].line)) continue;
         if (++steps_ > opt_.max_steps || (steps_ % 1024 == 0 && absl::Now() - start > opt_.time_limit)) {
           sol.outcome = Solution::kBudget;
           sol.why = absl::StrCat("the search for an assignment of output lines to the spec's lines stopped after ",
@@ -438,7 +434,7 @@ class Exact : public Engine {
     for (int l : must_of_[p]) {
       --cover_[l];
       trail_.push_back({kCover, l});
-      if (!used_[l] && cover_[l] == 0) ok = false;
+      if (!w_.Taken(l) && cover_[l] == 0) ok = false;
     }
     return ok && uncovered_ <= undecided_;
   }
@@ -472,7 +468,7 @@ class Exact : public Engine {
   bool Leaf() {
     w_.SetFinal(true);
     std::vector<int> shown;
-    bool ok = UnexpectedLines(m_, w_.line_of(), used_, 0, &shown) == 0;
+    bool ok = UnexpectedLines(m_, w_, 0, &shown) == 0;
     for (size_t r = 0; ok && r < m_.rules.size(); ++r) {
       if (!skip_[r] && Check(static_cast<int>(r)) == Outcome::kViolated) ok = false;
     }
@@ -504,7 +500,7 @@ class Soft : public Engine {
       bool any_free = false;
       const std::vector<Cand>& cs = m_.cands[p];
       for (int c = 0; c < static_cast<int>(cs.size()) && best_cost > 0; ++c) {
-        if (used_[cs[c].line]) continue;
+        if (w_.Taken(cs[c].line)) continue;
         any_free = true;
         if (++scanned > kScan) break;
         const size_t mark = trail_.size();
@@ -554,11 +550,11 @@ class Verify : public Engine {
         continue;
       }
       const Cand& c = m_.cands[p][a[p]];
-      if (!c.ok || used_[c.line] || AssignAndBind(static_cast<int>(p), a[p]) != 0) return false;
+      if (!c.ok || w_.Taken(c.line) || AssignAndBind(static_cast<int>(p), a[p]) != 0) return false;
     }
     w_.SetFinal(true);
     std::vector<int> shown;
-    if (UnexpectedLines(m_, w_.line_of(), used_, 0, &shown) != 0) return false;
+    if (UnexpectedLines(m_, w_, 0, &shown) != 0) return false;
     for (size_t r = 0; r < m_.rules.size(); ++r) {
       if (!skip_[r] && Check(static_cast<int>(r)) == Outcome::kViolated) return false;
     }

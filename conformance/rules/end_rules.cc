@@ -127,16 +127,30 @@ Result CheckReportedParent(const BoundRule& r, const World& w, bool explain) {
   long reported = 0;
   (void)absl::SimpleAtoi(*value, &reported);
   if (reported == c->forked_by) return Held(explain);
-  // getppid() names the reaper once the forker has exited.
+  // getppid() names the reaper once the forker has exited: the process it
+  // was reparented to, which is the runner (the child subreaper).
   const Line* l = w.VarLine(v);
+  const std::vector<int> lines = l ? std::vector<int>{l->seq} : std::vector<int>{};
   const ProcessRecord* forker = w.model().Proc(c->forked_by);
-  if (forker != nullptr && forker->ended && l != nullptr && *forker->ended <= l->at) {
-    return Held(explain, absl::StrCat("its forker, pid ", c->forked_by, ", had exited when it was printed"));
+  const bool forker_gone = forker != nullptr && forker->ended && l != nullptr && *forker->ended <= l->at;
+  if (!forker_gone) {
+    return Violated(explain,
+                    absl::StrCat(NameOf(w, n), " (pid ", c->pid, ") reports parent ", reported, ", but pid ",
+                                 c->forked_by, " forked it and was still running"),
+                    lines);
+  }
+  const pid_t reaper = w.obs().reaper;
+  if (reaper == 0) {
+    return NotCheckable(explain, absl::StrCat("its forker, pid ", c->forked_by,
+                                              ", had exited; the observation does not say who reaps orphans"));
+  }
+  if (reported == reaper) {
+    return Held(explain, absl::StrCat("its forker, pid ", c->forked_by, ", had exited; pid ", reaper, " reaps it"));
   }
   return Violated(explain,
-                  absl::StrCat(NameOf(w, n), " (pid ", c->pid, ") reports parent ", reported, ", but pid ",
-                               c->forked_by, " forked it and was still running"),
-                  l ? std::vector<int>{l->seq} : std::vector<int>{});
+                  absl::StrCat(NameOf(w, n), " (pid ", c->pid, ") reports parent ", reported, ", but its forker, pid ",
+                               c->forked_by, ", had exited and pid ", reaper, " (the runner) reaps it"),
+                  lines);
 }
 
 std::string ParseNoLeftovers(const std::vector<Word>& w, size_t* pos, Rule*) {
@@ -171,8 +185,8 @@ std::vector<Kind> EndKinds() {
       {"exited", Kind::kStatement, "exited NAME before LABEL",
        "Line LABEL was written after NAME had exited (a join).", true, ParseExited, CheckExited},
       {"reported-parent", Kind::kStatement, "reported-parent VAR of NAME",
-       "{int VAR} is NAME's forker, or the forker had already exited when the line was written (then getppid() "
-       "names the reaper).",
+       "{int VAR} is NAME's forker; or the forker had already exited when the line was written, and VAR is the "
+       "process NAME was reparented to (the runner, the child subreaper), as getppid() then says.",
        true, ParseReportedParent, CheckReportedParent},
       {"no-leftovers", Kind::kStatement, "no-leftovers",
        "No process was still alive 2 s after the root exited (the runner kills and lists them).", true,

@@ -68,6 +68,38 @@ Result CheckGolden(const BoundRule&, const World& w, bool explain) {
                   w.Unexpected());
 }
 
+// A block: the lines it takes are its writer's (`by`), and there are at
+// least `at-least` of them. Lines taken by `line`s are not the block's.
+Result CheckBlock(const BoundRule& r, const World& w, bool explain) {
+  const int after = r.labels[0], before = r.labels[1];
+  if (!w.Decided(after) || !w.Decided(before)) return Pending();
+  // Untraced, writers are unknown: any writer's lines count.
+  const bool by = !r.names.empty() && w.traced();
+  if (by && !w.NameDecided(r.names[0])) return Pending();
+  Result unbound;
+  if (by && UnboundNames(r, w, explain, &unbound)) return unbound;
+  const int n = r.rule->n;
+  const Line* a = w.LineOf(after);
+  if (a == nullptr) {
+    return n > 0 ? Violated(explain, absl::StrCat("its line '", w.spec().lines[after].label, "' is missing, so it holds no lines"))
+                 : Held(explain, "vacuously: its first line is missing");
+  }
+  const Line* z = w.LineOf(before);
+  const int end = z != nullptr ? z->seq : static_cast<int>(w.model().lines.size());
+  const pid_t writer = by ? *w.Pid(r.names[0]) : 0;
+  int count = 0;
+  for (int l = a->seq + 1; l < end && count < n; ++l) {
+    if (!w.Taken(l) && (writer == 0 || w.model().lines[l].pid == writer)) ++count;
+  }
+  // Lines are only ever taken as the search goes on, so too few stays too few.
+  if (count < n) {
+    return Violated(explain, absl::StrCat("it holds ", count, count == 1 ? " line" : " lines",
+                                          writer ? absl::StrCat(" written by ", w.model().names[r.names[0]], " (pid ", writer, ")") : "",
+                                          "; at least ", n, " expected"));
+  }
+  return w.final() ? Held(explain) : Pending();
+}
+
 Result CheckTimeout(const BoundRule&, const World& w, bool explain) {
   if (!w.obs().timed_out) return Held(explain);
   return Violated(explain, absl::StrCat("the run timed out (its timeout: ", absl::FormatDuration(w.obs().timeout),
@@ -87,6 +119,10 @@ std::vector<Kind> LineKinds() {
        nullptr, CheckBy},
       {"golden output", Kind::kImplicit, "",
        "Every output line is taken by a `line`, or lies inside a `block`.", false, nullptr, CheckGolden},
+      {"block", Kind::kImplicit, "block LABEL [by NAME] after A before B [at-least N]",
+       "Output lines that no `line` takes, strictly between line A and line B (or the end of the output when B is "
+       "absent), are accepted: written by NAME's process, if given, and at least N of them, if given.",
+       false, nullptr, CheckBlock},
       {"the run ends within its timeout", Kind::kImplicit, "",
        "The program ended before the runner's timeout (--timeout).", false, nullptr, CheckTimeout},
   };

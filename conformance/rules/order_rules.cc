@@ -1,9 +1,11 @@
 // Rules about the order of output lines: order, prefix, span. They need no
 // process tree, so they are checked on transcripts too.
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "conformance/rules/registry.h"
 
@@ -124,6 +126,47 @@ Result CheckSpan(const BoundRule& r, const World& w, bool explain) {
   return Held(explain, me.from == nullptr || me.to == nullptr ? "vacuously: a line of the span was not printed" : "");
 }
 
+// at-least K concurrent A..B C..D ...
+std::string ParseConcurrent(const std::vector<Word>& w, size_t* pos, Rule* rule) {
+  constexpr char kSyntax[] = "expected `at-least K concurrent A..B C..D...` with K >= 2 and at least K spans";
+  if (w.size() < 6 || w[1].kind != Word::kNumber || !absl::SimpleAtoi(w[1].text, &rule->n) || rule->n < 2 ||
+      !IsWord(w, 2, "concurrent") || (w.size() - 3) % 3 != 0) {
+    return kSyntax;
+  }
+  for (size_t k = 3; k < w.size(); k += 3) {
+    if (!IsIdent(w, k) || !IsSym(w, k + 1, "..") || !IsIdent(w, k + 2)) {
+      return absl::StrCat("expected a span LABEL..LABEL, found '", w[k].text, "'");
+    }
+    rule->labels.push_back(w[k].text);
+    rule->labels.push_back(w[k + 2].text);
+  }
+  if (static_cast<int>(rule->labels.size() / 2) < rule->n) return kSyntax;
+  *pos = w.size();
+  return "";
+}
+
+// The most spans open at once: span i is open from its first line to its
+// last (in output order); a span with a line missing is never open.
+Result CheckConcurrent(const BoundRule& r, const World& w, bool explain) {
+  std::vector<std::pair<int, int>> events;  // (seq, +1 open / -1 close)
+  for (size_t k = 0; k < r.labels.size(); k += 2) {
+    if (!w.Decided(r.labels[k]) || !w.Decided(r.labels[k + 1])) return Pending();
+    const Line* a = w.LineOf(r.labels[k]);
+    const Line* b = w.LineOf(r.labels[k + 1]);
+    if (a == nullptr || b == nullptr || a->seq > b->seq) continue;
+    events.push_back({a->seq, +1});
+    events.push_back({b->seq, -1});
+  }
+  std::sort(events.begin(), events.end(), [](const auto& x, const auto& y) {
+    return x.first != y.first ? x.first < y.first : x.second > y.second;
+  });
+  int open = 0, most = 0;
+  for (const auto& [seq, d] : events) most = std::max(most, open += d);
+  if (most >= r.rule->n) return Held(explain, explain ? absl::StrCat(most, " at once") : "");
+  return Violated(explain, absl::StrCat("at most ", most, most == 1 ? " span was" : " spans were",
+                                        " open at once; at least ", r.rule->n, " expected"));
+}
+
 }  // namespace
 
 std::vector<Kind> OrderKinds() {
@@ -138,6 +181,10 @@ std::vector<Kind> OrderKinds() {
        "Spans (from line A to line B) whose NAME is the same process do not overlap: a worker runs its tasks one "
        "after another.",
        false, ParseSpan, CheckSpan, /*cross=*/true},
+      {"at-least", Kind::kStatement, "at-least K concurrent A..B C..D...",
+       "At some moment at least K of the spans were open: each span runs from its first line to its last, in output "
+       "order (tasks ran in parallel).",
+       false, ParseConcurrent, CheckConcurrent},
   };
 }
 

@@ -64,14 +64,26 @@ Result CheckChildOf(const BoundRule& r, const World& w, bool explain) {
   return Held(explain);
 }
 
+std::string Quoted(const std::string& s) { return absl::StrCat("\"", s, "\""); }
+
+// execs "PROGRAM" [args ["ARG"]...]
 std::string ParseExecs(const std::vector<Word>& w, size_t* pos, Rule* rule) {
-  const size_t k = *pos + 1;
+  size_t k = *pos + 1;
   if (k >= w.size() || w[k].kind != Word::kString || w[k].text.empty()) {
-    return "expected `execs \"PROGRAM\"` (a non-empty string)";
+    return "expected `execs \"PROGRAM\" [args \"ARG\"...]` (a non-empty string)";
   }
   rule->str = w[k].text;
-  rule->text = absl::StrCat("process ", rule->names[0], " execs \"", rule->str, "\"");
-  *pos += 2;
+  rule->text = absl::StrCat("process ", rule->names[0], " execs ", Quoted(rule->str));
+  ++k;
+  if (IsWord(w, k, "args")) {
+    rule->variant = 1;  // The arguments are checked too.
+    absl::StrAppend(&rule->text, " args");
+    for (++k; k < w.size() && w[k].kind == Word::kString; ++k) {
+      rule->strs.push_back(w[k].text);
+      absl::StrAppend(&rule->text, " ", Quoted(w[k].text));
+    }
+  }
+  *pos = k;
   return "";
 }
 
@@ -82,14 +94,56 @@ Result CheckExecs(const BoundRule& r, const World& w, bool explain) {
   if (UnboundNames(r, w, explain, &unbound)) return unbound;
   const ProcessRecord* p = w.model().Proc(*w.Pid(n));
   if (p == nullptr) return NotAProcess(w, n, explain);
-  if (!Executed(*p, r.rule->str)) {
-    return Violated(explain, absl::StrCat(NameOf(w, n), " (", Where(w, n), ") did not execute ", r.rule->str,
-                                          p->execs.empty() ? "; it executed nothing"
-                                                           : absl::StrCat("; it executed ", absl::StrJoin(p->execs, ", ", [](std::string* out, const ExecRecord& e) {
-                                                               absl::StrAppend(out, e.argv.empty() ? "?" : e.argv[0]);
-                                                             }))));
+  if (!Executed(*p, *r.rule)) {
+    return Violated(explain, absl::StrCat(NameOf(w, n), " (", Where(w, n), ") ",
+                                          p->execs.empty() ? "executed nothing"
+                                                           : absl::StrCat("first executed ", ShowExec(p->execs[0]))));
   }
   return Held(explain);
+}
+
+std::string ParseDescendantOf(const std::vector<Word>& w, size_t* pos, Rule* rule) {
+  if (!IsIdent(w, *pos + 2)) return "expected a process name after `descendant of`";
+  rule->names.push_back(w[*pos + 2].text);
+  rule->text = absl::StrCat("process ", rule->names[0], " descendant of ", rule->names[1]);
+  *pos += 3;
+  return "";
+}
+
+Result CheckDescendantOf(const BoundRule& r, const World& w, bool explain) {
+  const int c = r.names[0], a = r.names[1];
+  if (!w.NameDecided(c) || !w.NameDecided(a)) return Pending();
+  Result unbound;
+  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  const ProcessRecord* p = w.model().Proc(*w.Pid(c));
+  if (p == nullptr) return NotAProcess(w, c, explain);
+  std::vector<pid_t> chain;  // Who forked whom, from the process up.
+  for (size_t hops = 0; p != nullptr && p->forked_by != 0 && hops < w.model().procs.size(); ++hops) {
+    if (p->forked_by == *w.Pid(a)) return Held(explain);
+    chain.push_back(p->forked_by);
+    p = w.model().Proc(p->forked_by);
+  }
+  return Violated(explain, absl::StrCat(NameOf(w, c), " (", Where(w, c), ") descends from ",
+                                        chain.empty() ? "no process of this run" : absl::StrCat("pid ", absl::StrJoin(chain, ", pid ")),
+                                        ", not from ", NameOf(w, a), " (", Where(w, a), ")"));
+}
+
+std::string ParseNoExec(const std::vector<Word>&, size_t* pos, Rule* rule) {
+  rule->text = absl::StrCat("process ", rule->names[0], " no-exec");
+  *pos += 1;
+  return "";
+}
+
+Result CheckNoExec(const BoundRule& r, const World& w, bool explain) {
+  const int n = r.names[0];
+  if (!w.NameDecided(n)) return Pending();
+  Result unbound;
+  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  const ProcessRecord* p = w.model().Proc(*w.Pid(n));
+  if (p == nullptr) return NotAProcess(w, n, explain);
+  if (p->execs.empty()) return Held(explain);
+  return Violated(explain, absl::StrCat(NameOf(w, n), " (", Where(w, n), ") executed ", ShowExec(p->execs[0]),
+                                        ": it runs another program than the process that forked it"));
 }
 
 std::string ParseNames(const std::vector<Word>& w, size_t first, Rule* rule) {
@@ -157,14 +211,30 @@ Result CheckAtMost(const BoundRule& r, const World& w, bool explain) {
 
 }  // namespace
 
-bool Executed(const ProcessRecord& p, absl::string_view prog) {
-  for (const ExecRecord& e : p.execs) {
-    if (e.argv.empty()) continue;
-    absl::string_view base = e.argv[0];
-    if (size_t slash = base.rfind('/'); slash != absl::string_view::npos) base.remove_prefix(slash + 1);
-    if (base == prog) return true;
+bool Executed(const ProcessRecord& p, const Rule& execs) {
+  if (p.execs.empty()) return false;
+  const ExecRecord& e = p.execs[0];
+  // What the process asked to run; argv[0] only from observers that cannot
+  // tell (it is the program's own say, so it can lie).
+  absl::string_view path = !e.path.empty() ? absl::string_view(e.path) : e.argv.empty() ? "" : absl::string_view(e.argv[0]);
+  if (size_t slash = path.rfind('/'); slash != absl::string_view::npos) path.remove_prefix(slash + 1);
+  if (path != execs.str) return false;
+  if (execs.variant == 1) {
+    if (e.argv.empty() || e.argv.size() - 1 != execs.strs.size()) return false;
+    for (size_t i = 0; i < execs.strs.size(); ++i) {
+      if (e.argv[i + 1] != execs.strs[i]) return false;
+    }
   }
-  return false;
+  return true;
+}
+
+std::string ShowExec(const ExecRecord& e) {
+  std::string out = e.path.empty() ? "(a program)" : e.path;
+  if (!e.binary.empty() && e.binary != e.path) absl::StrAppend(&out, " (running ", e.binary, ")");
+  absl::StrAppend(&out, " with argv [", absl::StrJoin(e.argv, ", ", [](std::string* o, const std::string& a) {
+                    absl::StrAppend(o, "\"", a, "\"");
+                  }), "]");
+  return out;
 }
 
 std::vector<Kind> ProcessKinds() {
@@ -173,10 +243,19 @@ std::vector<Kind> ProcessKinds() {
        "NAME is the process the runner started. This binds NAME.", true, ParseIsRoot, CheckIsRoot},
       {"child of", Kind::kClause, "process NAME child of PARENT",
        "NAME was forked (or cloned) by the process bound to PARENT.", true, ParseChildOf, CheckChildOf},
-      {"execs", Kind::kClause, "process NAME execs \"PROGRAM\"",
-       "NAME executed PROGRAM (a program of that file name). When no output line binds NAME, the one process of the "
-       "run that executed PROGRAM is NAME.",
+      {"descendant of", Kind::kClause, "process NAME descendant of ANCESTOR",
+       "NAME was forked by ANCESTOR's process, or by a process that descends from it (a pool worker forked by a "
+       "forkserver).",
+       true, ParseDescendantOf, CheckDescendantOf},
+      {"execs", Kind::kClause, "process NAME execs \"PROGRAM\" [args \"ARG\"...]",
+       "The first program NAME executed after its fork is PROGRAM: the file it asked execve to run is called "
+       "PROGRAM (so no shell ran in between, and argv[0] does not count). With `args`, its arguments after argv[0] "
+       "are exactly those. When no output line binds NAME, the one process of the run whose first program that is, "
+       "is NAME.",
        true, ParseExecs, CheckExecs},
+      {"no-exec", Kind::kClause, "process NAME no-exec",
+       "NAME executed no program: it runs the program of the process that forked it (a fork child).", true,
+       ParseNoExec, CheckNoExec},
       {"distinct", Kind::kStatement, "distinct N1 N2...", "The names are bound to different pids.", false,
        ParseDistinct, CheckDistinct},
       {"at-most", Kind::kStatement, "at-most K distinct N1 N2...",

@@ -157,6 +157,7 @@ World::World(const Model& m)
     : m_(&m),
       line_of_(m.spec->lines.size(), kPending),
       cand_of_(m.spec->lines.size(), -1),
+      taken_(m.lines.size(), 0),
       pid_of_(m.names.size(), 0),
       name_line_(m.names.size(), -1),
       var_of_(m.vars.size()),
@@ -179,8 +180,8 @@ std::string World::Unbound(int name) const {
   const std::string& prog = m_->execs_prog[name];
   if (!prog.empty()) {
     const std::vector<pid_t>& c = m_->execs_choices[name];
-    if (c.empty()) return absl::StrCat("`", n, "` was never bound: no process of this run executed ", prog);
-    return absl::StrCat("`", n, "` was never bound: ", c.size(), " processes executed ", prog, " (pid ",
+    if (c.empty()) return absl::StrCat("`", n, "` was never bound: no process of this run ran ", prog, " as its first program");
+    return absl::StrCat("`", n, "` was never bound: ", c.size(), " processes ran ", prog, " (pid ",
                         absl::StrJoin(c, ", pid "), ") and no output line said which one it is");
   }
   return absl::StrCat("`", n, "` was never bound: no process matched (no output line gave its pid or was written by it)");

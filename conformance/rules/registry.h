@@ -107,9 +107,14 @@ bool IsIdent(const std::vector<Word>& w, size_t k);               // A name.
 bool IsWord(const std::vector<Word>& w, size_t k, const char* s);  // That keyword.
 bool IsSym(const std::vector<Word>& w, size_t k, const char* s);
 
-// Whether `p` executed `prog`: a program whose file name (after the last
-// '/') is `prog`. The `execs` clause's check and its binding both use it.
-bool Executed(const ProcessRecord& p, absl::string_view prog);
+// Whether `p`'s first exec matches the `execs` rule `execs`: the file it
+// asked to run is called PROGRAM (argv[0] when the observer could not tell),
+// and its arguments are the rule's, if it gives them. The `execs` clause's
+// check and its binding both use it.
+bool Executed(const ProcessRecord& p, const Rule& execs);
+
+// "/usr/bin/nslookup with argv ["nslookup", "www.python.org"]".
+std::string ShowExec(const ExecRecord& e);
 
 // For a rule that needs `name`'s process record when `name` is bound to a
 // pid that is no process of the run: not checkable (the binding itself is

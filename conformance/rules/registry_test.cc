@@ -77,6 +77,33 @@ std::vector<FailingCase> Cases() {
         b.obs.processes[1].execs = {{"/bin/sh", "/bin/sh", {"/bin/sh"}, absl::ZeroDuration()}};
         return b.W(2, 1, "2\n");
       }());
+  add("descendant of", "process root is root\nprocess a\nprocess g descendant of a\nline x \"{pid a} {pid g}\"\n",
+      "process g descendant of a", Family().W(1, 1, "2 3\n"));
+  add("no-exec", decl + "process j child of root no-exec\nline x by j \"j\"\n", "process j no-exec",
+      [] {
+        Builder b = Family();
+        b.obs.processes[2].execs = {{"/usr/bin/python3", "/usr/bin/python3.11", {"python3", "-c", "..."}, absl::Milliseconds(2)}};
+        return b.W(3, 3, "j\n");
+      }());
+  add("execs", "process ns execs \"nslookup\" args \"www.python.org\"\nline a \"{pid ns}\"\n",
+      "process ns execs \"nslookup\" args \"www.python.org\"",
+      [] {
+        Builder b = Family();
+        b.obs.processes[1].execs = {{"/usr/bin/nslookup", "/usr/bin/nslookup", {"nslookup", "www.example.org"}, absl::Milliseconds(2)}};
+        return b.W(2, 3, "2\n");
+      }());
+  add("execs", "process ns execs \"nslookup\"\nline a \"{pid ns}\"\n", "process ns execs \"nslookup\"",
+      [] {  // argv[0] says nslookup; /bin/echo ran.
+        Builder b = Family();
+        b.obs.processes[1].execs = {{"/bin/echo", "/usr/bin/echo", {"nslookup", "x"}, absl::Milliseconds(2)}};
+        return b.W(2, 3, "2\n");
+      }());
+  add("block", "process root is root\nline a by root \"a\"\nline z by root \"z\"\nblock b by root after a before z at-least 1\n",
+      "block b by root after a before z at-least 1", Family().W(1, 1, "a\n").W(2, 2, "foreign\n").W(1, 3, "z\n"));
+  add("at-least",
+      "for i in 0..2 {\nline s$i \"start $i\"\nline e$i \"end $i\"\n}\nat-least 2 concurrent s0..e0 s1..e1 s2..e2\n",
+      "at-least 2 concurrent s0..e0 s1..e1 s2..e2",
+      Family().W(2, 1, "start 0\n").W(2, 2, "end 0\n").W(2, 3, "start 1\n").W(2, 4, "end 1\n").W(2, 5, "start 2\n").W(2, 6, "end 2\n"));
   add("distinct", "process a\nprocess b\nline x \"{pid a} {pid b}\"\ndistinct a b\n", "distinct a b",
       Family().W(1, 1, "2 2\n"));
   add("at-most", "process a\nprocess b\nline x \"{pid a} {pid b}\"\nat-most 1 distinct a b\n",
@@ -127,6 +154,9 @@ TEST(RegistryTest, EveryKindAboutANameFailsWhenNothingBindsIt) {
       {"exited", "process k\nline a \"a\"\nexited k before a\n"},
       {"reported-parent", "process k\nline a \"{int pp}\"\nreported-parent pp of k\n"},
       {"span", "process k\nline a \"a\"\nline b \"b\"\nspan from a to b on k\n"},
+      {"descendant of", "process root is root\nprocess k descendant of root\nline a \"a\"\n"},
+      {"no-exec", "process k no-exec\nline a \"a\"\n"},
+      {"block", "process k\nline a \"a\"\nline b \"b\"\nblock x by k after a before b\n"},
   };
   for (const Kind& k : AllKinds()) {
     auto it = cases.find(k.name);

@@ -116,6 +116,9 @@ class World {
   int CandIndexOf(int pattern) const { return line_of_[pattern] >= 0 ? cand_of_[pattern] : -1; }
   // Per pattern: its line's index, kPending or kAbsent.
   const std::vector<int>& line_of() const { return line_of_; }
+  // Whether a pattern took output line `line`.
+  bool Taken(int line) const { return taken_[line] != 0; }
+  const std::vector<char>& taken() const { return taken_; }
   // The candidate (Model::cands[pattern]) assigned, or nullptr.
   const Cand* CandOf(int pattern) const {
     return line_of_[pattern] >= 0 ? &m_->cands[pattern][cand_of_[pattern]] : nullptr;
@@ -152,9 +155,13 @@ class World {
   void Assign(int pattern, int cand) {
     cand_of_[pattern] = cand;
     line_of_[pattern] = m_->cands[pattern][cand].line;
+    taken_[line_of_[pattern]] = 1;
   }
   void SetAbsent(int pattern) { line_of_[pattern] = kAbsent; }
-  void Unassign(int pattern) { line_of_[pattern] = kPending; }
+  void Unassign(int pattern) {
+    if (line_of_[pattern] >= 0) taken_[line_of_[pattern]] = 0;
+    line_of_[pattern] = kPending;
+  }
   void Bind(int name, pid_t pid, int line) {
     pid_of_[name] = pid;
     name_line_[name] = line;
@@ -178,6 +185,7 @@ class World {
   const Model* m_;
   bool final_ = false;
   std::vector<int> line_of_, cand_of_;
+  std::vector<char> taken_;  // Per output line.
   std::vector<pid_t> pid_of_;
   std::vector<int> name_line_;
   std::vector<absl::string_view> var_of_;

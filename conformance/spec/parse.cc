@@ -268,10 +268,17 @@ class Parser {
     return q + 1;
   }
 
+  // The statement as the report names it: words joined by spaces, but a
+  // span's `..` joins its labels (`run0..took0`).
   static std::string Canonical(const std::vector<Token>& st) {
-    std::vector<std::string> parts;
-    for (const Token& t : st) parts.push_back(t.kind == Token::kString ? absl::StrCat("\"", t.text, "\"") : t.text);
-    return absl::StrJoin(parts, " ");
+    std::string out;
+    for (size_t i = 0; i < st.size(); ++i) {
+      auto dots = [&](size_t k) { return st[k].kind == Token::kSym && st[k].text == ".."; };
+      const bool glue = dots(i) || (i > 0 && dots(i - 1));
+      if (i > 0 && !glue) out += ' ';
+      absl::StrAppend(&out, st[i].kind == Token::kString ? absl::StrCat("\"", st[i].text, "\"") : st[i].text);
+    }
+    return out;
   }
 
   // Records what a rule reads, for Validate.
@@ -309,10 +316,11 @@ class Parser {
     if (kw == "line") return LineStatement(words, loc);
     if (kw == "erratum") return Erratum(words, loc);
     if (kw == "block") return BlockStatement(words, loc);
+    if (kw == "stdio") return Stdio(words, loc);
     if (kw == "spec" || kw == "scenario") return err(absl::StrCat("`", kw, "` may appear only once, at the top"));
     const rules::Kind* kind = rules::FindStatement(kw);
     if (kind == nullptr) {
-      std::vector<std::string> known = {"process", "line", "erratum", "block"};
+      std::vector<std::string> known = {"stdio", "process", "line", "erratum", "block"};
       for (const rules::Kind& k : rules::AllKinds()) {
         if (k.form == rules::Kind::kStatement) known.push_back(k.name);
       }
@@ -435,17 +443,59 @@ class Parser {
     return absl::OkStatus();
   }
 
-  // block LABEL after LABEL before LABEL
+  // block LABEL [by NAME] after LABEL before LABEL [at-least N]
   absl::Status BlockStatement(const std::vector<Word>& w, const Loc& loc) {
     auto err = [&](absl::string_view msg) { return ErrorAt(file_, loc.line, msg); };
-    if (w.size() != 6 || !rules::IsIdent(w, 1) || !rules::IsWord(w, 2, "after") || !rules::IsIdent(w, 3) ||
-        !rules::IsWord(w, 4, "before") || !rules::IsIdent(w, 5)) {
-      return err("expected `block LABEL after LABEL before LABEL`");
+    constexpr char kSyntax[] = "expected `block LABEL [by NAME] after LABEL before LABEL [at-least N]`";
+    Block b;
+    b.loc = loc;
+    size_t k = 2;
+    if (!rules::IsIdent(w, 1)) return err(kSyntax);
+    b.label = w[1].text;
+    if (rules::IsWord(w, k, "by")) {
+      if (!rules::IsIdent(w, k + 1)) return err(kSyntax);
+      b.by = w[k + 1].text;
+      k += 2;
     }
-    if (AddLabel(w[1].text, loc.line) > 0) return err(absl::StrCat("label '", w[1].text, "' is used twice"));
-    spec_.blocks.push_back({w[1].text, w[3].text, w[5].text, loc});
-    labels_used_.push_back({w[3].text, loc.line});
-    labels_used_.push_back({w[5].text, loc.line});
+    if (!rules::IsWord(w, k, "after") || !rules::IsIdent(w, k + 1) || !rules::IsWord(w, k + 2, "before") ||
+        !rules::IsIdent(w, k + 3)) {
+      return err(kSyntax);
+    }
+    b.after = w[k + 1].text;
+    b.before = w[k + 3].text;
+    k += 4;
+    if (rules::IsWord(w, k, "at-least")) {
+      if (k + 1 >= w.size() || w[k + 1].kind != Word::kNumber || !absl::SimpleAtoi(w[k + 1].text, &b.at_least) ||
+          b.at_least < 1) {
+        return err("expected a number of lines >= 1 after `at-least`");
+      }
+      k += 2;
+    }
+    if (k != w.size()) return err(absl::StrCat("unexpected '", Quote(w[k].text), "'; ", kSyntax));
+    if (AddLabel(b.label, loc.line) > 0) return err(absl::StrCat("label '", b.label, "' is used twice"));
+    // The block's own rule: its lines' writer and how many there are.
+    Rule r;
+    r.kind = "block";
+    r.loc = loc;
+    r.text = absl::StrCat("block ", b.label, b.by.empty() ? "" : absl::StrCat(" by ", b.by), " after ", b.after,
+                          " before ", b.before, b.at_least > 0 ? absl::StrCat(" at-least ", b.at_least) : "");
+    r.labels = {b.after, b.before};
+    if (!b.by.empty()) r.names = {b.by};
+    r.n = b.at_least;
+    r.str = b.label;
+    Uses(r, loc.line);
+    spec_.rules.push_back(std::move(r));
+    spec_.blocks.push_back(std::move(b));
+    return absl::OkStatus();
+  }
+
+  // stdio pty|pipe: how the scenario's output was documented.
+  absl::Status Stdio(const std::vector<Word>& w, const Loc& loc) {
+    if (w.size() != 2 || !(rules::IsWord(w, 1, "pty") || rules::IsWord(w, 1, "pipe"))) {
+      return ErrorAt(file_, loc.line, "expected `stdio pty` or `stdio pipe`");
+    }
+    if (!spec_.stdio.empty()) return ErrorAt(file_, loc.line, "`stdio` may appear only once");
+    spec_.stdio = w[1].text;
     return absl::OkStatus();
   }
 

@@ -26,7 +26,7 @@ namespace conformance {
 
 // The language version this parser writes about; it reads every version
 // from 1 up to it (SPEC_LANGUAGE.md, "Changelog").
-inline constexpr int kSpecLanguageVersion = 2;
+inline constexpr int kSpecLanguageVersion = 3;
 
 struct Loc {
   std::string file;
@@ -56,10 +56,13 @@ struct LinePattern {
   std::string erratum_because;
 };
 
-// Lines that match no pattern are accepted when they lie between the lines
-// labelled `after` and `before` (foreign output, e.g. nslookup's answer).
+// Lines that no `line` takes are accepted when they lie between the lines
+// labelled `after` and `before` (foreign output, e.g. nslookup's answer),
+// and, with `by`, were written by that process.
 struct Block {
   std::string label, after, before;
+  std::string by;    // Process name, or "" (any writer).
+  int at_least = 0;  // The block holds at least this many lines.
   Loc loc;
 };
 
@@ -81,6 +84,7 @@ struct Rule {
   std::vector<std::string> names;   // Process names it reads.
   std::vector<std::string> vars;    // {int} variables it reads.
   std::string str;                  // A string argument (execs "PROG").
+  std::vector<std::string> strs;    // More of them (execs ... args "A" "B").
   int n = 0;                        // A number argument (exit code, signal, K).
   int variant = 0;                  // Which form of the statement (entry-specific).
 };
@@ -93,6 +97,9 @@ struct ProcessName {
 struct Spec {
   int version = 0;
   std::string scenario;
+  // How the scenario's output was documented: "pty" (a terminal) or "pipe";
+  // "" if the spec does not say. Runs use it unless told otherwise.
+  std::string stdio;
   Loc loc;  // The `scenario` line.
   std::vector<ProcessName> processes;
   std::vector<LinePattern> lines;

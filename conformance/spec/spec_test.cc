@@ -1,5 +1,6 @@
 #include "conformance/spec/parse.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -83,9 +84,9 @@ struct Malformed {
 };
 
 const Malformed kMalformed[] = {
-    {"Empty", "", "t.spec:1: error: a spec starts with `spec 2`"},
+    {"Empty", "", "t.spec:1: error: a spec starts with `spec 3`"},
     {"NoVersion", "spec\nscenario s\n", "t.spec:1: error: expected `spec VERSION`"},
-    {"FutureVersion", "spec 3\nscenario s\n", "t.spec:1: error: unsupported spec version 3; this checker reads versions 1 to 2"},
+    {"FutureVersion", "spec 4\nscenario s\n", "t.spec:1: error: unsupported spec version 4; this checker reads versions 1 to 3"},
     {"NoScenario", "spec 1\nline a \"x\"\n", "t.spec:2: error: expected `scenario ID`"},
     {"NoLines", "spec 1\nscenario s\n", "t.spec:2: error: the spec declares no `line`"},
     {"UnknownStatement", "spec 1\nscenario s\nlines a \"x\"\n", "t.spec:3: error: unknown statement 'lines'"},
@@ -119,7 +120,7 @@ const Malformed kMalformed[] = {
     {"StrayBrace", "spec 1\nscenario s\nline a \"x\"\n}\n", "t.spec:4: error: unexpected '}'"},
     {"DuplicateInLoop", "spec 1\nscenario s\nfor i in 0..1 {\nline a \"x\"\n}\n", "t.spec:4: error: label 'a' is used twice"},
     {"ErrorInsideLoopBody", "spec 1\nscenario s\nline a \"x\"\nfor v in A B {\norder a < b$v\n}\n", "t.spec:5: error: unknown line label 'bA'"},
-    {"BlockSyntax", "spec 1\nscenario s\nline a \"x\"\nblock b after a\n", "t.spec:4: error: expected `block LABEL after LABEL before LABEL`"},
+    {"BlockSyntax", "spec 1\nscenario s\nline a \"x\"\nblock b after a\n", "t.spec:4: error: expected `block LABEL [by NAME] after LABEL before LABEL [at-least N]`"},
     {"SpanSyntax", "spec 1\nscenario s\nline a \"x\"\nspan from a to a\n", "t.spec:4: error: expected `span from LABEL to LABEL on NAME`"},
     {"AtMostZero", "spec 1\nscenario s\nprocess p\nline a \"x\"\nat-most 0 distinct p\n", "t.spec:5: error: expected `at-most N distinct"},
     {"DistinctOne", "spec 1\nscenario s\nprocess p\nline a \"x\"\ndistinct p\n", "t.spec:5: error: expected `distinct NAME NAME...`"},
@@ -144,6 +145,18 @@ const Malformed kMalformed[] = {
      "t.spec:4: error: `process b is root`, but `process a is root` (line 3): a run has one root"},
     {"ExitedBeforeItsOwnLine", "spec 1\nscenario s\nprocess c\nline a by c \"x\"\nexited c before a\n",
      "t.spec:5: error: `exited c before a`, but c writes 'a' itself (line 4), so it cannot have exited before it"},
+    {"BlockAtLeastZero", "spec 3\nscenario s\nline a \"x\"\nline b \"y\"\nblock c after a before b at-least 0\n",
+     "t.spec:5: error: expected a number of lines >= 1 after `at-least`"},
+    {"ConcurrentOne", "spec 3\nscenario s\nline a \"x\"\nline b \"y\"\nat-least 1 concurrent a..b\n",
+     "t.spec:5: error: expected `at-least K concurrent A..B C..D...` with K >= 2"},
+    {"ConcurrentNotASpan", "spec 3\nscenario s\nline a \"x\"\nline b \"y\"\nat-least 2 concurrent a to b a..b\n",
+     "t.spec:5: error: expected a span LABEL..LABEL, found 'a'"},
+    {"StdioOther", "spec 3\nscenario s\nstdio tty\nline a \"x\"\n", "t.spec:3: error: expected `stdio pty` or `stdio pipe`"},
+    {"StdioTwice", "spec 3\nscenario s\nstdio pty\nstdio pipe\nline a \"x\"\n", "t.spec:4: error: `stdio` may appear only once"},
+    {"ExecsWithoutProgram", "spec 3\nscenario s\nprocess p execs args\nline a \"x\"\n",
+     "t.spec:3: error: expected `execs \"PROGRAM\" [args \"ARG\"...]`"},
+    {"DescendantOfWhat", "spec 3\nscenario s\nprocess p descendant of\nline a \"x\"\n",
+     "t.spec:3: error: expected a process name after `descendant of`"},
     // Bad bytes are quoted as escapes, long words shortened.
     {"ByteOrderMark", "\xEF\xBB\xBFspec 1\nscenario s\n", "t.spec:1: error: the file starts with a UTF-8 byte order mark"},
     {"ControlByte", "spec 1\nscenario s\n\x1b[31m\n", "t.spec:3: error: unexpected character '\\x1b'"},
@@ -159,6 +172,32 @@ TEST_P(MalformedSpecTest, GivesFileLineError) {
   EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(spec.status().message()).find(GetParam().error), std::string::npos)
       << "got: " << spec.status().message() << "\nwant: " << GetParam().error;
+}
+
+TEST(SpecTest, VersionThreeStatements) {
+  absl::StatusOr<Spec> spec = ParseSpec(R"(spec 3
+scenario s
+stdio pty
+process root is root
+process ns child of root execs "nslookup" args "www.python.org"
+process w descendant of root no-exec
+line cmd by root "$ nslookup"
+block answer by ns after cmd before code at-least 2
+line code by root "Exit code: {int rc}"
+at-least 2 concurrent cmd..code cmd..code
+)", "t.spec");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->stdio, "pty");
+  ASSERT_EQ(spec->blocks.size(), 1u);
+  EXPECT_EQ(spec->blocks[0].by, "ns");
+  EXPECT_EQ(spec->blocks[0].at_least, 2);
+  std::vector<std::string> texts;
+  for (const Rule& r : spec->rules) texts.push_back(r.text);
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "process ns execs \"nslookup\" args \"www.python.org\""), texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "process w descendant of root"), texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "process w no-exec"), texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "block answer by ns after cmd before code at-least 2"), texts.end());
+  EXPECT_NE(std::find(texts.begin(), texts.end(), "at-least 2 concurrent cmd..code cmd..code"), texts.end());
 }
 
 TEST(SpecTest, ANulByteIsQuotedAsAnEscape) {
