@@ -71,8 +71,11 @@ struct Builder {
     obs.processes.push_back(p);
     return *this;
   }
-  Builder& Exec(const std::string& prog) {
-    obs.processes.back().execs.push_back({prog, prog, {prog}, absl::Milliseconds(clock)});
+  // An exec of `path` with `args` after argv[0] (its file name).
+  Builder& Exec(const std::string& path, std::vector<std::string> args = {}) {
+    std::vector<std::string> argv = {path.substr(path.rfind('/') + 1)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    obs.processes.back().execs.push_back({path, path, std::move(argv), absl::Milliseconds(clock)});
     return *this;
   }
   // A write to stdout; `at` 0 means one step after the previous write.

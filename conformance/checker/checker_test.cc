@@ -124,12 +124,12 @@ TEST(CheckerTest, MissingJoinFailsExitedBefore) {
 TEST(CheckerTest, PoolTasksOverlappingOnOneWorkerFailSpan) {
   Builder b;
   b.Proc(1, 0, 0, 100);
-  for (int w = 2; w <= 5; ++w) b.Proc(w, 1, 1, 90);
+  for (int w = 2; w <= 5; ++w) b.Proc(w, 1, 1, 30);
   b.W(1, 0, "Parent process 1.\n").W(1, 0, "Waiting for all subprocesses done...\n");
   b.W(2, 0, "Run task 0 (2)...\n").W(3, 0, "Run task 1 (3)...\n").W(4, 0, "Run task 2 (4)...\n");
   b.W(5, 0, "Run task 3 (5)...\n").W(4, 0, "Run task 4 (4)...\n");
   for (int i = 0; i < 5; ++i) b.W(i == 4 ? 4 : i + 2, 0, "Task " + std::to_string(i) + " runs 0.50 seconds.\n");
-  b.W(1, 0, "All subprocesses done.\n");
+  b.W(1, 40, "All subprocesses done.\n");
   Verdict v = Check(Scenario("pool"), b.obs, {});
   // Each of the two overlapping spans is violated.
   EXPECT_EQ(Rules(v), (std::vector<std::string>{"span from run2 to took2 on w2", "span from run4 to took4 on w4"}))
@@ -144,7 +144,7 @@ TEST(CheckerTest, PoolDurationOutOfRange) {
 
 TEST(CheckerTest, ExitCodeThatLiesFails) {
   Builder b;
-  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("/usr/bin/nslookup");
+  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("/usr/bin/nslookup", {"www.python.org"});
   b.W(1, 1, "$ nslookup www.python.org\n").W(2, 2, ";; connection timed out; no servers could be reached\n").W(2, 3, "\n");
   b.W(1, 6, "Exit code: 0\n");
   Verdict v = Check(Scenario("subprocess_call"), b.obs, {});
@@ -155,9 +155,10 @@ TEST(CheckerTest, ExitCodeThatLiesFails) {
 
 TEST(CheckerTest, ForeignOutputOutsideItsBlockFails) {
   Builder b;
-  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("nslookup");
+  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("/usr/bin/nslookup");
   b.W(1, 1, "$ nslookup\n").W(1, 6, "Exit code: 1\n").W(1, 7, "stray\n");
-  EXPECT_EQ(Rules(Check(Scenario("subprocess_communicate"), b.obs, {})), std::vector<std::string>{"golden output"});
+  EXPECT_EQ(Rules(Check(Scenario("subprocess_communicate"), b.obs, {})),
+            (std::vector<std::string>{"block answer by root after cmd before code at-least 1", "golden output"}));
 }
 
 TEST(CheckerTest, ReversedQueueFailsPrefixAndOrder) {

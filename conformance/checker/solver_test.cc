@@ -77,12 +77,12 @@ std::vector<std::pair<std::string, Builder>> GoodRuns() {
   runs.push_back({"process", process});
   Builder pool;
   pool.Proc(1, 0, 0, 100);
-  for (int w = 2; w <= 5; ++w) pool.Proc(w, 1, 1, 90);
+  for (int w = 2; w <= 5; ++w) pool.Proc(w, 1, 1, 30);
   pool.W(1, 0, "Parent process 1.\n").W(1, 0, "Waiting for all subprocesses done...\n");
   for (int i = 0; i < 4; ++i) pool.W(i + 2, 0, absl::StrCat("Run task ", i, " (", i + 2, ")...\n"));
   pool.W(2, 0, "Task 0 runs 0.50 seconds.\n").W(2, 0, "Run task 4 (2)...\n");
   for (int i = 1; i < 4; ++i) pool.W(i + 2, 0, absl::StrCat("Task ", i, " runs 1.25 seconds.\n"));
-  pool.W(2, 0, "Task 4 runs 2.00 seconds.\n").W(1, 0, "All subprocesses done.\n");
+  pool.W(2, 0, "Task 4 runs 2.00 seconds.\n").W(1, 40, "All subprocesses done.\n");
   runs.push_back({"pool", pool});
   Builder queue;
   queue.Proc(1, 0, 0, 20).Proc(2, 1, 1, 10).Proc(3, 1, 1, 15, WaitStatus::Signaled(SIGTERM));
@@ -92,12 +92,12 @@ std::vector<std::pair<std::string, Builder>> GoodRuns() {
   }
   runs.push_back({"queue", queue});
   Builder call;
-  call.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("/usr/bin/nslookup");
+  call.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("/usr/bin/nslookup", {"www.python.org"});
   call.W(1, 1, "$ nslookup www.python.org\n").W(2, 2, ";; no servers could be reached\n").W(2, 3, "\n");
   call.W(1, 6, "Exit code: 1\n");
   runs.push_back({"subprocess_call", call});
   Builder communicate;
-  communicate.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("nslookup");
+  communicate.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5, WaitStatus::Exited(1)).Exec("/usr/bin/nslookup");
   communicate.W(1, 1, "$ nslookup\n").W(1, 6, "> Server: 127.0.0.1\n").W(1, 7, "Exit code: 1\n");
   runs.push_back({"subprocess_communicate", communicate});
   return runs;
@@ -246,54 +246,7 @@ TEST(SolverTest, AgreesWithBruteForceOnRandomSpecs) {
   EXPECT_GT(total - passes, 100);
 }
 
-// --- Size, time and budget. ---
-
-TEST(SolverTest, AMillionLinesInABlockPassAndOutsideOneFailWithABoundedReport) {
-  Builder b;
-  b.Proc(1, 0, 0, 10).Proc(2, 1, 1, 5).Exec("yes");
-  b.W(1, 1, "begin\n");
-  std::string y;
-  for (int i = 0; i < 1000000; ++i) y += "y\n";
-  b.W(2, 2, y).W(1, 3, "end\n");
-  Spec with_block = SpecOf(
-      "spec 2\nscenario big\nprocess root is root\nline begin by root \"begin\"\nblock ys after begin before "
-      "end\nline end by root \"end\"\n");
-  Verdict v = Check(with_block, b.obs, {});
-  EXPECT_TRUE(v.pass()) << FormatVerdict(v).substr(0, 2000);
-  EXPECT_EQ(v.lines.size(), 1000002u);
-
-  Spec without = SpecOf("spec 2\nscenario big\nline begin \"begin\"\nline end \"end\"\n");
-  v = Check(without, b.obs, {});
-  EXPECT_EQ(Rules(v), std::vector<std::string>{"golden output"});
-  ASSERT_EQ(v.violations.size(), 1u);
-  EXPECT_NE(v.violations[0].message.find("1000000 unexpected lines"), std::string::npos) << v.violations[0].message;
-  EXPECT_EQ(v.violations[0].lines.size(), kMaxShownLines);
-  const std::string report = FormatVerdict(v);
-  EXPECT_LT(report.size(), 20000u);
-  EXPECT_NE(report.find("... and 999902 more lines"), std::string::npos) << report.substr(report.size() - 500);
-}
-
-TEST(SolverTest, PastTheLineCapAVerdictCannotPass) {
-  Builder b;
-  b.Proc(1, 0, 0, 10).W(1, 1, std::string(kMaxLines + 5, '\n'));
-  Verdict v = Check(
-      SpecOf("spec 2\nscenario t\nline e \"\"\nline end optional \"END\"\nblock rest after e before end\n"), b.obs, {});
-  EXPECT_EQ(v.result, Verdict::kUnresolved) << FormatVerdict(v);
-  EXPECT_NE(v.unresolved.find("the output has 2097157 lines; the checker judged the first 2097152"), std::string::npos)
-      << v.unresolved;
-  // A failure is still a failure.
-  v = Check(SpecOf("spec 2\nscenario t\nline x \"x\"\n"), b.obs, {});
-  EXPECT_EQ(v.result, Verdict::kFail);
-  EXPECT_NE(FormatVerdict(v).find("incomplete judgement"), std::string::npos);
-}
-
-TEST(SolverTest, AHundredFiftyThousandLineTranscriptIsJudged) {
-  std::string text;
-  for (int i = 0; i < 150000; ++i) text += "Put A to queue..\n";
-  Verdict v = Check(Scenario("queue"), ObservationFromTranscript(text), {.transcript = true});
-  EXPECT_EQ(v.result, Verdict::kFail);
-  EXPECT_NE(FormatVerdict(v).find("golden output"), std::string::npos);
-}
+// --- Time and budget. ---
 
 TEST(SolverTest, TextPlaceholdersNeverBacktrack) {
   Spec spec = SpecOf("spec 2\nscenario t\nline x \"{text}a{text}a{text}a{text}a{text}b\"\n");
