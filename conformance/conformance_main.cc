@@ -40,7 +40,7 @@ namespace {
 const char* const kScenarios[] = {"fork", "process", "pool", "subprocess_call", "subprocess_communicate", "queue"};
 
 constexpr char kUsage[] =
-    "usage: conformance [--impl=mp|cpython|DIR] [--scenario=ID]... [--runs=N] [--junit=FILE]\n"
+    "usage: conformance [--impl=NAME|DIR] [--scenario=ID]... [--runs=N] [--junit=FILE]\n"
     "                   [--timeline=FILE] [--timeout=SECONDS] [--observer=auto|bpf|ptrace] [--no-trace]\n"
     "                   [--verbose]\n"
     "       conformance --transcript=FILE --scenario=ID\n"
@@ -393,7 +393,8 @@ int Main(int argc, char** argv) {
 
   // An implementation directory.
   std::string dir;
-  if (opt.impl == "mp" || opt.impl == "cpython") {
+  // A built-in implementation by name (conformance/impls/NAME), else a path.
+  if (IsName(opt.impl) && std::filesystem::is_directory(absl::StrCat(rf, "/conformance/impls/", opt.impl))) {
     dir = absl::StrCat(rf, "/conformance/impls/", opt.impl);
   } else {
     dir = UserPath(opt.impl);

@@ -2,10 +2,13 @@
 and transcript, so that `bazel test //conformance/...` runs them in parallel."""
 
 SCENARIOS = ["fork", "process", "pool", "subprocess_call", "subprocess_communicate", "queue"]
+
+# The built-in implementations (conformance/impls/NAME), each judged on every scenario.
+IMPLS = ["mp", "cpython", "cpython-u", "cpython-spawn", "cpython-forkserver"]
 TRANSCRIPTS = ["fork", "process", "pool", "queue"]
 
-def conformance_tests(controls = []):
-    for impl in ["mp", "cpython"]:
+def conformance_tests():
+    for impl in IMPLS:
         for s in SCENARIOS:
             native.sh_test(
                 name = "%s_%s_test" % (impl, s),
@@ -19,7 +22,7 @@ def conformance_tests(controls = []):
         name = "cpython_text_only_test",
         size = "medium",
         srcs = ["pair_test.sh"],
-        args = ["$(rootpath :conformance)", "--impl=cpython", "--no-trace"],
+        args = ["$(rootpath :conformance)", "--impl=cpython-u", "--no-trace"],
         data = [":conformance"],
     )
     native.sh_test(
@@ -45,13 +48,19 @@ def conformance_tests(controls = []):
             ],
             data = [":conformance", "//conformance/transcripts:%s.txt" % s],
         )
-    for c in controls:
+
+def expected_fail_tests():
+    """In conformance/expected-fail/BUILD: one test per control, that is per
+    directory with an EXPECTED file (discovered, never listed)."""
+    for expected in native.glob(["*/EXPECTED"]):
+        c = expected[:-len("/EXPECTED")]
+        native.filegroup(name = c, srcs = native.glob([c + "/*"]))
         native.sh_test(
             name = "expected_fail_%s_test" % c,
             size = "medium",
-            srcs = ["expected_fail_test.sh"],
-            args = ["$(rootpath :conformance)", "conformance/expected-fail/" + c],
-            data = [":conformance", "//conformance/expected-fail:" + c],
+            srcs = ["//conformance:expected_fail_test.sh"],
+            args = ["$(rootpath //conformance)", "conformance/expected-fail/" + c],
+            data = ["//conformance", ":" + c],
         )
 
 # The runner against hostile implementations (conformance/hostile): each entry
