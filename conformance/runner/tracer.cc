@@ -219,6 +219,9 @@ absl::Status Tracer::Run() {
 
   AddProcess(pid, 0, Since());
   threads_[pid] = pid;
+  // The child subreaper: what an orphan's getppid() returns.
+  obs_->reaper = ::getpid();
+  obs_->stdio = "pipe";
   if (bpf_ != nullptr) {
     if (!bpf_->Spawned()) {
       ::kill(pid, SIGKILL);

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "conformance/observation/observation.h"
+#include "conformance/runner/proc.h"
 #include "conformance/runner/reconcile.h"
 #include "conformance/runner/tracer_impl.h"
 
@@ -27,7 +28,7 @@ void Tracer::OnRecord(const BpfRecord& r) {
       return;
     case BpfRecord::kExec:
       if (ProcessRecord* p = Proc(r.pid)) {
-        p->execs.push_back({"", "", {std::string(r.data)}, t});
+        p->execs.push_back({std::string(r.exec_path), std::string(r.exec_binary), SplitArgs(absl::string_view(r.data.data(), r.data.size())), t});
       }
       return;
     case BpfRecord::kExit:

@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -103,6 +104,10 @@ class Tracer {
   // Threads and processes seen at their first stop whose parent's fork or
   // clone event has not been read yet.
   absl::flat_hash_set<pid_t> unclaimed_;
+  // Per thread, the file its execve or execveat in flight asks to run (kept
+  // from its seccomp stop to its exec event; a failed exec leaves it to be
+  // replaced by the next, or dropped when the thread ends).
+  absl::flat_hash_map<pid_t, std::string> exec_paths_;
   size_t process_count_ = 0;
 
   Capture capture_;

@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "conformance/observation/observation.h"
@@ -49,12 +51,19 @@ void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
   AddProcess(tgid, forker_tgid, Since());
 }
 
-// A seccomp stop is an open(2)-family call: one that reopens a capture becomes a dup of it (reopen.h).
+// A seccomp stop is an exec, whose path is kept for its exec event, or an
+// open(2)-family call: one that reopens a capture becomes a dup of it
+// (reopen.h).
 void Tracer::HandleSeccomp(pid_t tid) {
   struct __ptrace_syscall_info info;
   if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) > 0 && info.op == PTRACE_SYSCALL_INFO_SECCOMP) {
-    std::optional<Reopen> r = internal::ReopenOf(tid, KnownTgid(tid), info.seccomp.nr,
-                                                 reinterpret_cast<const uint64_t*>(info.seccomp.args), capture_);
+    const auto* args = reinterpret_cast<const uint64_t*>(info.seccomp.args);
+    if (info.seccomp.nr == SYS_execve || info.seccomp.nr == SYS_execveat) {
+      exec_paths_[tid] = ExecPathOf(tid, info.seccomp.nr, args);
+      ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+      return;
+    }
+    std::optional<Reopen> r = internal::ReopenOf(tid, KnownTgid(tid), info.seccomp.nr, args, capture_);
     struct user_regs_struct regs;
     if (r && ::ptrace(PTRACE_GETREGS, tid, nullptr, &regs) == 0) {
       regs.orig_rax = SYS_fcntl;
@@ -98,10 +107,18 @@ void Tracer::HandleStop(pid_t tid, int status) {
         // A non-leader thread exec'd: it now has the leader's id.
         threads_.erase(static_cast<pid_t>(former));
       }
+      pid_t by = former != 0 ? static_cast<pid_t>(former) : tid;
+      std::string path;
+      if (auto it = exec_paths_.find(by); it != exec_paths_.end()) {
+        path = std::move(it->second);
+        exec_paths_.erase(it);
+      }
       pid_t tgid = threads_[tid];
       if (ProcessRecord* p = Proc(tgid)) {
         ReceiveCaptures();
-        p->execs.push_back({"", "", {internal::Argv0Of(tgid)}, Since()});
+        // Stopped at the event, the new program has not run yet: its
+        // executable and arguments are as exec made them.
+        p->execs.push_back({std::move(path), ExeOf(tgid), ArgsOf(tgid), Since()});
       }
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       return;
@@ -146,6 +163,7 @@ void Tracer::HandleStatus(pid_t tid, int status) {
     tgid = it->second;
     threads_.erase(it);
   }
+  exec_paths_.erase(tid);
   if (tgid != tid) return;  // A thread; its group lives on.
   ProcessRecord* p = Proc(tgid);
   // Ended already: a tracee that died (reaped by us as its tracer) and whose
