@@ -328,7 +328,7 @@ absl::Status Tracer::Run() {
       obs_->anomalies.push_back(absl::StrCat("the BPF ring buffer overflowed: ", lost, " records lost"));
     }
     bpf_->End();
-    Reconcile();
+    writes_.ReconcileInto(obs_);
   }
   restore();
 

@@ -1,11 +1,9 @@
 // The BPF observer's half of the Tracer (tracer_impl.h): the records of
-// bpf_observer.h, the runner's own children's ends, and the reconciliation
-// of the reported writes with the captured bytes.
+// bpf_observer.h and the runner's own children's ends.
 #include <sys/types.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -41,30 +39,11 @@ void Tracer::OnRecord(const BpfRecord& r) {
       return;
     case BpfRecord::kWrite:
     case BpfRecord::kBlind: {
-      int s = r.stream();
-      if (s != 1 && s != 2) return;
+      absl::string_view data(r.data.data(), r.data.size());
       // Past the cap the capture drops the bytes; the reports go too.
-      size_t len = r.kind == BpfRecord::kBlind ? r.blind_len : r.data.size();
-      if (reported_bytes_[s] >= req_.max_output_bytes) return;
-      if ((reported_bytes_[s] += len) >= req_.max_output_bytes) bpf_->Mute(s);
-      std::vector<internal::ReportedWrite>& writes = reported_[s];
-      auto open = writing_.find(r.tid);
-      internal::ReportedWrite* w;
-      if (r.continues() && open != writing_.end() && open->second.first == s) {
-        w = &writes[open->second.second];
-        w->returned = t;
-      } else {
-        writes.emplace_back();
-        w = &writes.back();
-        w->pid = r.pid;
-        w->returned = t;
-        writing_[r.tid] = {s, writes.size() - 1};
-      }
-      if (r.kind == BpfRecord::kBlind) {
-        w->blind.push_back({w->data.size(), r.blind_len});
-        w->data.append(r.blind_len, '\0');
-      } else {
-        w->data.append(r.data);
+      if (!writes_.Add(r.stream(), r.pid, r.tid, r.continues(), data, r.kind == BpfRecord::kBlind ? r.blind_len : 0,
+                        t)) {
+        bpf_->Mute(r.stream());
       }
       return;
     }
@@ -89,25 +68,6 @@ void Tracer::HandleReaped(pid_t pid, int status) {
     p->exit = exit;
   }
   if (pid == root_) OnRootEnded();
-}
-
-void Tracer::Reconcile() {
-  obs_->writes.clear();
-  const std::string* captured[3] = {nullptr, &obs_->stdout_bytes, &obs_->stderr_bytes};
-  size_t stdout_runs = 0;
-  for (int s = 1; s <= 2; ++s) {
-    internal::Reconciled r = internal::Reconcile(s, std::move(reported_[s]), *captured[s], obs_->output_truncated);
-    if (!r.mismatch.empty()) {
-      absl::StrAppend(&obs_->attribution_mismatch, obs_->attribution_mismatch.empty() ? "" : "; ", r.mismatch);
-    }
-    obs_->writes.insert(obs_->writes.end(), std::make_move_iterator(r.writes.begin()),
-                        std::make_move_iterator(r.writes.end()));
-    reported_[s] = {};
-    if (s == 1) stdout_runs = obs_->writes.size();
-  }
-  // One order for both streams, by time (each stream's runs are in order).
-  std::inplace_merge(obs_->writes.begin(), obs_->writes.begin() + static_cast<std::ptrdiff_t>(stdout_runs),
-                     obs_->writes.end(), [](const WriteRecord& a, const WriteRecord& b) { return a.at < b.at; });
 }
 
 }  // namespace conformance::internal

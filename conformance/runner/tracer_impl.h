@@ -42,7 +42,7 @@ inline absl::Duration MonotonicNow() {
 class Tracer {
  public:
   Tracer(const RunRequest& req, Observation* obs)
-      : req_(req), obs_(obs), capture_(obs, req.max_output_bytes) {}
+      : req_(req), obs_(obs), capture_(obs, req.max_output_bytes), writes_(req.max_output_bytes) {}
 
   absl::Status Run();
 
@@ -66,9 +66,6 @@ class Tracer {
   }
   // Observed by BPF: a child of the runner ended (the root, or an orphan).
   void HandleReaped(pid_t pid, int status);
-  // Observed by BPF, once everything is read: the writes, from the pipes'
-  // bytes and the writes the kernel reported.
-  void Reconcile();
   // Learns about `tid` (first stop, or a fork event naming it).
   void Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event);
   void HandleStatus(pid_t tid, int status);
@@ -122,11 +119,9 @@ class Tracer {
   bool consuming_ = false;  // In BpfObserver::Consume.
   absl::Duration mono_start_;
   absl::Duration last_record_;  // The time of the last record: each one later.
-  // Per stream, the writes the kernel reported, in ring order; and for each
-  // thread, the write its next continuing piece belongs to (stream, index).
-  std::vector<ReportedWrite> reported_[3];
-  size_t reported_bytes_[3] = {0, 0, 0};
-  absl::flat_hash_map<pid_t, std::pair<int, size_t>> writing_;
+  // The writes BPF (or ptrace, at a terminal) reported, reconciled with
+  // the captured bytes once everything is read.
+  WriteReports writes_;
 };
 
 }  // namespace conformance::internal
