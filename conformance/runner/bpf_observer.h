@@ -36,7 +36,10 @@ struct BpfRecord {
   // kBlind: how many bytes were written that could not be copied (sendfile,
   // splice, tee, or memory the kernel could not read).
   uint32_t blind_len;
-  std::string_view data;  // kWrite: bytes written; kExec: argv[0].
+  std::string_view data;  // kWrite: bytes written; kExec: the arguments (first 4 KiB, NUL-separated).
+  // kExec: the file execve was asked to run (the kernel's bprm->filename),
+  // and the file name (no directory) of the executable that runs.
+  std::string_view exec_path, exec_binary;
 
   static constexpr uint32_t kContinues = 0x100;  // A later piece of the same system call.
   int stream() const { return static_cast<int>(arg & 0xff); }

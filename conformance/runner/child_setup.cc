@@ -35,6 +35,10 @@ using base::posix::UniqueFd;
 // (HandleSeccomp). Writes never stop: the captures attribute them
 // (ReceiveCaptures).
 constexpr int kOpenSyscalls[] = {SYS_open, SYS_openat, SYS_openat2, SYS_creat};
+// Under ptrace the execs stop at entry too, so that the tracer reads the
+// file each asks to run (its exec event comes after the path is gone).
+// Execs are rare: a stop each costs nothing measurable.
+constexpr int kExecSyscalls[] = {SYS_execve, SYS_execveat};
 
 // The child, between fork and exec: async-signal-safe calls only.
 
@@ -104,6 +108,7 @@ std::vector<sock_filter> BuildFilter(bool for_ptrace) {
   }
   if (for_ptrace) {
     for (int nr : kOpenSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
+    for (int nr : kExecSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
     jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, label(kEnosys), -1);
     jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, label(kCloneCheck), -1);
   }

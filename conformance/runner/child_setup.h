@@ -20,8 +20,8 @@ namespace conformance::internal {
 
 // The seccomp filter of an observed program: makes io_uring_setup, io_setup
 // and 32-bit or x32 system calls fail with ENOSYS (their writes would not be
-// seen), and allows the rest. `for_ptrace`: also stops the opens
-// (SECCOMP_RET_TRACE), makes clone3 fail with ENOSYS and clone with
+// seen), and allows the rest. `for_ptrace`: also stops the opens and the
+// execs (SECCOMP_RET_TRACE), makes clone3 fail with ENOSYS and clone with
 // CLONE_UNTRACED with EPERM (so that no process escapes the tracer).
 std::vector<sock_filter> BuildFilter(bool for_ptrace);
 // The filter of an untraced program: only the opens, as user notifications

@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -42,9 +44,39 @@ pid_t TgidOf(pid_t tid) {
   return static_cast<pid_t>(std::strtol(status.c_str() + at + 6, nullptr, 10));
 }
 
-std::string Argv0Of(pid_t pid) {
-  std::string cmdline = ReadSmallFile(absl::StrCat("/proc/", pid, "/cmdline"));
-  return std::string(cmdline.c_str());  // Up to the first NUL.
+std::vector<std::string> SplitArgs(absl::string_view block) {
+  block = block.substr(0, kMaxExecArgs);
+  if (!block.empty() && block.back() == '\0') block.remove_suffix(1);
+  std::vector<std::string> out;
+  if (block.empty()) return out;
+  for (absl::string_view a : absl::StrSplit(block, '\0')) out.emplace_back(a);
+  return out;
+}
+
+std::string ExeOf(pid_t pid) {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink(absl::StrCat("/proc/", pid, "/exe").c_str(), buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+}
+
+std::vector<std::string> ArgsOf(pid_t pid) {
+  return SplitArgs(ReadSmallFile(absl::StrCat("/proc/", pid, "/cmdline")));
+}
+
+std::string ExecPathOf(pid_t tid, uint64_t nr, const uint64_t* args) {
+  bool at = nr == SYS_execveat;
+  std::string path = ReadPath(tid, at ? args[1] : args[0], PATH_MAX);
+  if (!at) return path;
+  // The kernel's names (fs/exec.c, alloc_bprm).
+  int dirfd = static_cast<int>(args[0]);
+  if (dirfd == AT_FDCWD || (!path.empty() && path[0] == '/')) return path;
+  if (path.empty()) {
+    // Unreadable, or "" with AT_EMPTY_PATH: the fd itself.
+    std::string first;
+    bool empty = (args[4] & AT_EMPTY_PATH) != 0 && ReadMemory(tid, args[1], 1, &first) && first[0] == '\0';
+    return empty ? absl::StrCat("/dev/fd/", dirfd) : "";
+  }
+  return absl::StrCat("/dev/fd/", dirfd, "/", path);
 }
 
 bool ReadMemory(pid_t tid, uint64_t addr, size_t len, std::string* out) {

@@ -1,6 +1,8 @@
 #include "conformance/runner/reconcile.h"
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 #include <cstring>
 #include <optional>
 
@@ -148,6 +150,51 @@ Reconciled Reconcile(int stream, std::vector<ReportedWrite> reported, const std:
     out.writes[i - 1].at = std::min(out.writes[i - 1].at, out.writes[i].at);
   }
   return out;
+}
+
+bool WriteReports::Add(int stream, pid_t pid, pid_t tid, bool continues, absl::string_view data, size_t blind,
+                       absl::Duration t) {
+  if (stream != 1 && stream != 2) return false;
+  if (!Wanted(stream)) return false;
+  bytes_[stream] += blind != 0 ? blind : data.size();
+  std::vector<ReportedWrite>& writes = reported_[stream];
+  auto open = writing_.find(tid);
+  ReportedWrite* w;
+  if (continues && open != writing_.end() && open->second.first == stream) {
+    w = &writes[open->second.second];
+  } else {
+    w = &writes.emplace_back();
+    w->pid = pid;
+    writing_[tid] = {stream, writes.size() - 1};
+  }
+  w->returned = t;
+  if (blind != 0) {
+    w->blind.push_back({w->data.size(), blind});
+    w->data.append(blind, '\0');
+  } else {
+    w->data.append(data.data(), data.size());
+  }
+  return Wanted(stream);
+}
+
+void WriteReports::ReconcileInto(Observation* obs) {
+  obs->writes.clear();
+  const std::string* captured[3] = {nullptr, &obs->stdout_bytes, &obs->stderr_bytes};
+  size_t stdout_runs = 0;
+  for (int s = 1; s <= 2; ++s) {
+    Reconciled r = Reconcile(s, std::move(reported_[s]), *captured[s], obs->output_truncated);
+    if (!r.mismatch.empty()) {
+      absl::StrAppend(&obs->attribution_mismatch, obs->attribution_mismatch.empty() ? "" : "; ", r.mismatch);
+    }
+    obs->writes.insert(obs->writes.end(), std::make_move_iterator(r.writes.begin()),
+                       std::make_move_iterator(r.writes.end()));
+    reported_[s] = {};
+    if (s == 1) stdout_runs = obs->writes.size();
+  }
+  writing_.clear();
+  // One order for both streams, by time (each stream's runs are in order).
+  std::inplace_merge(obs->writes.begin(), obs->writes.begin() + static_cast<std::ptrdiff_t>(stdout_runs),
+                     obs->writes.end(), [](const WriteRecord& a, const WriteRecord& b) { return a.at < b.at; });
 }
 
 }  // namespace conformance::internal

@@ -23,85 +23,20 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "conformance/observation/observation.h"
+#include "conformance/runner/tracer_testing.h"
 #include "gtest/gtest.h"
 
 namespace conformance {
 namespace {
 
-
-std::string Runfile(const std::string& rel) {
-  const char* dir = std::getenv("TEST_SRCDIR");
-  return absl::StrCat(dir != nullptr ? dir : ".", "/mp/", rel);
-}
-
-std::string Helper() { return Runfile("conformance/runner/testdata/tracer_helper"); }
-
-// The observer of the ObservedTest running now (kAuto elsewhere).
-Observer g_observer = Observer::kAuto;
-
-// The tests that observe a run, once with each observer (the BPF observer is
-// loaded before any test: bpf_test_environment.cc).
-class ObservedTest : public ::testing::TestWithParam<Observer> {
- protected:
-  void SetUp() override {
-    if (GetParam() == Observer::kBpf && !LoadBpfObserver().ok()) {
-      GTEST_SKIP() << "no BPF observer here: " << LoadBpfObserver();
-    }
-    g_observer = GetParam();
-  }
-  void TearDown() override { g_observer = Observer::kAuto; }
-};
-
-Observation MustRun(std::vector<std::string> argv, bool trace = true, absl::Duration timeout = absl::Seconds(60)) {
-  RunRequest req;
-  req.observer = g_observer;
-  req.argv = std::move(argv);
-  req.trace = trace;
-  req.timeout = timeout;
-  absl::StatusOr<Observation> obs = conformance::Run(req);
-  EXPECT_TRUE(obs.ok()) << obs.status();
-  return obs.ok() ? *obs : Observation{};
-}
-
-const ProcessRecord* Find(const Observation& o, pid_t pid) {
-  for (const ProcessRecord& p : o.processes) {
-    if (p.pid == pid) return &p;
-  }
-  return nullptr;
-}
-
-// Lines of one stream, each with the pid that wrote it (the programs here
-// write whole lines, one or more per system call).
-std::vector<std::pair<pid_t, std::string>> Lines(const Observation& o, int stream = 1) {
-  std::vector<std::pair<pid_t, std::string>> out;
-  for (const WriteRecord& w : o.writes) {
-    if (w.stream != stream) continue;
-    EXPECT_TRUE(!w.data.empty() && w.data.back() == '\n') << w.data;
-    for (absl::string_view line : absl::StrSplit(w.data, '\n', absl::SkipEmpty())) {
-      out.push_back({w.pid, absl::StrCat(line, "\n")});
-    }
-  }
-  return out;
-}
-
-pid_t PidIn(const std::string& line, int field) {
-  std::vector<std::string> parts = absl::StrSplit(line, ' ');
-  int v = 0;
-  if (field < static_cast<int>(parts.size())) (void)absl::SimpleAtoi(parts[field], &v);
-  return v;
-}
-
-void ExpectConsistent(const Observation& o) {
-  EXPECT_TRUE(o.traced) << o.untraced_reason;
-  EXPECT_EQ(o.attribution_mismatch, "");
-  EXPECT_TRUE(o.anomalies.empty()) << o.anomalies.front();
-  EXPECT_FALSE(o.output_truncated);
-  EXPECT_FALSE(o.timed_out);
-  for (const ProcessRecord& p : o.processes) {
-    EXPECT_TRUE(p.ended.has_value()) << p.pid;
-    EXPECT_TRUE(p.exit.has_value() || p.killed_by_runner) << p.pid;
-  }
-}
+using testing::ExpectConsistent;
+using testing::Find;
+using testing::Helper;
+using testing::Lines;
+using testing::MustRun;
+using testing::ObservedTest;
+using testing::PidIn;
+using testing::Runfile;
 
 TEST_P(ObservedTest, RecordsTreeExitStatusesAndAttribution) {
   Observation o = MustRun({Helper(), "forks", "3"});
@@ -728,10 +663,7 @@ TEST_P(ObservedTest, GroupStopAndContinueWork) {
   EXPECT_EQ(o.processes[1].exit, WaitStatus::Exited(7));
 }
 
-INSTANTIATE_TEST_SUITE_P(Observers, ObservedTest, ::testing::Values(Observer::kPtrace, Observer::kBpf),
-                         [](const ::testing::TestParamInfo<Observer>& info) {
-                           return info.param == Observer::kBpf ? "bpf" : "ptrace";
-                         });
+INSTANTIATE_OBSERVED_TESTS();
 
 }  // namespace
 }  // namespace conformance

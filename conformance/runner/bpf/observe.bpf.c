@@ -27,8 +27,22 @@ struct signal_struct {
   unsigned int flags;
   int group_exit_code;
 } CORE;
+struct qstr {
+  const unsigned char *name;
+} CORE;
+struct dentry {
+  struct qstr d_name;
+} CORE;
+struct path {
+  struct dentry *dentry;
+} CORE;
+struct file;
 struct mm_struct {
-  unsigned long arg_start;
+  unsigned long arg_start, arg_end;
+  struct file *exe_file;
+} CORE;
+struct linux_binprm {
+  const char *filename;
 } CORE;
 struct fdtable {
   unsigned int max_fds;
@@ -46,6 +60,7 @@ struct inode {
 } CORE;
 struct file {
   struct inode *f_inode;
+  struct path f_path;
 } CORE;
 struct task_struct {
   int pid, tgid, exit_code;
@@ -70,11 +85,28 @@ struct rec {
   __u32 pid;  // The thread group: writer, new process, exec'ing or exiting.
   __u32 tid;  // The thread (a write's pieces are one system call's by pid and tid).
   __u32 arg;  // WRITE, BLIND: stream (1, 2) | ARG_CONTINUES; FORK: the parent; EXIT: wait status.
-  __u32 len;  // Bytes of data (WRITE, EXEC); BLIND: bytes written that could not be copied.
+  __u32 len;  // Bytes of data (WRITE); BLIND: bytes written that could not be copied.
   __u32 pad;
   char data[CHUNK];
 };
 #define HEADER __builtin_offsetof(struct rec, data)
+
+// An exec: three fixed fields after the header (the same as struct rec's),
+// each cut to its size: the file execve was asked to run (bprm->filename,
+// NUL-terminated, its length in `arg`), the file name of the executable that
+// runs (mm->exe_file: a script's interpreter; its length in `pad`), and the
+// first ARGS bytes of the new program's arguments (arg_start..arg_end, NULs
+// between them, their length in `len`). Must match bpf_observer.cc.
+#define EXEC_PATH 4096
+#define EXEC_BINARY 256
+#define EXEC_ARGS 4096
+struct exec_rec {
+  __u64 ts;
+  __u32 kind, pid, tid, arg, len, pad;
+  char path[EXEC_PATH];
+  char binary[EXEC_BINARY];
+  char args[EXEC_ARGS];
+};
 
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -139,6 +171,13 @@ struct {
   __type(value, __u64);
 } lost SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct exec_rec);
+} exec_scratch SEC(".maps");
+
 static __always_inline struct rec *Scratch(void) {
   __u32 k = 0;
   return bpf_map_lookup_elem(&scratch, &k);
@@ -149,14 +188,18 @@ static __always_inline struct rec *Scratch(void) {
 // ring whenever it wakes anyway (output in a capture, a child's end, a
 // deadline, or once a second), and nothing urgent waits for it: the kernel
 // enforces the process cap and kills itself (controls).
-static __always_inline void Output(struct rec *r, __u32 size) {
+static __always_inline void Emit(void *data, __u64 size) {
   __u64 flags = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) > (8 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-  if (size > sizeof(*r)) size = sizeof(*r);
-  if (bpf_ringbuf_output(&records, r, size, flags) != 0) {
+  if (bpf_ringbuf_output(&records, data, size, flags) != 0) {
     __u32 k = 0;
     __u64 *n = bpf_map_lookup_elem(&lost, &k);
     if (n) __sync_fetch_and_add(n, 1);
   }
+}
+
+static __always_inline void Output(struct rec *r, __u32 size) {
+  if (size > sizeof(*r)) size = sizeof(*r);
+  Emit(r, size);
 }
 
 // Which capture `fd` of the current process is: 1, 2, or 0 (neither).
@@ -324,8 +367,8 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
   return 0;
 }
 
-// A record without data, or with a string.
-static __always_inline void Event(__u32 kind, __u32 pid, __u32 arg, unsigned long user_str) {
+// A record without data.
+static __always_inline void Event(__u32 kind, __u32 pid, __u32 arg) {
   struct rec *r = Scratch();
   if (!r) return;
   r->ts = bpf_ktime_get_ns();
@@ -333,13 +376,8 @@ static __always_inline void Event(__u32 kind, __u32 pid, __u32 arg, unsigned lon
   r->pid = pid;
   r->tid = (__u32)bpf_get_current_pid_tgid();
   r->arg = arg;
-  __u32 len = 0;
-  if (user_str) {
-    long n = bpf_probe_read_user_str(r->data, CHUNK, (const void *)user_str);
-    if (n > 1) len = (__u32)(n - 1) & (CHUNK - 1);  // Without the NUL; the mask is for the verifier.
-  }
-  r->len = len;
-  Output(r, HEADER + len);
+  r->len = 0;
+  Output(r, HEADER);
 }
 
 SEC("raw_tracepoint/sched_process_fork")
@@ -358,7 +396,7 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx) {
   }
   if (!bpf_map_lookup_elem(&tracked, &ppid)) return 0;
   bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);
-  Event(REC_FORK, cpid, ppid, 0);
+  Event(REC_FORK, cpid, ppid);
   __u32 *forks = Control(CTL_FORKS), *max_forks = Control(CTL_MAX_FORKS), *killing = Control(CTL_KILLING);
   if (forks && max_forks && killing) {
     if (__sync_fetch_and_add(forks, 1) + 1 >= *max_forks) *killing = 1;
@@ -367,12 +405,32 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx) {
   return 0;
 }
 
+// sched_process_exec(task, old_pid, bprm): after the new program is loaded,
+// so its memory (the arguments) and mm->exe_file are the new program's.
 SEC("raw_tracepoint/sched_process_exec")
 int on_exec(struct bpf_raw_tracepoint_args *ctx) {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
   if (!bpf_map_lookup_elem(&tracked, &tgid)) return 0;
+  __u32 k = 0;
+  struct exec_rec *e = bpf_map_lookup_elem(&exec_scratch, &k);
+  if (!e) return 0;
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  Event(REC_EXEC, tgid, 0, BPF_CORE_READ(task, mm, arg_start));
+  struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+  e->ts = bpf_ktime_get_ns();
+  e->kind = REC_EXEC;
+  e->pid = tgid;
+  e->tid = (__u32)bpf_get_current_pid_tgid();
+  long n = bpf_probe_read_kernel_str(e->path, EXEC_PATH, BPF_CORE_READ(bprm, filename));
+  e->arg = n > 1 ? (__u32)(n - 1) : 0;  // Without the NUL.
+  const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
+  n = name ? bpf_probe_read_kernel_str(e->binary, EXEC_BINARY, name) : 0;
+  e->pad = n > 1 ? (__u32)(n - 1) : 0;
+  unsigned long start = BPF_CORE_READ(task, mm, arg_start), end = BPF_CORE_READ(task, mm, arg_end);
+  __u64 len = end > start ? end - start : 0;
+  if (len > EXEC_ARGS) len = EXEC_ARGS;
+  if (len != 0 && bpf_probe_read_user(e->args, len & (2 * EXEC_ARGS - 1), (const void *)start) != 0) len = 0;
+  e->len = (__u32)len;
+  Emit(e, sizeof(*e));
   return 0;
 }
 
@@ -390,7 +448,7 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx) {
   } else {
     status = (__u32)BPF_CORE_READ(t, group_leader, exit_code);
   }
-  Event(REC_EXIT, tgid, status, 0);
+  Event(REC_EXIT, tgid, status);
   bpf_map_delete_elem(&tracked, &tgid);
   return 0;
 }

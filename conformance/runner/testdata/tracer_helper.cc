@@ -396,6 +396,47 @@ int Torn() {
   return 0;
 }
 
+// execs SCRIPT: three children exec, and the parent reaps each: the first
+// fails to exec a missing file, then runs /bin/echo as "nslookup"; the
+// second runs SCRIPT (a #! script); the third runs "echo" in /bin through
+// execveat and a directory fd (whose number it prints first).
+int Execs(const char* script) {
+  auto run = [](auto body) {
+    pid_t kid = ::fork();
+    if (kid == 0) {
+      body();
+      ::_exit(127);
+    }
+    ::waitpid(kid, nullptr, 0);
+  };
+  run([] {
+    ::execl("/nonexistent/program", "program", static_cast<char*>(nullptr));
+    char* const argv[] = {const_cast<char*>("nslookup"), const_cast<char*>("a b"), const_cast<char*>(""),
+                          const_cast<char*>("c"), nullptr};
+    ::execv("/bin/echo", argv);
+  });
+  run([script] { ::execl(script, script, "arg1", static_cast<char*>(nullptr)); });
+  int dir = ::open("/bin", O_PATH | O_DIRECTORY);
+  Out("dirfd " + std::to_string(dir) + "\n");
+  run([dir] {
+    char* const argv[] = {const_cast<char*>("echo"), const_cast<char*>("via execveat"), nullptr};
+    ::syscall(SYS_execveat, dir, "echo", argv, environ, 0);
+  });
+  return 0;
+}
+
+// orphan: the parent exits at once; its child waits until it has been
+// reparented, then prints what getppid() says.
+int Orphan() {
+  pid_t parent = ::getpid();
+  if (::fork() == 0) {
+    while (::getppid() == parent) ::usleep(1000);
+    Out("orphan " + Pid() + " parent " + std::to_string(::getppid()) + "\n");
+    ::_exit(0);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -419,6 +460,8 @@ int main(int argc, char** argv) {
   if (mode == "linger") return Linger();
   if (mode == "reopen") return Reopen();
   if (mode == "torn") return Torn();
+  if (mode == "execs" && argc > 2) return Execs(argv[2]);
+  if (mode == "orphan") return Orphan();
   std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
   return 2;
 }
