@@ -225,9 +225,17 @@ absl::StatusOr<std::unique_ptr<Model>> BuildModel(const Spec& spec, const Observ
     if (b.rule->kind == "execs") {
       const int n = b.names[0];
       m->execs_prog[n] = b.rule->str;
+      // Bound by the program; its arguments are the rule's to check, unless
+      // they are needed to tell several runs of the program apart.
+      Rule program_only = *b.rule;
+      program_only.variant = 0;
+      std::vector<pid_t> exact;
       for (const ProcessRecord& p : obs.processes) {
-        if (rules::Executed(p, *b.rule)) m->execs_choices[n].push_back(p.pid);
+        if (!rules::Executed(p, program_only)) continue;
+        m->execs_choices[n].push_back(p.pid);
+        if (rules::Executed(p, *b.rule)) exact.push_back(p.pid);
       }
+      if (m->execs_choices[n].size() > 1 && exact.size() == 1) m->execs_choices[n] = exact;
       if (obs.traced && m->execs_choices[n].size() == 1) m->fixed_pid[n] = m->execs_choices[n][0];
     }
   }

@@ -250,8 +250,8 @@ std::vector<Kind> ProcessKinds() {
       {"execs", Kind::kClause, "process NAME execs \"PROGRAM\" [args \"ARG\"...]",
        "The first program NAME executed after its fork is PROGRAM: the file it asked execve to run is called "
        "PROGRAM (so no shell ran in between, and argv[0] does not count). With `args`, its arguments after argv[0] "
-       "are exactly those. When no output line binds NAME, the one process of the run whose first program that is, "
-       "is NAME.",
+       "are exactly those. When no output line binds NAME, the one process of the run whose first program is "
+       "PROGRAM is NAME (if several are, the one whose arguments are those).",
        true, ParseExecs, CheckExecs},
       {"no-exec", Kind::kClause, "process NAME no-exec",
        "NAME executed no program: it runs the program of the process that forked it (a fork child).", true,
