@@ -1,100 +1,183 @@
-// The conformance runner's command line (conformance/INTERPRETING.md):
+// The conformance suite's command line (conformance/INTERPRETING.md). Flags
+// are Abseil flags; `conformance --help` lists them with the exit statuses.
 //
-//   conformance [--impl=mp|cpython|DIR] [--scenario=ID]... [--runs=N]
-//               [--junit=FILE] [--timeline=FILE] [--timeout=SECONDS]
-//   conformance --transcript=FILE --scenario=ID
-//   conformance --spec=FILE [--runs=N] -- PROGRAM ARGS...
+//   conformance [--impl=NAME|DIR] [--scenario=ID]... [--runs=N] [options]
+//   conformance --spec=FILE [options] -- PROGRAM ARGS...
+//   conformance --transcript=FILE (--scenario=ID | --spec=FILE)
+//   conformance --list [--impl=NAME|DIR]
 //
-// Exit status 0 iff nothing FAILed; 2 for bad usage.
-#include <sys/stat.h>
+// Every flag a mode does not use is refused with a message, never ignored.
+#include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <optional>
+#include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
+#include "absl/flags/reflection.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
-#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "conformance/checker/checker.h"
-#include "conformance/cli/observe.h"
-#include "conformance/runner/tracer.h"
+#include "conformance/checker/lines.h"
 #include "conformance/runner/timeline.h"
+#include "conformance/runner/tracer.h"
 #include "conformance/spec/parse.h"
+#include "conformance/suite/discovery.h"
+#include "conformance/suite/expectations.h"
+#include "conformance/suite/junit.h"
+#include "conformance/suite/outcome.h"
+#include "conformance/suite/run.h"
+
+ABSL_FLAG(std::vector<std::string>, impl, {}, "The implementation: a built-in NAME (mp, cpython, ...) or a DIR with one program per scenario. Default: mp.");
+ABSL_FLAG(std::vector<std::string>, scenario, {}, "A scenario to run (repeatable); default: all (see --list).");
+ABSL_FLAG(int, runs, 1, "Runs of each scenario; a scenario FAILs if any run fails.");
+ABSL_FLAG(std::string, junit, "", "Write JUnit XML to FILE.");
+ABSL_FLAG(std::string, timeline, "", "Write each scenario's timeline (Chrome trace JSON) to FILE (FILE.ID.json when several).");
+ABSL_FLAG(std::string, timeout, "60", "Seconds a run may take (a positive number), or none.");
+ABSL_FLAG(std::string, observer, "auto", "auto (BPF where it loads, else ptrace), bpf or ptrace.");
+ABSL_FLAG(bool, trace, true, "Observe the processes (--no-trace: text-only checks).");
+ABSL_FLAG(std::string, stdio, "", "pty or pipe: what the programs' stdout and stderr are. Default: what each spec says (stdio ...), else pipe.");
+ABSL_FLAG(bool, verbose, false, "Report every rule's outcome and everything observed, also for runs that PASS.");
+ABSL_FLAG(std::string, spec, "", "Judge -- PROGRAM ARGS... (or --transcript) against this spec FILE.");
+ABSL_FLAG(std::string, transcript, "", "Judge a recorded transcript FILE (text only) against --scenario or --spec.");
+ABSL_FLAG(bool, list, false, "List the scenarios (with --impl: and which have a program).");
+ABSL_FLAG(std::string, allow, "", "unsupported: scenarios without a program do not make the exit status non-zero.");
 
 extern char** environ;
 
 namespace conformance {
 namespace {
 
-const char* const kScenarios[] = {"fork", "process", "pool", "subprocess_call", "subprocess_communicate", "queue"};
+using suite::Outcome;
+using suite::Result;
 
 constexpr char kUsage[] =
-    "usage: conformance [--impl=NAME|DIR] [--scenario=ID]... [--runs=N] [--junit=FILE]\n"
-    "                   [--timeline=FILE] [--timeout=SECONDS] [--observer=auto|bpf|ptrace] [--no-trace]\n"
-    "                   [--verbose]\n"
-    "       conformance --transcript=FILE --scenario=ID\n"
-    "       conformance --spec=FILE [--runs=N] -- PROGRAM ARGS...\n";
+    "usage: conformance [--impl=NAME|DIR] [--scenario=ID]... [--runs=N] [options]\n"
+    "       conformance --spec=FILE [options] -- PROGRAM ARGS...\n"
+    "       conformance --transcript=FILE (--scenario=ID | --spec=FILE) [--junit=FILE] [--verbose]\n"
+    "       conformance --list [--impl=NAME|DIR]\n";
 
-struct Options {
-  std::string impl = "mp";
-  std::vector<std::string> scenarios;
-  int runs = 1;
-  std::string junit, timeline, transcript, spec;
-  std::vector<std::string> program;
-  double timeout_s = 60;
-  bool trace = true;
-  bool verbose = false;
-  Observer observer = Observer::kAuto;
-};
+constexpr char kExitStatuses[] =
+    "exit status:\n"
+    "  0    every scenario met its expectation (PASS, or what DIR/expectations allows)\n"
+    "  1    a scenario FAILed, or PASSed where the expectations say it fails\n"
+    "  2    bad usage: flags, a spec or an expectations file; nothing was run\n"
+    "  3    a scenario was UNRESOLVED, or UNSUPPORTED without --allow=unsupported\n"
+    "  130  interrupted (SIGINT), 143 (SIGTERM): the summary and JUnit so far are written\n";
 
-// How runs will be observed, for the report's header.
-std::string ObserverLine(const Options& opt) {
-  if (!opt.trace) return "nothing (--no-trace): text-only checks";
-  if (opt.observer == Observer::kPtrace) return "ptrace (--observer=ptrace)";
-  absl::Status bpf = LoadBpfObserver();
-  if (bpf.ok()) return "BPF";
-  if (opt.observer == Observer::kBpf) return absl::StrCat("BPF, which cannot load here: ", bpf.message());
-  return absl::StrCat("ptrace (no BPF here: ", bpf.message(), ")");
-}
+// The signal that interrupted the suite, or 0.
+std::atomic<int> g_interrupted{0};
 
-enum class Result { kPass, kFail, kUnresolved, kUnsupported };
-const char* Name(Result r) {
-  switch (r) {
-    case Result::kPass: return "PASS";
-    case Result::kFail: return "FAIL";
-    case Result::kUnresolved: return "UNRESOLVED";
-    case Result::kUnsupported: return "UNSUPPORTED";
-  }
-  return "?";
-}
-
-struct Outcome {
-  std::string id;
-  Result result = Result::kPass;
-  int runs = 0, failed = 0;
-  std::string summary;  // One line.
-  std::string details;  // The report of the first failing run, or notes.
-  double seconds = 0;
-  // The rules' outcomes in the run reported (the first failing one, else the last).
-  int held = 0, violated = 0, not_checkable = 0;
-  // For --timeline: the first failing run, else the last run.
-  std::optional<Observation> observed;
-};
+extern "C" void OnInterrupt(int sig) { g_interrupted.store(sig); }
 
 int Usage(const std::string& why) {
-  std::cerr << "conformance: " << why << "\n" << kUsage;
-  return 2;
+  std::cerr << "conformance: " << ShowText(why, 600) << "\n" << kUsage << "(--help for the flags)\n";
+  return suite::kExitUsage;
+}
+
+void Help() {
+  std::cout << kUsage << "\nflags:\n";
+  std::map<std::string, const absl::CommandLineFlag*> ours;
+  for (const auto& [name, flag] : absl::GetAllFlags()) {
+    if (absl::StrContains(flag->Filename(), "conformance_main")) ours[std::string(name)] = flag;
+  }
+  for (const auto& [name, flag] : ours) {
+    std::cout << "  --" << name << (flag->IsOfType<bool>() ? "" : "=...") << "\n      " << flag->Help()
+              << (flag->IsOfType<bool>() || flag->DefaultValue().empty() ? "" : absl::StrCat(" (default: ", flag->DefaultValue(), ")"))
+              << "\n";
+  }
+  std::cout << "\n" << kExitStatuses;
+}
+
+// Parses argv into the flags above: --name=value, --name (a bool), --noname
+// and --no-name (a bool false). --impl and --scenario may repeat. Stops at
+// `--`, whose arguments go to *program. Returns the flags given, or why not.
+absl::StatusOr<std::set<std::string>> ParseFlags(int argc, char** argv, std::vector<std::string>* program, bool* help) {
+  std::set<std::string> given;
+  std::map<std::string, std::vector<std::string>> lists;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") {
+      program->assign(argv + i + 1, argv + argc);
+      break;
+    }
+    if (a == "--help" || a == "-h") {
+      *help = true;
+      continue;
+    }
+    if (!absl::StartsWith(a, "--") || a.size() == 2) {
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", a, "' (a program goes after --)"));
+    }
+    std::string name = a.substr(2), value;
+    const size_t eq = name.find('=');
+    const bool has_value = eq != std::string::npos;
+    if (has_value) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+    }
+    std::replace(name.begin(), name.end(), '-', '_');
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr && !has_value && absl::StartsWith(name, "no")) {
+      std::string positive = name.substr(absl::StartsWith(name, "no_") ? 3 : 2);
+      if (absl::CommandLineFlag* f = absl::FindCommandLineFlag(positive); f != nullptr && f->IsOfType<bool>()) {
+        flag = f;
+        name = positive;
+        value = "false";
+      }
+    } else if (flag != nullptr && flag->IsOfType<bool>() && !has_value) {
+      value = "true";
+    }
+    if (flag == nullptr || !absl::StrContains(flag->Filename(), "conformance_main")) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag '", a, "'"));
+    }
+    if (!flag->IsOfType<bool>() && !has_value) {
+      return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value: --", name, "=VALUE"));
+    }
+    if (flag->IsOfType<std::vector<std::string>>()) {
+      if (value.empty()) return absl::InvalidArgumentError(absl::StrCat("--", name, "= is empty"));
+      lists[name].push_back(value);
+      given.insert(name);
+      continue;
+    }
+    if (given.count(name)) return absl::InvalidArgumentError(absl::StrCat("--", name, " is given twice"));
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad --", name, "='", value, "': ", error));
+    }
+    given.insert(name);
+  }
+  for (const auto& [name, values] : lists) {
+    std::string error;
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (!flag->ParseFrom(absl::StrJoin(values, ","), &error)) {
+      return absl::InvalidArgumentError(absl::StrCat("bad --", name, ": ", error));
+    }
+    for (const std::string& v : values) {
+      if (absl::StrContains(v, ",")) return absl::InvalidArgumentError(absl::StrCat("--", name, "='", v, "': one value per flag"));
+    }
+  }
+  return given;
+}
+
+// Refuses the flags of `given` that mode `mode` does not use.
+absl::Status OnlyFlags(const std::set<std::string>& given, const std::set<std::string>& allowed, const char* mode) {
+  for (const std::string& f : given) {
+    if (!allowed.count(f)) return absl::InvalidArgumentError(absl::StrCat("--", f, " has no meaning ", mode));
+  }
+  return absl::OkStatus();
 }
 
 std::string UserDir() {
@@ -107,351 +190,357 @@ std::string UserPath(const std::string& p) {
   return (std::filesystem::path(UserDir()) / p).lexically_normal().string();
 }
 
-// The runfiles tree's workspace directory ("<runfiles>/mp").
+// The runfiles tree's workspace directory ("<runfiles>/mp"), or "".
 std::string RunfilesRoot() {
   std::vector<std::string> roots;
   for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
     if (const char* d = getenv(var); d && *d) roots.push_back(d);
   }
   std::error_code ec;
-  std::string exe = std::filesystem::read_symlink("/proc/self/exe", ec).string();
-  roots.push_back(exe + ".runfiles");
+  roots.push_back(std::filesystem::read_symlink("/proc/self/exe", ec).string() + ".runfiles");
   for (const std::string& r : roots) {
     if (std::filesystem::exists(r + "/mp/conformance/scenarios", ec)) return r + "/mp";
   }
   return "";
 }
 
-bool ReadFile(const std::string& path, std::string* out) {
-  std::ifstream in(path);
-  if (!in) return false;
+// The file's contents, or why not (its errno's words).
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path, ": it is a directory"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path, ": ", std::strerror(errno)));
   std::stringstream ss;
   ss << in.rdbuf();
-  *out = ss.str();
-  return true;
+  return ss.str();
 }
 
-
-// Runs argv `runs` times and judges each run against spec.
-Outcome RunAndCheck(const Spec& spec, const std::vector<std::string>& argv, const std::string& cwd,
-                    const std::vector<std::string>& env, const Options& opt) {
-  Outcome o;
-  o.id = spec.scenario;
-  const absl::Time start = absl::Now();
-  std::string untraced;
-  size_t not_checkable = 0;
-  for (int i = 0; i < opt.runs; ++i) {
-    std::string dir = cwd;
-    if (dir.empty()) {
-      char tmpl[] = "/tmp/conformance.XXXXXX";
-      if (mkdtemp(tmpl) == nullptr) {
-        o.result = Result::kUnresolved;
-        o.summary = "cannot create a temporary directory";
-        return o;
-      }
-      dir = tmpl;
-    }
-    std::vector<std::string> e = env;
-    if (cwd.empty()) {
-      e.push_back("HOME=" + dir);
-      e.push_back("TMPDIR=" + dir);
-    }
-    absl::StatusOr<Observation> obs =
-        Observe({argv, dir, e, absl::Milliseconds(static_cast<int64_t>(opt.timeout_s * 1000)), opt.trace, opt.observer});
-    if (cwd.empty()) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-    ++o.runs;
-    if (!obs.ok()) {
-      o.result = Result::kUnresolved;
-      o.summary = absl::StrCat("the runner could not run ", argv[0], ": ", std::string(obs.status().message()));
-      o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-      return o;
-    }
-    // A run the runner could not observe completely cannot PASS.
-    std::string incomplete;
-    if (obs->output_truncated) incomplete = "the output passed the runner's cap and was truncated";
-    if (obs->process_limit_exceeded) incomplete = "the process tree passed the runner's process cap";
-    if (!obs->attribution_mismatch.empty()) incomplete = "writes could not be attributed: " + obs->attribution_mismatch;
-    Verdict v = Check(spec, *obs, {});
-    if (v.result == Verdict::kUnresolved) {
-      o.result = Result::kUnresolved;
-      o.summary = absl::StrCat("run ", i + 1, ": ", v.unresolved);
-      o.details = FormatVerdict(v);
-      o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-      return o;
-    }
-    if (!incomplete.empty() && v.pass()) {
-      o.result = Result::kUnresolved;
-      o.summary = absl::StrCat("run ", i + 1, ": ", incomplete);
-      o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-      return o;
-    }
-    // Kept only for --timeline: a copy can hold 2 x 64 MiB of a hostile program's output.
-    if (o.failed == 0 && !opt.timeline.empty()) o.observed = *obs;
-    untraced = v.untraced_reason;
-    not_checkable = v.not_checkable.size();
-    if (o.failed == 0) {
-      o.held = v.held;
-      o.violated = static_cast<int>(v.violations.size());
-      o.not_checkable = static_cast<int>(v.not_checkable.size());
-      if (opt.verbose) o.details = absl::StrCat("  run ", i + 1, " of ", opt.runs, ":\n", FormatVerdict(v, {.verbose = true}));
-    }
-    if (!v.pass()) {
-      if (o.failed++ == 0) {
-        o.details = absl::StrCat("  run ", i + 1, " of ", opt.runs, ":\n", FormatVerdict(v, {.verbose = opt.verbose}));
-        if (!incomplete.empty()) absl::StrAppend(&o.details, "  incomplete observation: ", incomplete, "\n");
-        if (obs->traced) {
-          absl::StrAppend(&o.details, "  observed processes (pid, forked by, how it ended, execs):\n");
-          for (const ProcessRecord& p : obs->processes) {
-            absl::StrAppend(&o.details, "      ", p.pid, "  forked by ", p.forked_by, "  ",
-                            p.exit ? p.exit->ToString() : "still running", p.killed_by_runner ? " (killed by the runner)" : "",
-                            "  ", absl::StrJoin(p.execs, " ; ", [](std::string* out, const ExecRecord& e) {
-                              absl::StrAppend(out, e.argv.empty() ? "" : e.argv[0]);
-                            }), "\n");
-          }
-        }
-        for (const std::string& a : obs->anomalies) absl::StrAppend(&o.details, "  runner anomaly: ", a, "\n");
-        if (!obs->stderr_bytes.empty()) {
-          absl::StrAppend(&o.details, "  stderr:\n      ",
-                          absl::StrReplaceAll(obs->stderr_bytes.substr(0, 2000), {{"\n", "\n      "}}), "\n");
-        }
-      }
-    }
-  }
-  o.seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  o.result = o.failed ? Result::kFail : Result::kPass;
-  o.summary = o.failed ? absl::StrCat(o.failed, " of ", o.runs, " runs failed")
-                       : absl::StrCat(o.runs, o.runs == 1 ? " run, " : " runs, ", o.held, " rules held");
-  if (!untraced.empty()) {
-    absl::StrAppend(&o.summary, "; text only: ", untraced, " (", not_checkable, " rules not checkable)");
-  }
-  return o;
+// How runs will be observed, for the report's header.
+std::string ObserverLine(bool trace, Observer observer) {
+  if (!trace) return "nothing (--no-trace): text-only checks";
+  if (observer == Observer::kPtrace) return "ptrace (--observer=ptrace)";
+  absl::Status bpf = LoadBpfObserver();
+  if (bpf.ok()) return "BPF";
+  if (observer == Observer::kBpf) return absl::StrCat("BPF, which cannot load here: ", bpf.message());
+  return absl::StrCat("ptrace (no BPF here: ", bpf.message(), ")");
 }
 
-std::string XmlEscape(const std::string& s) {
-  return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
-}
-
-bool WriteJUnit(const std::string& path, const std::string& suite, const std::vector<Outcome>& outs) {
-  int failures = 0, skipped = 0, errors = 0;
-  double total = 0;
-  for (const Outcome& o : outs) {
-    failures += o.result == Result::kFail;
-    skipped += o.result == Result::kUnsupported;
-    errors += o.result == Result::kUnresolved;
-    total += o.seconds;
-  }
-  std::string x = absl::StrFormat(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"%s\" tests=\"%d\" "
-      "failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n",
-      XmlEscape(suite), outs.size(), failures, errors, skipped, total);
-  for (const Outcome& o : outs) {
-    absl::StrAppendFormat(&x, "    <testcase classname=\"%s\" name=\"%s\" time=\"%.3f\">", XmlEscape(suite),
-                          XmlEscape(o.id), o.seconds);
-    // Every rule has an outcome; the counts go with the test case.
-    absl::StrAppendFormat(&x,
-                          "\n      <properties>\n        <property name=\"runs\" value=\"%d\"/>\n"
-                          "        <property name=\"runs_failed\" value=\"%d\"/>\n"
-                          "        <property name=\"rules_held\" value=\"%d\"/>\n"
-                          "        <property name=\"rules_violated\" value=\"%d\"/>\n"
-                          "        <property name=\"rules_not_checkable\" value=\"%d\"/>\n      </properties>\n    ",
-                          o.runs, o.failed, o.held, o.violated, o.not_checkable);
-    if (o.result == Result::kFail) {
-      absl::StrAppendFormat(&x, "\n      <failure message=\"%s\">%s</failure>\n    ", XmlEscape(o.summary),
-                            XmlEscape(o.details));
-    } else if (o.result == Result::kUnresolved) {
-      absl::StrAppendFormat(&x, "\n      <error message=\"%s\"/>\n    ", XmlEscape(o.summary));
-    } else if (o.result == Result::kUnsupported) {
-      absl::StrAppendFormat(&x, "\n      <skipped message=\"%s\"/>\n    ", XmlEscape(o.summary));
-    }
-    x += "</testcase>\n";
-  }
-  x += "  </testsuite>\n</testsuites>\n";
-  std::ofstream out(path);
-  out << x;
-  return static_cast<bool>(out);
-}
-
+// Prints a scenario's line (and its report, unless it passed quietly).
 void Print(const Outcome& o, size_t k, size_t n, bool verbose) {
-  std::printf("[%zu/%zu] %-24s %-11s %s (%.1f s)\n", k, n, o.id.c_str(), Name(o.result), o.summary.c_str(), o.seconds);
+  std::string expect;
+  if (o.unexpected() && o.expected.results != std::set<Result>{Result::kPass}) expect = "  (unexpected)";
+  if (!o.unexpected() && o.result != Result::kPass) expect = "  (expected)";
+  std::printf("%s[%zu/%zu] %-24s %-11s %s (%.1f s)%s\n", isatty(1) ? "\r\033[K" : "", k, n, o.id.c_str(),
+              suite::ResultName(o.result), ShowText(o.summary, 400).c_str(), o.seconds, expect.c_str());
   if (o.result != Result::kPass || verbose) std::printf("%s", o.details.c_str());
   std::fflush(stdout);
 }
 
-int Main(int argc, char** argv) {
-  Options opt;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](const char* flag, std::string* out) {
-      std::string prefix = absl::StrCat(flag, "=");
-      if (!absl::StartsWith(a, prefix)) return false;
-      *out = a.substr(prefix.size());
-      return true;
-    };
-    std::string v;
-    if (a == "--") {
-      opt.program.assign(argv + i + 1, argv + argc);
-      break;
-    } else if (a == "--help" || a == "-h") {
-      std::cout << kUsage;
-      return 0;
-    } else if (value("--impl", &opt.impl) || value("--junit", &opt.junit) || value("--timeline", &opt.timeline) ||
-               value("--transcript", &opt.transcript) || value("--spec", &opt.spec)) {
-    } else if (value("--scenario", &v)) {
-      opt.scenarios.push_back(v);
-    } else if (value("--runs", &v)) {
-      if (!absl::SimpleAtoi(v, &opt.runs) || opt.runs < 1) return Usage(absl::StrCat("--runs must be >= 1, not '", v, "'"));
-    } else if (value("--timeout", &v)) {
-      if (!absl::SimpleAtod(v, &opt.timeout_s) || opt.timeout_s <= 0) return Usage(absl::StrCat("bad --timeout '", v, "'"));
-    } else if (value("--observer", &v)) {
-      if (v == "auto") {
-        opt.observer = Observer::kAuto;
-      } else if (v == "bpf") {
-        opt.observer = Observer::kBpf;
-      } else if (v == "ptrace") {
-        opt.observer = Observer::kPtrace;
-      } else {
-        return Usage(absl::StrCat("--observer must be auto, bpf or ptrace, not '", v, "'"));
-      }
-    } else if (a == "--no-trace") {
-      opt.trace = false;
-    } else if (a == "--verbose" || a == "-v") {
-      opt.verbose = true;
-    } else {
-      return Usage(absl::StrCat("unknown argument '", a, "'"));
+// Writes what was asked for at the end (or at an interruption).
+int Finish(const std::vector<Outcome>& outs, const std::string& junit, const std::string& suite_name,
+           const std::string& timeline, const suite::ExitPolicy& policy) {
+  int code = suite::ExitCode(outs, policy);
+  if (!junit.empty()) {
+    std::ofstream out(junit);
+    out << suite::JUnitXml(suite_name, outs);
+    if (!out) {
+      std::cerr << "conformance: cannot write the JUnit file " << junit << "\n";
+      code = std::max(code, suite::kExitUnresolved);
     }
-  }
-  const std::string rf = RunfilesRoot();
-  std::vector<std::string> env = {"PATH=" + std::string(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"),
-                                  "LANG=C.UTF-8"};
-
-  // A user's own program against a user's spec.
-  if (!opt.spec.empty()) {
-    if (opt.program.empty()) return Usage("--spec needs `-- PROGRAM ARGS...`");
-    std::string text;
-    if (!ReadFile(UserPath(opt.spec), &text)) return Usage(absl::StrCat("cannot read spec ", UserPath(opt.spec)));
-    absl::StatusOr<Spec> spec = ParseSpec(text, opt.spec);
-    if (!spec.ok()) {
-      std::cerr << spec.status().message() << "\n";
-      return 2;
-    }
-    if (absl::StrContains(opt.program[0], "/")) opt.program[0] = UserPath(opt.program[0]);
-    std::vector<std::string> user_env;
-    for (char** e = environ; *e; ++e) user_env.push_back(*e);
-    std::printf("conformance: observed by %s\n", ObserverLine(opt).c_str());
-    Outcome o = RunAndCheck(*spec, opt.program, UserDir(), user_env, opt);
-    Print(o, 1, 1, opt.verbose);
-    if (!opt.junit.empty()) WriteJUnit(UserPath(opt.junit), "conformance.spec", {o});
-    return o.result == Result::kFail ? 1 : 0;
-  }
-
-  if (rf.empty()) {
-    std::cerr << "conformance: cannot find the runfiles (conformance/scenarios); run it with `tools/bazel run //conformance`\n";
-    return 2;
-  }
-  auto load_spec = [&](const std::string& id, Spec* spec, std::string* error) {
-    std::string text;
-    const std::string rel = absl::StrCat("conformance/scenarios/", id, ".spec");
-    if (!ReadFile(absl::StrCat(rf, "/", rel), &text)) {
-      *error = absl::StrCat("unknown scenario '", id, "' (no ", rel, ")");
-      return false;
-    }
-    absl::StatusOr<Spec> s = ParseSpec(text, rel);
-    if (!s.ok()) {
-      *error = std::string(s.status().message());
-      return false;
-    }
-    *spec = *std::move(s);
-    return true;
-  };
-
-  // A recorded transcript.
-  if (!opt.transcript.empty()) {
-    if (opt.scenarios.size() != 1) return Usage("--transcript needs exactly one --scenario");
-    Spec spec;
-    std::string error, text;
-    if (!load_spec(opt.scenarios[0], &spec, &error)) return Usage(error);
-    if (!ReadFile(UserPath(opt.transcript), &text)) return Usage(absl::StrCat("cannot read ", UserPath(opt.transcript)));
-    Verdict v = Check(spec, ObservationFromTranscript(text), {.transcript = true});
-    Outcome o;
-    o.id = spec.scenario;
-    o.runs = 1;
-    o.result = v.pass() ? Result::kPass : v.result == Verdict::kUnresolved ? Result::kUnresolved : Result::kFail;
-    o.summary = absl::StrCat("transcript ", opt.transcript, "; ", v.held, " rules held, ", v.not_checkable.size(),
-                             " not checkable");
-    o.held = v.held;
-    o.violated = static_cast<int>(v.violations.size());
-    o.not_checkable = static_cast<int>(v.not_checkable.size());
-    o.details = FormatVerdict(v, {.verbose = opt.verbose});
-    Print(o, 1, 1, opt.verbose);
-    if (o.result == Result::kPass) std::printf("%s", o.details.c_str());
-    if (!opt.junit.empty()) WriteJUnit(UserPath(opt.junit), "conformance.transcript", {o});
-    return o.result == Result::kFail ? 1 : 0;
-  }
-
-  // An implementation directory.
-  std::string dir;
-  // A built-in implementation by name (conformance/impls/NAME), else a path.
-  if (IsName(opt.impl) && std::filesystem::is_directory(absl::StrCat(rf, "/conformance/impls/", opt.impl))) {
-    dir = absl::StrCat(rf, "/conformance/impls/", opt.impl);
-  } else {
-    dir = UserPath(opt.impl);
-  }
-  std::error_code ec;
-  if (!std::filesystem::is_directory(dir, ec)) return Usage(absl::StrCat("--impl: ", dir, " is not a directory"));
-  if (opt.scenarios.empty()) opt.scenarios.assign(std::begin(kScenarios), std::end(kScenarios));
-  std::printf("conformance: implementation %s (%s), %zu scenario(s), %d run(s) each\n", opt.impl.c_str(), dir.c_str(),
-              opt.scenarios.size(), opt.runs);
-  std::printf("conformance: observed by %s\n", ObserverLine(opt).c_str());
-  std::vector<Outcome> outs;
-  for (size_t k = 0; k < opt.scenarios.size(); ++k) {
-    const std::string& id = opt.scenarios[k];
-    Outcome o;
-    o.id = id;
-    Spec spec;
-    std::string error;
-    const std::string exe = absl::StrCat(dir, "/", id);
-    if (!load_spec(id, &spec, &error)) {
-      o.result = Result::kUnresolved;
-      o.summary = error;
-    } else if (access(exe.c_str(), X_OK) != 0 || std::filesystem::is_directory(exe, ec)) {
-      o.result = Result::kUnsupported;
-      o.summary = absl::StrCat("no executable '", id, "' in implementation ", opt.impl);
-    } else {
-      if (isatty(1)) {
-        std::printf("[%zu/%zu] %-24s running...\r", k + 1, opt.scenarios.size(), id.c_str());
-        std::fflush(stdout);
-      }
-      o = RunAndCheck(spec, {exe}, "", env, opt);
-    }
-    Print(o, k + 1, opt.scenarios.size(), opt.verbose);
-    outs.push_back(o);
-  }
-  int counts[4] = {0, 0, 0, 0};
-  for (const Outcome& o : outs) ++counts[static_cast<int>(o.result)];
-  std::printf("conformance: %d PASS, %d FAIL, %d UNRESOLVED, %d UNSUPPORTED\n", counts[0], counts[1], counts[2], counts[3]);
-  if (!opt.junit.empty() && !WriteJUnit(UserPath(opt.junit), absl::StrCat("conformance.", opt.impl), outs)) {
-    std::cerr << "conformance: cannot write " << UserPath(opt.junit) << "\n";
   }
   for (const Outcome& o : outs) {
-    if (opt.timeline.empty() || !o.observed) continue;
-    std::string path = UserPath(opt.timeline);
-    if (outs.size() > 1) {
-      // One file per scenario: t.json -> t.fork.json.
+    if (timeline.empty() || !o.observed) continue;
+    std::string path = timeline;
+    if (outs.size() > 1) {  // One file per scenario: t.json -> t.fork.json.
       size_t dot = path.rfind('.');
       if (dot == std::string::npos || dot < path.rfind('/') + 1) dot = path.size();
       path = absl::StrCat(path.substr(0, dot), ".", o.id, path.substr(dot));
     }
     if (absl::Status s = WriteChromeTrace(*o.observed, path); !s.ok()) {
       std::cerr << "conformance: --timeline: " << s.message() << "\n";
+      code = std::max(code, suite::kExitUnresolved);
     } else {
       std::printf("conformance: timeline of %s written to %s (open it in Perfetto or chrome://tracing)\n", o.id.c_str(),
                   path.c_str());
     }
   }
-  return counts[1] ? 1 : 0;
+  if (int sig = g_interrupted.load(); sig != 0) return suite::kExitInterrupted + sig;
+  return code;
+}
+
+// Checks up front that an output file can be written (so a typo fails
+// before an hour of runs, not after).
+absl::Status Writable(const std::string& path, const char* flag) {
+  if (path.empty()) return absl::OkStatus();
+  std::ofstream out(path, std::ios::app);
+  if (!out) return absl::InvalidArgumentError(absl::StrCat("--", flag, "=", path, ": ", std::strerror(errno)));
+  return absl::OkStatus();
+}
+
+int Main(int argc, char** argv) {
+  std::vector<std::string> program;
+  bool help = false;
+  absl::StatusOr<std::set<std::string>> given = ParseFlags(argc, argv, &program, &help);
+  if (!given.ok()) return Usage(std::string(given.status().message()));
+  if (help) {
+    Help();
+    return 0;
+  }
+  const std::set<std::string>& flags = *given;
+
+  // Values every mode checks the same way.
+  absl::Duration timeout = absl::InfiniteDuration();
+  if (const std::string t = absl::GetFlag(FLAGS_timeout); t != "none") {
+    double s = 0;
+    if (!absl::SimpleAtod(t, &s) || !std::isfinite(s) || s <= 0 || s > 1e6) {
+      return Usage(absl::StrCat("--timeout must be a positive number of seconds (at most 1000000) or none, not '", t, "'"));
+    }
+    timeout = absl::Seconds(s);
+  }
+  if (absl::GetFlag(FLAGS_runs) < 1) return Usage(absl::StrCat("--runs must be at least 1, not ", absl::GetFlag(FLAGS_runs)));
+  Observer observer = Observer::kAuto;
+  if (const std::string o = absl::GetFlag(FLAGS_observer); o == "bpf") {
+    observer = Observer::kBpf;
+  } else if (o == "ptrace") {
+    observer = Observer::kPtrace;
+  } else if (o != "auto") {
+    return Usage(absl::StrCat("--observer must be auto, bpf or ptrace, not '", o, "'"));
+  }
+  const std::string stdio = absl::GetFlag(FLAGS_stdio);
+  if (!stdio.empty() && stdio != "pty" && stdio != "pipe") {
+    return Usage(absl::StrCat("--stdio must be pty or pipe, not '", stdio, "'"));
+  }
+  const std::string allow = absl::GetFlag(FLAGS_allow);
+  if (flags.count("allow") && allow != "unsupported") return Usage(absl::StrCat("--allow must be unsupported, not '", allow, "'"));
+  if (!absl::GetFlag(FLAGS_trace) && flags.count("observer")) return Usage("--observer has no meaning with --no-trace");
+  for (const auto& [flag, value] : std::vector<std::pair<const char*, std::string>>{
+           {"spec", absl::GetFlag(FLAGS_spec)}, {"transcript", absl::GetFlag(FLAGS_transcript)},
+           {"junit", absl::GetFlag(FLAGS_junit)}, {"timeline", absl::GetFlag(FLAGS_timeline)}}) {
+    if (flags.count(flag) && value.empty()) return Usage(absl::StrCat("--", flag, "= is empty"));
+  }
+  const std::string junit = flags.count("junit") ? UserPath(absl::GetFlag(FLAGS_junit)) : "";
+  const std::string timeline = flags.count("timeline") ? UserPath(absl::GetFlag(FLAGS_timeline)) : "";
+  if (absl::Status s = Writable(junit, "junit"); !s.ok()) return Usage(std::string(s.message()));
+
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;  // No SA_RESTART: a blocking wait returns.
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  suite::RunOptions run;
+  run.runs = absl::GetFlag(FLAGS_runs);
+  run.timeout = timeout;
+  run.trace = absl::GetFlag(FLAGS_trace);
+  run.observer = observer;
+  run.verbose = absl::GetFlag(FLAGS_verbose);
+  run.keep_observation = !timeline.empty();
+  run.interrupted = &g_interrupted;
+  auto stdio_for = [&](const Spec& spec) {
+    const std::string s = !stdio.empty() ? stdio : spec.stdio;
+    return s == "pty" ? Stdio::kPty : Stdio::kPipe;
+  };
+  const std::string rf = RunfilesRoot();
+  const std::string scenarios_dir = rf.empty() ? "" : rf + "/conformance/scenarios";
+  std::vector<suite::ScenarioFile> scenarios;
+  if (!rf.empty()) {
+    absl::StatusOr<std::vector<suite::ScenarioFile>> s = suite::DiscoverScenarios(scenarios_dir);
+    if (s.ok()) scenarios = *std::move(s);
+  }
+  std::vector<std::string> ids;
+  for (const suite::ScenarioFile& s : scenarios) ids.push_back(s.id);
+  auto parse_spec = [&](const std::string& path, const std::string& shown) -> absl::StatusOr<Spec> {
+    absl::StatusOr<std::string> text = ReadFile(path, "the spec");
+    if (!text.ok()) return text.status();
+    return ParseSpec(*text, shown);
+  };
+  auto need_runfiles = [&]() -> int {
+    std::cerr << "conformance: cannot find the runfiles (conformance/scenarios); run it with "
+                 "`tools/bazel run //conformance`\n";
+    return suite::kExitUsage;
+  };
+  // The implementation's directory: a built-in NAME, else a path.
+  auto impl_dir = [&](const std::string& impl) -> absl::StatusOr<std::string> {
+    if (IsName(impl) && !rf.empty() && std::filesystem::is_directory(absl::StrCat(rf, "/conformance/impls/", impl))) {
+      return absl::StrCat(rf, "/conformance/impls/", impl);
+    }
+    const std::string dir = UserPath(impl);
+    if (!std::filesystem::is_directory(dir)) {
+      return absl::InvalidArgumentError(absl::StrCat("--impl: ", dir, " is not a directory (nor a built-in: ",
+                                                     "mp, cpython, cpython-u, cpython-spawn, cpython-forkserver)"));
+    }
+    return dir;
+  };
+
+  // --list: the scenarios, with a description each.
+  if (absl::GetFlag(FLAGS_list)) {
+    if (absl::Status s = OnlyFlags(flags, {"list", "impl"}, "with --list"); !s.ok()) return Usage(std::string(s.message()));
+    if (rf.empty()) return need_runfiles();
+    std::string dir;
+    if (flags.count("impl")) {
+      if (absl::GetFlag(FLAGS_impl).size() != 1) return Usage("--list takes one --impl");
+      absl::StatusOr<std::string> d = impl_dir(absl::GetFlag(FLAGS_impl)[0]);
+      if (!d.ok()) return Usage(std::string(d.status().message()));
+      dir = *d;
+    }
+    for (const suite::ScenarioFile& s : scenarios) {
+      std::string has;
+      if (!dir.empty()) {
+        std::optional<suite::ProgramProblem> p = suite::CheckProgram(dir + "/" + s.id);
+        has = !p ? "  [has a program]" : p->missing ? "  [no program]" : absl::StrCat("  [", p->why, "]");
+      }
+      std::printf("%-24s %s%s\n", s.id.c_str(), s.description.c_str(), has.c_str());
+    }
+    return 0;
+  }
+
+  // A recorded transcript against a scenario's spec or the user's own.
+  if (flags.count("transcript")) {
+    if (absl::Status s = OnlyFlags(flags, {"transcript", "scenario", "spec", "junit", "verbose"}, "with --transcript (it runs nothing)");
+        !s.ok()) {
+      return Usage(std::string(s.message()));
+    }
+    if (!program.empty()) return Usage("-- PROGRAM has no meaning with --transcript (it runs nothing)");
+    const std::vector<std::string> chosen = absl::GetFlag(FLAGS_scenario);
+    if ((flags.count("spec") ? 1 : 0) + chosen.size() != 1) {
+      return Usage("--transcript needs exactly one --scenario=ID, or --spec=FILE");
+    }
+    absl::StatusOr<Spec> spec = absl::InvalidArgumentError("");
+    if (flags.count("spec")) {
+      spec = parse_spec(UserPath(absl::GetFlag(FLAGS_spec)), absl::GetFlag(FLAGS_spec));
+    } else {
+      if (rf.empty()) return need_runfiles();
+      if (std::find(ids.begin(), ids.end(), chosen[0]) == ids.end()) {
+        return Usage(absl::StrCat("unknown scenario '", chosen[0], "' (scenarios: ", absl::StrJoin(ids, ", "), ")"));
+      }
+      spec = parse_spec(absl::StrCat(scenarios_dir, "/", chosen[0], ".spec"),
+                        absl::StrCat("conformance/scenarios/", chosen[0], ".spec"));
+    }
+    if (!spec.ok()) return Usage(std::string(spec.status().message()));
+    absl::StatusOr<std::string> text = ReadFile(UserPath(absl::GetFlag(FLAGS_transcript)), "the transcript");
+    if (!text.ok()) return Usage(std::string(text.status().message()));
+    Verdict v = Check(*spec, ObservationFromTranscript(*text), {.transcript = true});
+    Outcome o;
+    o.id = spec->scenario;
+    o.runs.push_back({});
+    o.result = v.pass() ? Result::kPass : v.result == Verdict::kUnresolved ? Result::kUnresolved : Result::kFail;
+    o.runs.back().result = o.result;
+    o.summary = absl::StrCat("transcript ", absl::GetFlag(FLAGS_transcript), "; ", v.held, " rules held, ",
+                             v.not_checkable.size(), " not checkable");
+    o.held = v.held;
+    o.violated = static_cast<int>(v.violations.size());
+    o.not_checkable = static_cast<int>(v.not_checkable.size());
+    o.details = FormatVerdict(v, {.verbose = absl::GetFlag(FLAGS_verbose)});
+    Print(o, 1, 1, true);
+    return Finish({o}, junit, "conformance.transcript", "", {});
+  }
+
+  // A user's own program against a user's spec.
+  if (flags.count("spec")) {
+    if (absl::Status s = OnlyFlags(flags, {"spec", "runs", "junit", "timeline", "timeout", "observer", "trace", "stdio",
+                                           "verbose"},
+                                   "with --spec (it judges one program; --impl, --scenario and --allow are for suites)");
+        !s.ok()) {
+      return Usage(std::string(s.message()));
+    }
+    if (program.empty()) return Usage("--spec needs -- PROGRAM ARGS...");
+    absl::StatusOr<Spec> spec = parse_spec(UserPath(absl::GetFlag(FLAGS_spec)), absl::GetFlag(FLAGS_spec));
+    if (!spec.ok()) return Usage(std::string(spec.status().message()));
+    if (absl::StrContains(program[0], "/")) {
+      program[0] = UserPath(program[0]);
+      if (std::optional<suite::ProgramProblem> p = suite::CheckProgram(program[0])) {
+        Outcome o;
+        o.id = spec->scenario;
+        o.result = Result::kUnresolved;
+        o.summary = absl::StrCat("cannot run the program: ", p->why);
+        Print(o, 1, 1, false);
+        return Finish({o}, junit, "conformance.spec", "", {});
+      }
+    }
+    std::vector<std::string> user_env;
+    for (char** e = environ; *e; ++e) user_env.push_back(*e);
+    run.stdio = stdio_for(*spec);
+    std::printf("conformance: observed by %s; stdio: %s\n", ObserverLine(run.trace, observer).c_str(),
+                run.stdio == Stdio::kPty ? "pty" : "pipe");
+    if (isatty(1)) {
+      run.on_run = [&](int k) {
+        std::printf("\r\033[K[1/1] %s %d/%d", spec->scenario.c_str(), k, run.runs);
+        std::fflush(stdout);
+      };
+    }
+    Outcome o = suite::RunScenario(*spec, program, UserDir(), user_env, run);
+    Print(o, 1, 1, run.verbose);
+    return Finish({o}, junit, "conformance.spec", timeline, {});
+  }
+
+  // An implementation directory.
+  if (!program.empty()) return Usage("-- PROGRAM needs --spec=FILE (an implementation brings its own programs)");
+  if (rf.empty()) return need_runfiles();
+  std::vector<std::string> impls = absl::GetFlag(FLAGS_impl);
+  if (impls.empty()) impls = {"mp"};
+  if (impls.size() > 1) return Usage("one --impl at a time");
+  absl::StatusOr<std::string> dir = impl_dir(impls[0]);
+  if (!dir.ok()) return Usage(std::string(dir.status().message()));
+  std::vector<std::string> chosen = absl::GetFlag(FLAGS_scenario);
+  for (const std::string& id : chosen) {
+    if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
+      return Usage(absl::StrCat("unknown scenario '", id, "' (scenarios: ", absl::StrJoin(ids, ", "), ")"));
+    }
+  }
+  if (chosen.empty()) chosen = ids;
+  suite::Expectations expectations;
+  if (std::filesystem::exists(*dir + "/expectations")) {
+    absl::StatusOr<std::string> text = ReadFile(*dir + "/expectations", "the expectations");
+    if (!text.ok()) return Usage(std::string(text.status().message()));
+    absl::StatusOr<suite::Expectations> e = suite::ParseExpectations(*text, *dir + "/expectations", ids);
+    if (!e.ok()) return Usage(std::string(e.status().message()));
+    expectations = *std::move(e);
+  }
+  std::printf("conformance: implementation %s (%s), %zu scenario(s), %d run(s) each\n", impls[0].c_str(),
+              dir->c_str(), chosen.size(), run.runs);
+  std::printf("conformance: observed by %s\n", ObserverLine(run.trace, observer).c_str());
+  const std::vector<std::string> env = {"PATH=" + std::string(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"),
+                                        "LANG=C.UTF-8"};
+  std::vector<Outcome> outs;
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    const std::string& id = chosen[k];
+    Outcome o;
+    o.id = id;
+    if (g_interrupted.load() != 0) break;
+    absl::StatusOr<Spec> spec =
+        parse_spec(absl::StrCat(scenarios_dir, "/", id, ".spec"), absl::StrCat("conformance/scenarios/", id, ".spec"));
+    const std::string exe = absl::StrCat(*dir, "/", id);
+    if (!spec.ok()) {
+      o.result = Result::kUnresolved;
+      o.summary = std::string(spec.status().message());
+    } else if (std::optional<suite::ProgramProblem> p = suite::CheckProgram(exe)) {
+      o.result = p->missing ? Result::kUnsupported : Result::kUnresolved;
+      o.summary = p->missing ? absl::StrCat("no program '", id, "' in implementation ", impls[0]) : p->why;
+    } else {
+      run.stdio = stdio_for(*spec);
+      if (isatty(1)) {
+        run.on_run = [&](int r) {
+          std::printf("\r\033[K[%zu/%zu] %-24s %d/%d", k + 1, chosen.size(), id.c_str(), r, run.runs);
+          std::fflush(stdout);
+        };
+      }
+      o = suite::RunScenario(*spec, {exe}, "", env, run);
+    }
+    if (auto it = expectations.find(id); it != expectations.end()) o.expected = it->second;
+    Print(o, k + 1, chosen.size(), run.verbose);
+    outs.push_back(std::move(o));
+  }
+  int counts[4] = {0, 0, 0, 0};
+  int unexpected = 0;
+  for (const Outcome& o : outs) {
+    ++counts[static_cast<int>(o.result)];
+    unexpected += o.unexpected();
+  }
+  std::printf("conformance: %d PASS, %d FAIL, %d UNRESOLVED, %d UNSUPPORTED; %d unexpected%s\n", counts[0], counts[1],
+              counts[2], counts[3], unexpected,
+              g_interrupted.load() != 0 ? absl::StrCat("; interrupted after ", outs.size(), " of ", chosen.size(), " scenarios").c_str() : "");
+  return Finish(outs, junit, absl::StrCat("conformance.", impls[0]), timeline, {.allow_unsupported = allow == "unsupported"});
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the conformance CLI with the given arguments; passes iff nothing
-# FAILed (PASS, UNSUPPORTED and a text-only PASS all pass the test).
+# Runs the conformance CLI with the given arguments; passes iff every
+# scenario met its expectation (exit status 0: INTERPRETING.md).
 set -u
 cli="$1"
 shift

@@ -1,22 +1,39 @@
-"""One Bazel test per (implementation, scenario) pair, expected-fail control
-and transcript, so that `bazel test //conformance/...` runs them in parallel."""
-
-SCENARIOS = ["fork", "process", "pool", "subprocess_call", "subprocess_communicate", "queue"]
+"""The suite's tests, one Bazel test each so that `bazel test //conformance/...`
+runs them in parallel. Scenarios, transcripts and controls are discovered
+from their files (scenarios/*.spec, transcripts/*.txt, expected-fail/*/EXPECTED),
+never listed here."""
 
 # The built-in implementations (conformance/impls/NAME), each judged on every scenario.
 IMPLS = ["mp", "cpython", "cpython-u", "cpython-spawn", "cpython-forkserver"]
-TRANSCRIPTS = ["fork", "process", "pool", "queue"]
 
-def conformance_tests():
-    for impl in IMPLS:
-        for s in SCENARIOS:
+def scenario_tests():
+    """In conformance/scenarios/BUILD: IMPL_ID_test for every implementation
+    and every scenario spec; each must meet its expectations (exit status 0)."""
+    for spec in native.glob(["*.spec"]):
+        s = spec[:-len(".spec")]
+        for impl in IMPLS:
             native.sh_test(
                 name = "%s_%s_test" % (impl, s),
                 size = "medium",
-                srcs = ["pair_test.sh"],
-                args = ["$(rootpath :conformance)", "--impl=" + impl, "--scenario=" + s],
-                data = [":conformance"],
+                srcs = ["//conformance:pair_test.sh"],
+                args = ["$(rootpath //conformance)", "--impl=" + impl, "--scenario=" + s],
+                data = ["//conformance"],
             )
+
+def transcript_tests():
+    """In conformance/transcripts/BUILD: each documented output, checked with
+    --transcript against the scenario of its name."""
+    for t in native.glob(["*.txt"]):
+        s = t[:-len(".txt")]
+        native.sh_test(
+            name = "transcript_%s_test" % s,
+            size = "small",
+            srcs = ["//conformance:pair_test.sh"],
+            args = ["$(rootpath //conformance)", "--transcript=$(rootpath %s)" % t, "--scenario=" + s],
+            data = ["//conformance", t],
+        )
+
+def conformance_tests():
     # The fallback without ptrace: text-only checks must still pass CPython.
     native.sh_test(
         name = "cpython_text_only_test",
@@ -27,7 +44,7 @@ def conformance_tests():
     )
     native.sh_test(
         name = "cli_test",
-        size = "medium",
+        size = "large",
         srcs = ["cli_test.sh"],
         args = ["$(rootpath :conformance)"],
         data = [
@@ -36,18 +53,6 @@ def conformance_tests():
             "//conformance/transcripts:fork.txt",
         ],
     )
-    for s in TRANSCRIPTS:
-        native.sh_test(
-            name = "transcript_%s_test" % s,
-            size = "small",
-            srcs = ["pair_test.sh"],
-            args = [
-                "$(rootpath :conformance)",
-                "--transcript=$(rootpath //conformance/transcripts:%s.txt)" % s,
-                "--scenario=" + s,
-            ],
-            data = [":conformance", "//conformance/transcripts:%s.txt" % s],
-        )
 
 def expected_fail_tests():
     """In conformance/expected-fail/BUILD: one test per control, that is per

@@ -97,10 +97,7 @@ Observation ObservationFromTranscript(absl::string_view text) {
   return obs;
 }
 
-namespace {
-
-// The length of the valid UTF-8 sequence at s[i], or 0.
-size_t Utf8Length(absl::string_view s, size_t i) {
+size_t Utf8SequenceLength(absl::string_view s, size_t i) {
   const unsigned char c = static_cast<unsigned char>(s[i]);
   size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c < 0xE0 ? 2 : 0;
   if (n == 0 || i + n > s.size()) return 0;
@@ -114,8 +111,6 @@ size_t Utf8Length(absl::string_view s, size_t i) {
   }
   return n;
 }
-
-}  // namespace
 
 std::string ShowText(absl::string_view text, size_t max) {
   std::string out;
@@ -137,7 +132,7 @@ std::string ShowText(absl::string_view text, size_t max) {
     } else if (c < 0x80) {
       out += static_cast<char>(c);
       ++i;
-    } else if (size_t n = Utf8Length(shown, i); n > 0) {
+    } else if (size_t n = Utf8SequenceLength(shown, i); n > 0) {
       out.append(shown.data() + i, n);
       i += n;
     } else {

@@ -54,6 +54,10 @@ std::vector<Line> ReassembleLines(const Observation& obs, int stream = 1, size_t
 // A recorded transcript: untraced, one pseudo-process (pid 0).
 Observation ObservationFromTranscript(absl::string_view text);
 
+// The length of the valid UTF-8 sequence that starts at s[i], or 0 (an
+// invalid byte, or an overlong, surrogate or out-of-range encoding).
+size_t Utf8SequenceLength(absl::string_view s, size_t i);
+
 // The line as a report shows it: at most `max` bytes (then "... (N bytes in
 // all)"), with control bytes, a trailing `\r` and invalid UTF-8 escaped
 // (`\r`, `\x1b`, `\xff`), so that it is safe on a terminal and in XML.

@@ -34,7 +34,7 @@ _ABSL_LABELS = {
     "absl/cleanup": ["cleanup"],
     "absl/container": ["btree", "fixed_array", "flat_hash_map", "flat_hash_set", "inlined_vector", "node_hash_map", "node_hash_set"],
     "absl/debugging": ["failure_signal_handler", "stacktrace", "symbolize"],
-    "absl/flags": ["flag", "parse", "usage", "marshalling"],
+    "absl/flags": ["flag", "parse", "reflection", "usage", "marshalling"],
     "absl/functional": ["any_invocable", "bind_front", "function_ref"],
     "absl/hash": ["hash"],
     "absl/memory": ["memory"],
