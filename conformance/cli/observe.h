@@ -1,6 +1,7 @@
 // Runs a scenario program under the tracer (conformance/runner/tracer.h) with
 // the runner contract's settings (INTERPRETING.md): private network
-// namespace, stdin /dev/null. Without ptrace the tracer runs it untraced and
+// namespace, stdin /dev/null, stdout and stderr pipes or (Stdio::kPty) each
+// its own pseudo-terminal. Without ptrace the tracer runs it untraced and
 // the Observation says so.
 
 #ifndef CONFORMANCE_CLI_OBSERVE_H_
@@ -23,6 +24,9 @@ struct ObserveRequest {
   absl::Duration timeout = absl::Seconds(60);
   bool trace = true;
   Observer observer = Observer::kAuto;
+  // kPty: stdout and stderr are terminals, as in the seed's documented runs
+  // (line-buffered stdio); tracer.h says what each observer sees then.
+  Stdio stdio = Stdio::kPipe;
 };
 
 absl::StatusOr<Observation> Observe(const ObserveRequest& req);

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <termios.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -73,6 +75,33 @@ absl::Status MakePipeCapture(UniqueFd* mine, UniqueFd* theirs, FileId* id) {
   return absl::OkStatus();
 }
 
+// A pty capture: `mine` the master (nonblocking), `theirs` the slave.
+absl::Status MakePtyCapture(UniqueFd* mine, UniqueFd* theirs, FileId* id) {
+  mine->reset(::open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK));
+  if (!mine->valid()) return base::posix::ErrnoError(errno, "open /dev/ptmx");
+  int unlock = 0;
+  if (::ioctl(mine->get(), TIOCSPTLCK, &unlock) != 0) return base::posix::ErrnoError(errno, "ioctl(TIOCSPTLCK)");
+  // The slave through the master (no path lookup, and no O_NONBLOCK: that
+  // is the master's file only). O_NOCTTY: nobody's controlling terminal.
+  theirs->reset(::ioctl(mine->get(), TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC));
+  if (!theirs->valid()) return base::posix::ErrnoError(errno, "ioctl(TIOCGPTPEER)");
+  struct termios t;
+  if (::tcgetattr(theirs->get(), &t) != 0) return base::posix::ErrnoError(errno, "tcgetattr");
+  // The bytes a program writes reach the master unchanged (no \n -> \r\n),
+  // and nothing is echoed (nothing is typed either: stdin is /dev/null).
+  t.c_oflag &= ~static_cast<tcflag_t>(OPOST);
+  t.c_lflag &= ~static_cast<tcflag_t>(ECHO | ECHOE | ECHOK | ECHONL | ECHOCTL | ECHOKE);
+  if (::tcsetattr(theirs->get(), TCSANOW, &t) != 0) return base::posix::ErrnoError(errno, "tcsetattr");
+  struct winsize ws = {};
+  ws.ws_row = 24;
+  ws.ws_col = 80;
+  if (::ioctl(theirs->get(), TIOCSWINSZ, &ws) != 0) return base::posix::ErrnoError(errno, "ioctl(TIOCSWINSZ)");
+  struct stat st;
+  if (::fstat(theirs->get(), &st) != 0) return base::posix::ErrnoError(errno, "fstat");
+  *id = {st.st_dev, st.st_ino};
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 Capture::Capture(Observation* obs, size_t max_output_bytes) : obs_(obs), max_output_bytes_(max_output_bytes) {
@@ -80,10 +109,12 @@ Capture::Capture(Observation* obs, size_t max_output_bytes) : obs_(obs), max_out
   captured_[2] = &obs_->stderr_bytes;
 }
 
-absl::Status Capture::Open(UniqueFd theirs[3], bool pipes) {
-  pipes_ = pipes;
+absl::Status Capture::Open(UniqueFd theirs[3], CaptureKind kind) {
+  kind_ = kind;
   for (int s = 1; s <= 2; ++s) {
-    absl::Status made = pipes ? MakePipeCapture(&cap_[s], &theirs[s], &ids_[s]) : MakeCapture(&cap_[s], &theirs[s], &ids_[s]);
+    absl::Status made = kind == CaptureKind::kPipes  ? MakePipeCapture(&cap_[s], &theirs[s], &ids_[s])
+                        : kind == CaptureKind::kPtys ? MakePtyCapture(&cap_[s], &theirs[s], &ids_[s])
+                                                     : MakeCapture(&cap_[s], &theirs[s], &ids_[s]);
     if (!made.ok()) return made;
     open_[s] = true;
   }
@@ -91,34 +122,44 @@ absl::Status Capture::Open(UniqueFd theirs[3], bool pipes) {
   return absl::OkStatus();
 }
 
-bool Capture::Holds(const struct stat& st) const {
+int Capture::StreamOf(const struct stat& st) const {
   for (int s = 1; s <= 2; ++s) {
-    if (st.st_ino == ids_[s].ino && st.st_dev == ids_[s].dev) return true;
+    if (st.st_ino == ids_[s].ino && st.st_dev == ids_[s].dev) return s;
   }
-  return false;
+  return 0;
 }
 
 void Capture::ReceiveAll(absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer) {
   for (int s = 1; s <= 2; ++s) {
-    if (pipes_) {
-      ReadPipe(s);
+    if (kind_ != CaptureKind::kSockets) {
+      ReadBytes(s, start);
     } else {
       Receive(s, start, untraced_writer);
     }
   }
 }
 
-void Capture::ReadPipe(int s) {
+void Capture::ReadBytes(int s, absl::Time start) {
   while (open_[s]) {
     ssize_t n = ::read(cap_[s].get(), buf_.data(), buf_.size());
     if (n < 0 && errno == EINTR) continue;
+    // A pty master reads EIO once no process holds the slave (after the
+    // bytes written before are read): the end of the stream.
+    if (n < 0 && errno == EIO && kind_ == CaptureKind::kPtys) n = 0;
     if (n < 0 && errno != EAGAIN) {
       obs_->anomalies.push_back(
           absl::StrCat("reading the captured ", s == 1 ? "stdout" : "stderr", " failed: ", ::strerror(errno)));
     }
     if (n == 0 || (n < 0 && errno != EAGAIN)) open_[s] = false;
     if (n <= 0) return;
-    Keep(s, buf_.data(), static_cast<size_t>(n));
+    if (anonymous_writes_) {
+      // Text only: the stream's reads run on as one record until the other
+      // stream's bytes come between.
+      bool continues = !obs_->writes.empty() && obs_->writes.back().stream == s;
+      Record(s, std::nullopt, buf_.data(), static_cast<size_t>(n), continues, start);
+    } else {
+      Keep(s, buf_.data(), static_cast<size_t>(n));
+    }
   }
 }
 
@@ -233,7 +274,7 @@ bool Capture::Record(int s, std::optional<pid_t> pid, const char* data, size_t l
 }
 
 void Capture::Finish() {
-  if (pipes_) return;
+  if (kind_ != CaptureKind::kSockets) return;
   if (anonymous_bytes_ != 0) {
     obs_->anomalies.push_back(
         absl::StrCat(anonymous_bytes_, " captured bytes came without the writer's credentials (pid 0)"));

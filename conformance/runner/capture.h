@@ -1,8 +1,8 @@
 // Private: the conformance runner's captures of a program's stdout and
 // stderr, and how what they read becomes the Observation's writes
 // (tracer.h says why Unix sockets with SO_PASSCRED). Observed by BPF, the
-// captures are plain pipes instead: they keep the bytes, and the BPF
-// observer names the writers (reconcile.h).
+// captures are plain pipes instead, and in terminal mode pseudo-terminals:
+// they keep the bytes, and the observer names the writers (reconcile.h).
 
 #ifndef CONFORMANCE_RUNNER_CAPTURE_H_
 #define CONFORMANCE_RUNNER_CAPTURE_H_
@@ -24,6 +24,13 @@
 
 namespace conformance::internal {
 
+// What a run's captures are (tracer.h says which observer uses which).
+enum class CaptureKind {
+  kSockets,  // Unix stream sockets with SO_PASSCRED: they name each writer.
+  kPipes,    // Pipes: bytes only (the BPF observer names the writers).
+  kPtys,     // Pseudo-terminals: bytes only (an observer names the writers).
+};
+
 // A capture's end, as stat() of /proc/<pid>/fd/<n> names it.
 struct FileId {
   dev_t dev = 0;
@@ -39,10 +46,18 @@ class Capture {
   Capture(Observation* obs, size_t max_output_bytes);
 
   // Creates both captures; `theirs[1]` and `theirs[2]` become the program's
-  // ends. `pipes`: pipes that keep the bytes only (writes stays empty), for
-  // the BPF observer; otherwise Unix sockets that name the writers.
+  // ends. Sockets record the writes as they read them; pipes and ptys keep
+  // the bytes only (writes stays empty: an observer's reports name the
+  // writers, reconcile.h), unless RecordAnonymousWrites() is called.
+  // A pty capture: the slave is the program's end, with output processing
+  // (OPOST) and echo off, so bytes pass unchanged, and a 80x24 window; it is
+  // nobody's controlling terminal. The master is read; once no process holds
+  // the slave, a read gives EIO, taken as EOF.
   // Errors: an errno error (base::posix::ErrnoError).
-  absl::Status Open(base::posix::UniqueFd theirs[3], bool pipes);
+  absl::Status Open(base::posix::UniqueFd theirs[3], CaptureKind kind);
+  // From now on, pipe and pty reads are recorded as writes of pid 0: for an
+  // untraced run (text only), where no observer names the writers.
+  void RecordAnonymousWrites() { anonymous_writes_ = kind_ != CaptureKind::kSockets; }
 
   // The program's end of `stream`.
   const FileId& Id(int stream) const { return ids_[stream]; }
@@ -52,8 +67,10 @@ class Capture {
   int PollFd(int stream) const { return open_[stream] ? cap_[stream].get() : -1; }
   bool AnyOpen() const { return open_[1] || open_[2]; }
 
-  // Whether `st` (a stat of some fd) is the program's end of a capture.
-  bool Holds(const struct stat& st) const;
+  // Which capture `st` (a stat of some fd) is the program's end of: 1, 2,
+  // or 0 (neither).
+  int StreamOf(const struct stat& st) const;
+  bool Holds(const struct stat& st) const { return StreamOf(st) != 0; }
 
   // Reads everything the captures hold now, without blocking, into writes
   // (each at its time since `start`). `untraced_writer(pid)`: whether a
@@ -66,7 +83,8 @@ class Capture {
 
  private:
   void Receive(int stream, absl::Time start, absl::FunctionRef<bool(pid_t)> untraced_writer);
-  void ReadPipe(int stream);
+  // Reads a pipe or pty capture (bytes only, or pid-0 writes).
+  void ReadBytes(int stream, absl::Time start);
   // Appends what fits under the cap to the stream's bytes; false if nothing did.
   bool Keep(int stream, const char* data, size_t len);
   // Appends `len` bytes read from `stream`, written by `pid`, to the
@@ -81,7 +99,8 @@ class Capture {
   base::posix::UniqueFd cap_[3];
   bool open_[3] = {false, false, false};
   FileId ids_[3];
-  bool pipes_ = false;
+  CaptureKind kind_ = CaptureKind::kSockets;
+  bool anonymous_writes_ = false;
   std::string* captured_[3] = {nullptr, nullptr, nullptr};
   std::vector<char> buf_;
   // Writers that were not traced processes, and bytes without credentials.

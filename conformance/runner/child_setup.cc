@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -32,8 +33,9 @@ using base::posix::UniqueFd;
 // The system calls that can open a path. Each stops the tracee at entry, so
 // that reopening a captured stream (/dev/stdout, /proc/self/fd/1, ...), which
 // fails with ENXIO on a socket, can be turned into a dup of the fd
-// (HandleSeccomp). Writes never stop: the captures attribute them
-// (ReceiveCaptures).
+// (HandleSeccomp). Writes to sockets never stop: the captures attribute them
+// (ReceiveCaptures); to a terminal, which names no writer, they do
+// (ptrace_writes.h).
 constexpr int kOpenSyscalls[] = {SYS_open, SYS_openat, SYS_openat2, SYS_creat};
 // Under ptrace the execs stop at entry too, so that the tracer reads the
 // file each asks to run (its exec event comes after the path is gone).
@@ -85,7 +87,7 @@ void MapOwnIds(uid_t uid, gid_t gid) {
 
 }  // namespace
 
-std::vector<sock_filter> BuildFilter(bool for_ptrace) {
+std::vector<sock_filter> BuildFilter(bool for_ptrace, bool trace_writes) {
   // Jumps are written with absolute targets and resolved at the end.
   struct Insn {
     sock_filter f;
@@ -109,6 +111,9 @@ std::vector<sock_filter> BuildFilter(bool for_ptrace) {
   if (for_ptrace) {
     for (int nr : kOpenSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
     for (int nr : kExecSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
+    if (trace_writes) {
+      for (int nr : kWriteSyscalls) jump(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), label(kTrace), -1);
+    }
     jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, label(kEnosys), -1);
     jump(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, label(kCloneCheck), -1);
   }
@@ -222,6 +227,14 @@ std::vector<std::string> TraceeEnvironment(const std::vector<std::string>& reque
   ::dup2(in, 0);
   ::dup2(out, 1);
   ::dup2(err, 2);
+  // Not a session leader, the child can drop the runner's controlling
+  // terminal without hanging it up: the program then has none (see
+  // tracer.h). It stays in the runner's process group.
+  int tty = ::open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (tty >= 0) {
+    ::ioctl(tty, TIOCNOTTY);
+    ::close(tty);
+  }
   // Nothing of the runner's may leak into the program.
   ::syscall(SYS_close_range, 3u, ~0u, 4u /* CLOSE_RANGE_CLOEXEC */);
   if (c.cwd != nullptr && ::chdir(c.cwd) != 0) {

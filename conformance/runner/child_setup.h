@@ -8,6 +8,7 @@
 #define CONFORMANCE_RUNNER_CHILD_SETUP_H_
 
 #include <linux/filter.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 
 #include <string>
@@ -18,12 +19,19 @@
 
 namespace conformance::internal {
 
+// The system calls that can write to a capture, as the BPF observer
+// (observe.bpf.c) knows them; write(2) first. pwrite64 and pwritev fail on a
+// pipe, socket or terminal (ESPIPE).
+inline constexpr int kWriteSyscalls[] = {SYS_write,   SYS_writev, SYS_pwritev2, SYS_vmsplice,
+                                         SYS_sendfile, SYS_splice, SYS_tee,     SYS_copy_file_range};
+
 // The seccomp filter of an observed program: makes io_uring_setup, io_setup
 // and 32-bit or x32 system calls fail with ENOSYS (their writes would not be
 // seen), and allows the rest. `for_ptrace`: also stops the opens and the
 // execs (SECCOMP_RET_TRACE), makes clone3 fail with ENOSYS and clone with
-// CLONE_UNTRACED with EPERM (so that no process escapes the tracer).
-std::vector<sock_filter> BuildFilter(bool for_ptrace);
+// CLONE_UNTRACED with EPERM (so that no process escapes the tracer);
+// `trace_writes` (with `for_ptrace`): stops kWriteSyscalls too.
+std::vector<sock_filter> BuildFilter(bool for_ptrace, bool trace_writes = false);
 // The filter of an untraced program: only the opens, as user notifications
 // to the runner (AnswerNotification in reopen.h), so that reopening a capture
 // works without ptrace too.
@@ -62,10 +70,13 @@ struct ChildSetup {
   gid_t gid;
 };
 
-// The child, from fork to exec: takes 0, 1 and 2 from `c`, waits for the
-// runner's go byte on `go_r` ('T': traced, 'U': untraced), isolates the
-// network, installs the filter ('T') or the notify filter ('U', sending its
-// listener to the runner) and execs. Never returns: _exit(127) on failure.
+// The child, from fork to exec: takes 0, 1 and 2 from `c`, gives up the
+// runner's controlling terminal if it has one (the program has none, so
+// /dev/tty fails with ENXIO, and it stays out of the runner's terminal),
+// waits for the runner's go byte on `go_r` ('T': traced, 'U': untraced),
+// isolates the network, installs the filter ('T') or the notify filter ('U',
+// sending its listener to the runner) and execs. Never returns: _exit(127)
+// on failure.
 [[noreturn]] void ChildMain(const ChildSetup& c);
 
 // Starts ChildMain(c) with vfork: no copy of the runner's page tables, and

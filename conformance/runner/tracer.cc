@@ -125,11 +125,15 @@ absl::Status Tracer::Run() {
       return bpf.status();
     }
   }
-  std::vector<sock_filter> filter = internal::BuildFilter(/*for_ptrace=*/bpf_ == nullptr);
+  bool pty = req_.stdio == Stdio::kPty;
+  std::vector<sock_filter> filter = internal::BuildFilter(/*for_ptrace=*/bpf_ == nullptr,
+                                                          /*trace_writes=*/bpf_ == nullptr && pty);
   sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
 
   UniqueFd theirs[3];
-  absl::Status made = capture_.Open(theirs, /*pipes=*/bpf_ != nullptr);
+  absl::Status made = capture_.Open(theirs, pty                ? CaptureKind::kPtys
+                                            : bpf_ != nullptr ? CaptureKind::kPipes
+                                                              : CaptureKind::kSockets);
   if (!made.ok()) return made;
   absl::StatusOr<base::posix::PipeFds> go = base::posix::MakePipe();
   if (!go.ok()) return go.status();
@@ -221,7 +225,7 @@ absl::Status Tracer::Run() {
   threads_[pid] = pid;
   // The child subreaper: what an orphan's getppid() returns.
   obs_->reaper = ::getpid();
-  obs_->stdio = "pipe";
+  obs_->stdio = pty ? "pty" : "pipe";
   if (bpf_ != nullptr) {
     if (!bpf_->Spawned()) {
       ::kill(pid, SIGKILL);
@@ -244,6 +248,8 @@ absl::Status Tracer::Run() {
   }
   if (traced_) obs_->observer = "ptrace";
   obs_->traced = traced_ || bpf_ != nullptr;
+  // Untraced, a pty names no writer: text only.
+  if (!obs_->traced) capture_.RecordAnonymousWrites();
   // 'T': install `filter` (observed by ptrace or BPF); 'U': the notify filter.
   char go_byte = obs_->traced ? 'T' : 'U';
   if (bpf_ == nullptr) (void)!::write(go->write.get(), &go_byte, 1);
@@ -328,6 +334,8 @@ absl::Status Tracer::Run() {
       obs_->anomalies.push_back(absl::StrCat("the BPF ring buffer overflowed: ", lost, " records lost"));
     }
     bpf_->End();
+    writes_.ReconcileInto(obs_);
+  } else if (traced_ && pty) {
     writes_.ReconcileInto(obs_);
   }
   restore();

@@ -106,6 +106,13 @@ enum class Observer {
   kPtrace,  // ptrace and Unix-socket captures.
 };
 
+// What the program's stdout and stderr are (tracer.h's banner says how each
+// is observed).
+enum class Stdio {
+  kPipe,  // Two pipes (BPF) or two Unix stream sockets (ptrace, untraced).
+  kPty,   // Each the slave side of its own pseudo-terminal: isatty() is true.
+};
+
 struct RunRequest {
   // The program and its arguments. argv[0] without a '/' is searched in PATH
   // (the request's PATH when `env` is given).
@@ -121,6 +128,7 @@ struct RunRequest {
   // Observe the tree and the writers; false: capture the text only.
   bool trace = true;
   Observer observer = Observer::kAuto;
+  Stdio stdio = Stdio::kPipe;
   // How long processes may outlive the root before the runner kills them (as
   // leaked). Zero: kill them as soon as the root has exited.
   absl::Duration leak_grace = absl::ZeroDuration();

@@ -25,6 +25,7 @@
 #include "conformance/runner/bpf_observer.h"
 #include "conformance/runner/capture.h"
 #include "conformance/runner/child_setup.h"
+#include "conformance/runner/ptrace_writes.h"
 #include "conformance/runner/reconcile.h"
 #include "conformance/runner/tracer.h"
 
@@ -71,6 +72,8 @@ class Tracer {
   void HandleStatus(pid_t tid, int status);
   void HandleStop(pid_t tid, int status);
   void HandleSeccomp(pid_t tid);
+  // A syscall-exit stop: the end of a write to a terminal (ptrace_writes.h).
+  void HandleSyscallExit(pid_t tid);
   // The thread group of `tid` as the tracer knows it; `tid` if unknown.
   pid_t KnownTgid(pid_t tid) const {
     auto it = threads_.find(tid);
@@ -122,6 +125,8 @@ class Tracer {
   // The writes BPF (or ptrace, at a terminal) reported, reconciled with
   // the captured bytes once everything is read.
   WriteReports writes_;
+  // Observed by ptrace with terminal captures: the writes in flight.
+  PtraceWrites ptrace_writes_;
 };
 
 }  // namespace conformance::internal

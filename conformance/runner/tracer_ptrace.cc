@@ -51,13 +51,19 @@ void Tracer::Discover(pid_t tid, pid_t forker_tgid, bool is_fork_event) {
   AddProcess(tgid, forker_tgid, Since());
 }
 
-// A seccomp stop is an exec, whose path is kept for its exec event, or an
-// open(2)-family call: one that reopens a capture becomes a dup of it
-// (reopen.h).
+// A seccomp stop is a write to a terminal capture (ptrace_writes.h), an
+// exec, whose path is kept for its exec event, or an open(2)-family call:
+// one that reopens a socket capture becomes a dup of it (reopen.h).
 void Tracer::HandleSeccomp(pid_t tid) {
   struct __ptrace_syscall_info info;
   if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) > 0 && info.op == PTRACE_SYSCALL_INFO_SECCOMP) {
     const auto* args = reinterpret_cast<const uint64_t*>(info.seccomp.args);
+    if (PtraceWrites::IsWrite(info.seccomp.nr)) {
+      // A terminal capture: a write to it stops again at its exit.
+      bool watch = ptrace_writes_.Entered(tid, info.seccomp.nr, args, capture_, writes_);
+      ::ptrace(watch ? PTRACE_SYSCALL : PTRACE_CONT, tid, nullptr, nullptr);
+      return;
+    }
     if (info.seccomp.nr == SYS_execve || info.seccomp.nr == SYS_execveat) {
       exec_paths_[tid] = ExecPathOf(tid, info.seccomp.nr, args);
       ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
@@ -79,10 +85,26 @@ void Tracer::HandleSeccomp(pid_t tid) {
   ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
 }
 
+void Tracer::HandleSyscallExit(pid_t tid) {
+  struct __ptrace_syscall_info info;
+  if (::ptrace(PTRACE_GET_SYSCALL_INFO, tid, sizeof(info), &info) > 0 && info.op == PTRACE_SYSCALL_INFO_EXIT) {
+    // Stopped at its return, the writer has done nothing since: its bytes
+    // come before anything it does next.
+    ptrace_writes_.Returned(tid, KnownTgid(tid), info.exit.rval, Since(), &writes_);
+  } else {
+    ptrace_writes_.Forget(tid);
+  }
+  ::ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+}
+
 void Tracer::HandleStop(pid_t tid, int status) {
   int sig = WSTOPSIG(status);
   int event = status >> 16;
   if (!threads_.contains(tid)) Discover(tid, 0, false);
+  if (event == 0 && sig == (SIGTRAP | 0x80)) {  // PTRACE_O_TRACESYSGOOD
+    HandleSyscallExit(tid);
+    return;
+  }
   switch (event) {
     case PTRACE_EVENT_SECCOMP:
       HandleSeccomp(tid);
@@ -164,6 +186,7 @@ void Tracer::HandleStatus(pid_t tid, int status) {
     threads_.erase(it);
   }
   exec_paths_.erase(tid);
+  ptrace_writes_.Forget(tid);
   if (tgid != tid) return;  // A thread; its group lives on.
   ProcessRecord* p = Proc(tgid);
   // Ended already: a tracee that died (reaped by us as its tracer) and whose

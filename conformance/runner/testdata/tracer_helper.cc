@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/sendfile.h>
@@ -437,6 +438,29 @@ int Orphan() {
   return 0;
 }
 
+// tty: what a program sees of its stdin, stdout and stderr (run it with
+// terminal captures): which are terminals, stdout's window, what opening
+// /dev/tty gives (errno), then bytes a terminal would change with output
+// processing on, and lines through reopened stdouts.
+int Tty() {
+  struct winsize ws = {};
+  bool window = ::ioctl(1, TIOCGWINSZ, &ws) == 0;
+  int fd = ::open("/dev/tty", O_WRONLY | O_CLOEXEC);
+  int tty_errno = fd < 0 ? errno : 0;
+  if (fd >= 0) ::close(fd);
+  Out("isatty " + std::to_string(::isatty(0)) + std::to_string(::isatty(1)) + std::to_string(::isatty(2)) + "\n");
+  Out(window ? "window " + std::to_string(ws.ws_row) + "x" + std::to_string(ws.ws_col) + "\n" : "window none\n");
+  Out("/dev/tty " + std::to_string(tty_errno) + "\n");
+  Out("raw\r\n\tbytes\n");
+  for (const char* p : {"/dev/stdout", "/proc/self/fd/1"}) {
+    int again = ::open(p, O_WRONLY | O_CLOEXEC);
+    Say(again, std::string("via ") + p + "\n");
+    if (again >= 0) ::close(again);
+  }
+  Say(2, "to stderr\n");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -462,6 +486,7 @@ int main(int argc, char** argv) {
   if (mode == "torn") return Torn();
   if (mode == "execs" && argc > 2) return Execs(argv[2]);
   if (mode == "orphan") return Orphan();
+  if (mode == "tty") return Tty();
   std::fprintf(stderr, "unknown mode '%s'\n", mode.c_str());
   return 2;
 }
