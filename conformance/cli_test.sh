@@ -1,90 +1,232 @@
 #!/usr/bin/env bash
-# The CLI's contract: exit statuses, result codes, --runs counts, JUnit XML.
+# The command line's contract (INTERPRETING.md): exit statuses, every flag
+# honoured or refused, expectations, bounded and escaped reports, JUnit, the
+# scenario list as data, interruption. Each finding of issues 14 and 17 has a
+# check here.
 set -u
 cli="$1"
 cd "${TEST_SRCDIR}/mp" || exit 1
-tmp="${TEST_TMPDIR:-/tmp}"
+tmp="${TEST_TMPDIR:-/tmp}/cli"
+rm -rf "$tmp" && mkdir -p "$tmp"
 fails=0
 check() {  # check DESCRIPTION COMMAND...: the command must succeed
   local what="$1"
   shift
   if "$@"; then echo "ok: $what"; else echo "FAILED: $what"; fails=$((fails + 1)); fi
 }
+has() { grep -qE -- "$1" <<<"$2"; }      # has REGEX TEXT
+hasnt() { ! grep -qE -- "$1" <<<"$2"; }  # hasnt REGEX TEXT
+is() { test "$1" -eq "$2"; }              # is GOT WANT
+run() { out=$("$cli" "$@" 2>&1); rc=$?; }  # run ARGS...: sets out and rc
 
-out=$("$cli" --impl=cpython --scenario=process --junit="$tmp/pass.xml"); rc=$?
-check "PASS exits 0" test $rc -eq 0
-check "progress line names the scenario and result" grep -q '^\[1/1\] process  *PASS' <<<"$out"
-check "JUnit has one testcase, no failure" bash -c "grep -q 'tests=\"1\" failures=\"0\"' '$tmp/pass.xml' && grep -q 'name=\"process\"' '$tmp/pass.xml'"
+# --- Results and exit statuses: 0 met, 1 FAIL, 2 usage, 3 UNRESOLVED/UNSUPPORTED.
+run --impl=cpython --scenario=process --junit="$tmp/pass.xml"
+check "PASS exits 0" is $rc 0
+check "progress line names the scenario and result" has '^\[1/1\] process +PASS' "$out"
+check "JUnit has one testcase, no failure" has 'tests="1" failures="0"' "$(cat "$tmp/pass.xml")"
 
-out=$("$cli" --impl=conformance/expected-fail/missing_join --scenario=process --runs=2 --junit="$tmp/fail.xml"); rc=$?
-check "FAIL exits 1" test $rc -eq 1
-check "--runs shows how many runs failed" grep -q 'FAIL  *2 of 2 runs failed' <<<"$out"
-check "FAIL names the rule and its spec line" grep -q 'violated: exited child before end  (conformance/scenarios/process.spec:[0-9]*)' <<<"$out"
-check "FAIL shows the offending line with its pid" grep -q '#[0-9]* \[pid [0-9]*\] Child process end\.' <<<"$out"
-check "JUnit records the failure" grep -q '<failure message="2 of 2 runs failed"' "$tmp/fail.xml"
+run --impl=conformance/expected-fail/missing_join --scenario=process --runs=2 --junit="$tmp/fail.xml"
+check "FAIL exits 1" is $rc 1
+check "--runs shows how many runs failed" has 'FAIL +2 of 2 runs failed' "$out"
+check "FAIL names the rule and its spec line" has 'violated: exited child before end  \(conformance/scenarios/process.spec:[0-9]+\)' "$out"
+check "FAIL shows the offending line with its pid" has '#[0-9]+ \[pid [0-9]+\] Child process end\.' "$out"
+check "JUnit records the failure" has '<failure message="2 of 2 runs failed"' "$(cat "$tmp/fail.xml")"
 
 mkdir -p "$tmp/empty"
-out=$("$cli" --impl="$tmp/empty" --junit="$tmp/unsupported.xml"); rc=$?
-check "all UNSUPPORTED exits 0" test $rc -eq 0
-check "missing executables are UNSUPPORTED" grep -q '0 PASS, 0 FAIL, 0 UNRESOLVED, 6 UNSUPPORTED' <<<"$out"
-check "JUnit marks UNSUPPORTED as skipped" grep -q 'skipped="6"' "$tmp/unsupported.xml"
+run --impl="$tmp/empty" --junit="$tmp/unsupported.xml"
+check "all UNSUPPORTED exits 3" is $rc 3
+check "missing programs are UNSUPPORTED" has '0 PASS, 0 FAIL, 0 UNRESOLVED, 6 UNSUPPORTED' "$out"
+check "JUnit marks UNSUPPORTED as skipped" has 'skipped="6"' "$(cat "$tmp/unsupported.xml")"
+run --impl="$tmp/empty" --allow=unsupported
+check "--allow=unsupported lets them exit 0" is $rc 0
 
 printf '#!/bin/sh\nexit 0\n' > "$tmp/empty/fork" && chmod +x "$tmp/empty/fork"
-out=$("$cli" --impl="$tmp/empty" --scenario=fork); rc=$?
-check "a program printing nothing FAILs for missing lines" bash -c "test $rc -eq 1 && grep -q 'violated: line start' <<<'$out'"
+run --impl="$tmp/empty" --scenario=fork
+check "a program printing nothing FAILs for missing lines" bash -c "[[ $rc -eq 1 ]] && grep -q 'violated: line start' <<<\"\$0\"" "$out"
 
-"$cli" --bogus >/dev/null 2>&1; rc=$?
-check "unknown flag exits 2" test $rc -eq 2
-"$cli" --impl=cpython --scenario=nonesuch >/dev/null 2>&1; rc=$?
-check "unknown scenario is UNRESOLVED, not FAIL" test $rc -eq 0
-"$cli" --transcript=conformance/transcripts/fork.txt >/dev/null 2>&1; rc=$?
-check "--transcript without --scenario exits 2" test $rc -eq 2
-printf 'spec 1\nscenario x\nline a by nobody "x"\n' > "$tmp/bad.spec"
-err=$("$cli" --spec="$tmp/bad.spec" -- /bin/true 2>&1); rc=$?
-check "a malformed --spec gives file:line and exits 2" bash -c "test $rc -eq 2 && grep -q 'bad.spec:3: error: unknown process' <<<'$err'"
-printf 'spec 1\nscenario x\nprocess root is root\nline a by root "hello"\nexit root code 0\n' > "$tmp/hello.spec"
-out=$("$cli" --spec="$tmp/hello.spec" -- /bin/echo hello); rc=$?
-check "--spec PASSes a matching program" bash -c "test $rc -eq 0 && grep -q PASS <<<'$out'"
-out=$("$cli" --spec="$tmp/hello.spec" -- /bin/echo goodbye); rc=$?
-check "--spec FAILs a different output" test $rc -eq 1
-check "--spec names the observer too" grep -qE '^conformance: observed by (BPF|ptrace)' <<<"$out"
-"$cli" --impl=cpython --scenario=fork >"$tmp/observer.txt" 2>&1
-check "the header names the observer" grep -qE '^conformance: observed by (BPF|ptrace)' "$tmp/observer.txt"
-"$cli" --impl=cpython --scenario=process --observer=strace >/dev/null 2>&1; rc=$?
-check "an unknown --observer exits 2" test $rc -eq 2
-
-# Issue 14: rules about the root are checked although the program never
-# prints its pid (`is root` binds it), under both observers.
-printf 'spec 2\nscenario t\nprocess root is root\nline a "hello"\nexit root code 1\n' > "$tmp/exit1.spec"
-for observer in bpf ptrace; do
-  out=$("$cli" --observer=$observer --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; exit 3'); rc=$?
-  check "exit root code 1 FAILs a root that exits 3 ($observer)" bash -c "test $rc -eq 1 && grep -q 'violated: exit root code 1' <<<'$out'"
-  out=$("$cli" --observer=$observer --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; exit 1'); rc=$?
-  check "... and PASSes one that exits 1 ($observer)" test $rc -eq 0
+# --- Programs that cannot run are UNRESOLVED (3), each with its own reason.
+printf 'spec 3\nscenario t\nprocess root is root\nline a "hello"\nexit root code 0\n' > "$tmp/hello.spec"
+mkdir -p "$tmp/progs" "$tmp/progs/adir"
+printf '#!/no/such/interpreter\n' > "$tmp/progs/badshebang" && chmod +x "$tmp/progs/badshebang"
+printf '#!/bin/sh\necho hello\n' > "$tmp/progs/noexec"
+: > "$tmp/progs/emptyfile" && chmod +x "$tmp/progs/emptyfile"
+ln -sf "$tmp/progs/gone" "$tmp/progs/dangling"
+for case in "/nonexistent/prog|no program /nonexistent/prog" \
+            "$tmp/progs/adir|is a directory, not a program" \
+            "$tmp/progs/badshebang|interpreter /no/such/interpreter does not exist" \
+            "$tmp/progs/noexec|is not executable \\(chmod \\+x" \
+            "$tmp/progs/emptyfile|is an empty file" \
+            "$tmp/progs/dangling|is a broken symbolic link"; do
+  prog="${case%%|*}" want="${case#*|}"
+  run --spec="$tmp/hello.spec" -- "$prog"
+  check "UNRESOLVED (3) for $prog" is $rc 3
+  check "... saying: $want" has "UNRESOLVED .*$want" "$out"
 done
-# A million lines are judged (the recursive matcher crashed near 75,000),
-# with a bounded report.
-out=$("$cli" --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; yes | head -n 1000000; exit 1'); rc=$?
-check "a million unexpected lines FAIL without crashing" bash -c "test $rc -eq 1 && grep -q '1000000 unexpected lines' <<<'$out'"
-check "... with a bounded report" test "$(wc -c <<<"$out")" -lt 20000
-# Every rule has an outcome: counted in the summary and JUnit, listed with --verbose.
-out=$("$cli" --verbose --spec="$tmp/exit1.spec" --junit="$tmp/outcomes.xml" -- /bin/sh -c 'echo hello; exit 1'); rc=$?
-check "--verbose lists the rules that held" bash -c "grep -q 'held: exit root code 1' <<<'$out' && grep -q 'held: golden output' <<<'$out'"
-check "the summary counts the rules that held" grep -q 'PASS .*1 run, 5 rules held' <<<"$out"
-check "JUnit carries the outcome counts" bash -c "grep -q 'name=\"rules_held\" value=\"5\"' '$tmp/outcomes.xml' && grep -q 'name=\"rules_violated\" value=\"0\"' '$tmp/outcomes.xml'"
+run --spec="$tmp/hello.spec" -- no_such_program_xyz
+check "a program not on PATH is UNRESOLVED (3)" bash -c "[[ $rc -eq 3 ]] && grep -q 'UNRESOLVED' <<<\"\$0\"" "$out"
 
-# Where BPF cannot load (here: root without capabilities, as in a locked-down
-# container), the default observer is ptrace and says why; --observer=bpf
-# insists, and the run is UNRESOLVED with the reason.
+# --- Usage errors exit 2, name what is wrong, and run nothing.
+for args in "--bogus" "--runs=0" "--runs=abc" "--timeout=0" "--timeout=-1" "--timeout=inf" "--timeout=nan" \
+            "--timeout=1e300" "--observer=strace" "--stdio=tty" "--allow=everything" "--scenario=nosuch" \
+            "--scenario=" "--impl=" "--spec=" "--junit=" "--impl=/nonexistent" "--junit=/nonexistent/dir/x.xml" \
+            "--transcript=conformance/transcripts/fork.txt" "--runs 5" "positional"; do
+  # shellcheck disable=SC2086
+  run $args
+  check "usage error exits 2: $args" is $rc 2
+done
+run --scenario=nosuch
+check "an unknown scenario lists the known ones" has "unknown scenario 'nosuch' \\(scenarios: fork, pool, process, queue, subprocess_call, subprocess_communicate\\)" "$out"
+run --timeout=inf
+check "--timeout says what it takes" has "positive number of seconds .* or none" "$out"
+run --junit=/nonexistent/dir/x.xml
+check "--junit that cannot be written fails before running" has "junit=/nonexistent/dir/x.xml: No such file or directory" "$out"
+# Flags a mode does not use are refused, never ignored.
+for args in "--spec=$tmp/hello.spec --impl=cpython -- /bin/echo hello" \
+            "--spec=$tmp/hello.spec --scenario=fork -- /bin/echo hello" \
+            "--spec=$tmp/hello.spec --allow=unsupported -- /bin/echo hello" \
+            "--transcript=conformance/transcripts/fork.txt --scenario=fork --impl=cpython" \
+            "--transcript=conformance/transcripts/fork.txt --scenario=fork --runs=7" \
+            "--transcript=conformance/transcripts/fork.txt --scenario=fork --timeline=$tmp/t.json" \
+            "--transcript=conformance/transcripts/fork.txt --scenario=fork -- /bin/echo" \
+            "--impl=cpython -- /bin/echo hello" \
+            "--no-trace --observer=bpf" \
+            "--list --runs=3" \
+            "--spec=$tmp/hello.spec"; do
+  # shellcheck disable=SC2086
+  run $args
+  check "refused (2): $args" is $rc 2
+done
+run --spec="$tmp/hello.spec" --impl=cpython -- /bin/echo hello
+check "... naming the flag" has "\-\-impl has no meaning with --spec" "$out"
+printf 'spec 3\nscenario x\nline a by nobody "x"\n' > "$tmp/bad.spec"
+run --spec="$tmp/bad.spec" -- /bin/true
+check "a malformed --spec gives file:line and exits 2" bash -c "[[ $rc -eq 2 ]] && grep -q 'bad.spec:3: error: unknown process' <<<\"\$0\"" "$out"
+printf 'spec 3\nscenario x\nline a "x"\n\001\033[31m\n' > "$tmp/garbage.spec"
+run --spec="$tmp/garbage.spec" -- /bin/true
+check "bad bytes in a spec are shown as escapes" has "unexpected character '\\\\x01'" "$out"
+check "... never raw" hasnt $'\x01' "$out"
+run --help
+check "--help exits 0 and documents the exit statuses" bash -c "[[ $rc -eq 0 ]] && grep -q '^  3    a scenario was UNRESOLVED' <<<\"\$0\" && grep -q -- '--timeout=' <<<\"\$0\"" "$out"
+
+# --- Modes that used to ignore flags work.
+run --spec="$tmp/hello.spec" -- /bin/echo hello
+check "--spec PASSes a matching program" is $rc 0
+check "--spec names the observer and the stdio" has '^conformance: observed by (BPF|ptrace).*; stdio: pipe' "$out"
+run --spec="$tmp/hello.spec" -- /bin/echo goodbye
+check "--spec FAILs a different output" is $rc 1
+run --spec="$tmp/hello.spec" --timeline="$tmp/spec.json" -- /bin/echo hello
+check "--timeline works with --spec" bash -c "[[ $rc -eq 0 ]] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' '$tmp/spec.json'"
+printf 'hello\n' > "$tmp/hello.txt"
+run --transcript="$tmp/hello.txt" --spec="$tmp/hello.spec"
+check "--transcript with --spec judges a transcript against one's own spec" bash -c "[[ $rc -eq 0 ]] && grep -q 'PASS' <<<\"\$0\"" "$out"
+run --timeout=none --spec="$tmp/hello.spec" -- /bin/echo hello
+check "--timeout=none means no timeout" is $rc 0
+run --stdio=pty --spec="$tmp/hello.spec" -- /bin/sh -c 'test -t 1 && echo hello'
+check "--stdio=pty gives the program a terminal" bash -c "[[ $rc -eq 0 ]] && grep -q 'stdio: pty' <<<\"\$0\"" "$out"
+
+# --- Rules about the root are checked although it never prints its pid
+# (`is root` binds it), under both observers (issue 14).
+printf 'spec 3\nscenario t\nprocess root is root\nline a "hello"\nexit root code 1\n' > "$tmp/exit1.spec"
+for observer in bpf ptrace; do
+  run --observer=$observer --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; exit 3'
+  check "exit root code 1 FAILs a root that exits 3 ($observer)" bash -c "[[ $rc -eq 1 ]] && grep -q 'violated: exit root code 1' <<<\"\$0\"" "$out"
+  run --observer=$observer --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; exit 1'
+  check "... and PASSes one that exits 1 ($observer)" is $rc 0
+done
+
+# --- Bounded reports: a million lines, 100 MB, with what matters first.
+run --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; yes | head -n 1000000; exit 1'
+check "a million unexpected lines FAIL without crashing" bash -c "[[ $rc -eq 1 ]] && grep -q '1000000 unexpected lines' <<<\"\$0\""  "$out"
+check "... with a bounded report" test "$(wc -c <<<"$out")" -lt 20000
+check "... naming block buffering on a pipe as the likely cause" has 'likely cause: stdout was a pipe' "$out"
+/usr/bin/time -f '%M' -o "$tmp/rss" "$cli" --spec="$tmp/exit1.spec" -- /bin/sh -c 'head -c 100000000 /dev/zero | tr "\0" "x" | fold -w 1000' >"$tmp/big.txt" 2>&1
+check "100 MB of output gives a report under 64 KB" test "$(wc -c <"$tmp/big.txt")" -lt 65536
+check "... whose first facts are the incomplete observation" bash -c "head -n 5 '$tmp/big.txt' | grep -q 'incomplete observation: the output passed the runner.s cap'"
+check "... in under 512 MiB" test "$(tail -n 1 "$tmp/rss")" -lt 524288
+
+# --- Control bytes and invalid UTF-8 are escaped, in the terminal and JUnit.
+run --spec="$tmp/hello.spec" --junit="$tmp/ctl.xml" -- printf 'he\033[31mRED\001\377\nhello\r\n'
+check "control bytes are escaped in the report" has 'he\\x1b\[31mRED\\x01\\xff' "$out"
+check "... never raw" hasnt $'\033' "$out"
+check "a trailing \\r is visible" has 'hello\\r' "$out"
+check "the JUnit XML is well formed" python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$tmp/ctl.xml"
+
+# --- Expectations (DIR/expectations, as WPT's metadata).
+mkdir -p "$tmp/expect"
+cp conformance/expected-fail/missing_join/process "$tmp/expect/process"
+printf '[process]\n  expected: FAIL\n  reason: it prints before joining\n  bug: https://example.org/1\n' > "$tmp/expect/expectations"
+run --impl="$tmp/expect" --scenario=process --junit="$tmp/expect.xml"
+check "an expected FAIL exits 0" is $rc 0
+check "... is reported as expected" has 'FAIL .*\(expected\)' "$out"
+check "... and skipped in JUnit with its reason" has 'skipped message="expected FAIL: FAIL: it prints before joining \(https://example.org/1\)"' "$(cat "$tmp/expect.xml")"
+cp conformance/impls/cpython/process "$tmp/expect/process"
+run --impl="$tmp/expect" --scenario=process --junit="$tmp/expect2.xml"
+check "an unexpected PASS exits 1 (a stale expectation)" is $rc 1
+check "... is reported as unexpected" has 'PASS .*\(unexpected\)' "$out"
+check "... and is a JUnit failure" has 'unexpected PASS' "$(cat "$tmp/expect2.xml")"
+printf '[process]\n  expected: FAIL\n' > "$tmp/expect/expectations"
+run --impl="$tmp/expect" --scenario=process
+check "a bad expectations file is a usage error with file:line" bash -c "[[ $rc -eq 2 ]] && grep -q 'expectations:1: error: \[process\] expects other than PASS without a' <<<\"\$0\"" "$out"
+
+# --- Scenarios are data: --list, and a seventh scenario needs no code.
+run --list
+check "--list lists the six scenarios with a description" bash -c "[[ $rc -eq 0 ]] && [[ \$(wc -l <<<\"\$0\") -eq 6 ]] && grep -q '^pool  *Pool(4), five apply_async tasks' <<<\"\$0\"" "$out"
+root="$tmp/runfiles/mp/conformance"
+mkdir -p "$root"
+cp -rL conformance/scenarios conformance/impls "$root/"
+printf '# Scenario `hello`: one line.\nspec 3\nscenario hello\nprocess root is root\nline a by root "hello"\nexit root code 0\n' > "$root/scenarios/hello.spec"
+printf '#!/bin/sh\necho hello\n' > "$root/impls/cpython/hello" && chmod +x "$root/impls/cpython/hello"
+out=$(RUNFILES_DIR="$tmp/runfiles" "$cli" --list --impl=cpython); rc=$?
+check "a seventh scenario is listed from its spec file alone" has '^hello +one line\.  \[has a program\]' "$out"
+out=$(RUNFILES_DIR="$tmp/runfiles" "$cli" --impl=cpython --scenario=hello); rc=$?
+check "... and PASSes with its program" bash -c "[[ $rc -eq 0 ]] && grep -q 'hello  *PASS' <<<\"\$0\"" "$out"
+
+# --- Interrupted runs: SIGINT or SIGTERM kills the program, prints the
+# summary so far, writes JUnit, removes the temporary directory.
+for sig in INT TERM; do
+  printf '#!/bin/sh\necho started\nexec sleep 300\n' > "$tmp/empty/fork"
+  before=$(ls -d /tmp/conformance.* 2>/dev/null | sort)
+  "$cli" --impl="$tmp/empty" --scenario=fork --junit="$tmp/int.xml" >"$tmp/int.txt" 2>&1 &
+  pid=$!
+  sleep 2
+  kill -$sig $pid
+  wait $pid
+  rc=$?
+  want=$([[ $sig == INT ]] && echo 130 || echo 143)
+  check "SIG$sig exits $want" is $rc "$want"
+  check "... with the summary so far" has 'UNRESOLVED .*interrupted during run 1 of 1' "$(cat "$tmp/int.txt")"
+  check "... and JUnit, the scenario an error" has '<error message="interrupted during run' "$(cat "$tmp/int.xml")"
+  check "... leaving no process" bash -c "! pgrep -f '^sleep 300' >/dev/null"
+  check "... and no temporary directory" test "$(ls -d /tmp/conformance.* 2>/dev/null | sort)" = "$before"
+done
+
+# --- Progress: on a terminal, a live line per scenario with the run count.
+if command -v script >/dev/null; then
+  script -qfec "'$cli' --impl=cpython --scenario=fork --runs=2" "$tmp/tty.txt" >/dev/null 2>&1
+  check "on a terminal the progress line counts the runs" grep -q 'fork  *2/2' "$tmp/tty.txt"
+fi
+
+# --- Observers: where BPF cannot load (root without capabilities, as in a
+# locked-down container), the default is ptrace and says why; --observer=bpf
+# insists, and the run is UNRESOLVED (3) with the reason.
 if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null; then
   nocaps=(setpriv --bounding-set=-all --inh-caps=-all)
-  "${nocaps[@]}" "$cli" --impl=cpython --scenario=process >"$tmp/nobpf.txt" 2>&1; rc=$?
-  check "without BPF the default falls back to ptrace and PASSes" test $rc -eq 0
-  check "... and the header says why" grep -q '^conformance: observed by ptrace (no BPF here: .*CAP_BPF' "$tmp/nobpf.txt"
-  "${nocaps[@]}" "$cli" --impl=cpython --scenario=process --observer=bpf >"$tmp/nobpf2.txt" 2>&1; rc=$?
-  check "--observer=bpf without BPF is UNRESOLVED (exit 0)" test $rc -eq 0
-  check "... naming why" grep -q 'UNRESOLVED .*BPF observer: loading the programs failed (it needs root' "$tmp/nobpf2.txt"
+  out=$("${nocaps[@]}" "$cli" --impl=cpython --scenario=process 2>&1); rc=$?
+  check "without BPF the default falls back to ptrace and PASSes" is $rc 0
+  check "... and the header says why" has '^conformance: observed by ptrace \(no BPF here: .*CAP_BPF' "$out"
+  out=$("${nocaps[@]}" "$cli" --impl=cpython --scenario=process --observer=bpf 2>&1); rc=$?
+  check "--observer=bpf without BPF is UNRESOLVED (exit 3)" is $rc 3
+  check "... naming why" has 'UNRESOLVED .*BPF observer: loading the programs failed \(it needs root' "$out"
 else
   echo "skipped: the no-BPF checks need root and setpriv"
 fi
+run --impl=cpython --scenario=fork
+check "the header names the observer" has '^conformance: observed by (BPF|ptrace)' "$out"
+
+# --- Every rule has an outcome: counted in the summary and JUnit, listed with --verbose.
+run --verbose --spec="$tmp/exit1.spec" --junit="$tmp/outcomes.xml" -- /bin/sh -c 'echo hello; exit 1'
+check "--verbose lists the rules that held" bash -c "grep -q 'held: exit root code 1' <<<\"\$0\" && grep -q 'held: golden output' <<<\"\$0\"" "$out"
+check "the summary counts the rules that held" has 'PASS .*1 run, 5 rules held' "$out"
+check "JUnit carries the outcome counts" bash -c "grep -q 'name=\"rules_held\" value=\"5\"' '$tmp/outcomes.xml' && grep -q 'name=\"rules_violated\" value=\"0\"' '$tmp/outcomes.xml'"
+
 exit $((fails > 0))

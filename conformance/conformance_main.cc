@@ -84,7 +84,7 @@ std::atomic<int> g_interrupted{0};
 extern "C" void OnInterrupt(int sig) { g_interrupted.store(sig); }
 
 int Usage(const std::string& why) {
-  std::cerr << "conformance: " << ShowText(why, 600) << "\n" << kUsage << "(--help for the flags)\n";
+  std::cerr << "conformance: " << SafeText(why.substr(0, 2000)) << "\n" << kUsage << "(--help for the flags)\n";
   return suite::kExitUsage;
 }
 
@@ -233,7 +233,7 @@ void Print(const Outcome& o, size_t k, size_t n, bool verbose) {
   if (o.unexpected() && o.expected.results != std::set<Result>{Result::kPass}) expect = "  (unexpected)";
   if (!o.unexpected() && o.result != Result::kPass) expect = "  (expected)";
   std::printf("%s[%zu/%zu] %-24s %-11s %s (%.1f s)%s\n", isatty(1) ? "\r\033[K" : "", k, n, o.id.c_str(),
-              suite::ResultName(o.result), ShowText(o.summary, 400).c_str(), o.seconds, expect.c_str());
+              suite::ResultName(o.result), SafeText(o.summary.substr(0, 600)).c_str(), o.seconds, expect.c_str());
   if (o.result != Result::kPass || verbose) std::printf("%s", o.details.c_str());
   std::fflush(stdout);
 }

@@ -112,6 +112,27 @@ size_t Utf8SequenceLength(absl::string_view s, size_t i) {
   return n;
 }
 
+std::string SafeText(absl::string_view text) {
+  std::string out;
+  for (size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+      ++i;
+    } else if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+    } else if (size_t n = Utf8SequenceLength(text, i); n > 0) {
+      out.append(text.data() + i, n);
+      i += n;
+    } else {
+      absl::StrAppendFormat(&out, "\\x%02x", c);
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string ShowText(absl::string_view text, size_t max) {
   std::string out;
   const absl::string_view shown = text.substr(0, max);

@@ -58,6 +58,11 @@ Observation ObservationFromTranscript(absl::string_view text);
 // invalid byte, or an overlong, surrogate or out-of-range encoding).
 size_t Utf8SequenceLength(absl::string_view s, size_t i);
 
+// A message for a terminal or a log: bytes that are not printable (control
+// bytes but \n and \t, invalid UTF-8) as `\xNN`; everything else, backslashes
+// included, as it is (unlike ShowText, for text that may hold escapes already).
+std::string SafeText(absl::string_view text);
+
 // The line as a report shows it: at most `max` bytes (then "... (N bytes in
 // all)"), with control bytes, a trailing `\r` and invalid UTF-8 escaped
 // (`\r`, `\x1b`, `\xff`), so that it is safe on a terminal and in XML.

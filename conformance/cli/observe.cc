@@ -14,6 +14,7 @@ absl::StatusOr<Observation> Observe(const ObserveRequest& req) {
   run.trace = req.trace;
   run.observer = req.observer;
   run.stdio = req.stdio;
+  run.cancel = req.cancel;
   // The seed's fork parent does not wait for its child: a process may
   // outlive the root briefly without being "left behind".
   run.leak_grace = absl::Seconds(2);

@@ -27,6 +27,7 @@ struct ObserveRequest {
   // kPty: stdout and stderr are terminals, as in the seed's documented runs
   // (line-buffered stdio); tracer.h says what each observer sees then.
   Stdio stdio = Stdio::kPipe;
+  const std::atomic<int>* cancel = nullptr;  // RunRequest::cancel.
 };
 
 absl::StatusOr<Observation> Observe(const ObserveRequest& req);

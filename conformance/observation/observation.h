@@ -90,6 +90,8 @@ struct Observation {
   std::string stdout_bytes;
   std::string stderr_bytes;
   bool timed_out = false;
+  // The runner was told to stop (the user interrupted it): it killed the tree.
+  bool interrupted = false;
   absl::Duration timeout;  // The run's timeout, as it was asked for.
   absl::Duration wall;
 

@@ -278,6 +278,12 @@ absl::Status Tracer::Run() {
       KillAll();
     }
     if (!killing_ && kill_at_ && now >= *kill_at_) KillAll();
+    // The user interrupted the runner: stop the program now (a signal to the
+    // runner wakes the poll below, as no handler restarts it).
+    if (!killing_ && req_.cancel != nullptr && req_.cancel->load() != 0) {
+      obs_->interrupted = true;
+      KillAll();
+    }
     if (killing_) {
       if (now - killed_at_ > kReapLimit) {
         obs_->anomalies.push_back("processes did not die within 10s of SIGKILL; the runner gave up on them");

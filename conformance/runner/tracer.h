@@ -89,6 +89,7 @@
 #ifndef CONFORMANCE_RUNNER_TRACER_H_
 #define CONFORMANCE_RUNNER_TRACER_H_
 
+#include <atomic>
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -129,6 +130,10 @@ struct RunRequest {
   bool trace = true;
   Observer observer = Observer::kAuto;
   Stdio stdio = Stdio::kPipe;
+  // When set (non-zero), the run stops: the tree is killed, as at a timeout,
+  // and `interrupted` is set. Read between waits; a signal handler that sets
+  // it (without SA_RESTART) wakes the wait at once.
+  const std::atomic<int>* cancel = nullptr;
   // How long processes may outlive the root before the runner kills them (as
   // leaked). Zero: kill them as soon as the root has exited.
   absl::Duration leak_grace = absl::ZeroDuration();

@@ -109,6 +109,7 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
     req.trace = opt.trace;
     req.observer = opt.observer;
     req.stdio = opt.stdio;
+    req.cancel = opt.interrupted;
     absl::StatusOr<Observation> obs = Observe(req);
     if (cwd.empty()) {
       std::error_code ec;
@@ -118,6 +119,11 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
       o.runs.push_back({Result::kUnresolved, std::string(obs.status().message())});
       return finish(Result::kUnresolved,
                     absl::StrCat("the runner could not run ", argv[0], ": ", ShowText(obs.status().message(), 400)));
+    }
+    if (obs->interrupted) {
+      o.runs.push_back({Result::kUnresolved, "interrupted"});
+      return finish(Result::kUnresolved, absl::StrCat("interrupted during run ", i, " of ", opt.runs,
+                                                     "; the runner killed the program"));
     }
     const std::string incomplete = Incomplete(*obs);
     Verdict v = Check(spec, *obs, {});
