@@ -44,9 +44,8 @@ std::string ParseExit(const std::vector<Word>& w, size_t* pos, Rule* rule) {
 
 Result CheckExit(const BoundRule& r, const World& w, bool explain) {
   const int n = r.names[0];
-  if (!w.NameDecided(n)) return Pending();
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
   WaitStatus want = WaitStatus::Exited(0);
   switch (r.rule->variant) {
     case kCode: want = WaitStatus::Exited(r.rule->n); break;
@@ -61,8 +60,8 @@ Result CheckExit(const BoundRule& r, const World& w, bool explain) {
     }
   }
   const pid_t pid = *w.Pid(n);
-  const ProcessRecord* p = w.model().Proc(pid);
-  if (p == nullptr) return NotAProcess(w, n, explain);
+  const ProcessRecord* p = ProcessOf(w, n, explain, &out);
+  if (p == nullptr) return out;
   if (!p->exit) {
     return Violated(explain, absl::StrCat(NameOf(w, n), " (pid ", pid, ") had not exited; the runner killed it"));
   }
@@ -91,11 +90,10 @@ Result CheckExited(const BoundRule& r, const World& w, bool explain) {
     if (w.spec().lines[p].optional) return Held(explain, "vacuously: the optional line was not printed");
     return NotCheckable(explain, absl::StrCat("its line '", w.spec().lines[p].label, "' is missing"));
   }
-  if (!w.NameDecided(n)) return Pending();
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
-  const ProcessRecord* proc = w.model().Proc(*w.Pid(n));
-  if (proc == nullptr) return NotAProcess(w, n, explain);
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
+  const ProcessRecord* proc = ProcessOf(w, n, explain, &out);
+  if (proc == nullptr) return out;
   if (!proc->ended || *proc->ended > l->at) {
     return Violated(explain,
                     absl::StrCat("'", w.spec().lines[p].label, "' was written while ", NameOf(w, n), " (pid ",
@@ -117,13 +115,13 @@ std::string ParseReportedParent(const std::vector<Word>& w, size_t* pos, Rule* r
 
 Result CheckReportedParent(const BoundRule& r, const World& w, bool explain) {
   const int v = r.vars[0], n = r.names[0];
-  if (!w.VarDecided(v) || !w.NameDecided(n)) return Pending();
+  if (!w.VarDecided(v)) return Pending();
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
   std::optional<absl::string_view> value = w.Var(v);
   if (!value) return NotCheckable(explain, absl::StrCat("no output line gave ", r.rule->vars[0]));
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
-  const ProcessRecord* c = w.model().Proc(*w.Pid(n));
-  if (c == nullptr) return NotAProcess(w, n, explain);
+  const ProcessRecord* c = ProcessOf(w, n, explain, &out);
+  if (c == nullptr) return out;
   long reported = 0;
   (void)absl::SimpleAtoi(*value, &reported);
   if (reported == c->forked_by) return Held(explain);

@@ -48,9 +48,8 @@ Result CheckBy(const BoundRule& r, const World& w, bool explain) {
     return NotCheckable(explain, absl::StrCat("its line '", w.spec().lines[p].label, "' is missing"));
   }
   if (l->pid == 0) return Violated(explain, "its writer is unknown (the observation could not attribute it)", {l->seq});
-  if (!w.NameDecided(n)) return Pending();
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
   if (l->pid != *w.Pid(n)) {
     return Violated(explain, absl::StrCat("written by pid ", l->pid, ", but ", w.model().names[n], " is pid ", *w.Pid(n)),
                     {l->seq});

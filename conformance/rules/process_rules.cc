@@ -29,9 +29,8 @@ std::string ParseIsRoot(const std::vector<Word>&, size_t* pos, Rule* rule) {
 }
 
 Result CheckIsRoot(const BoundRule& r, const World& w, bool explain) {
-  if (!w.NameDecided(r.names[0])) return Pending();
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
   if (*w.Pid(r.names[0]) != w.model().root) {
     const Line* l = w.BoundBy(r.names[0]);
     return Violated(explain,
@@ -42,21 +41,25 @@ Result CheckIsRoot(const BoundRule& r, const World& w, bool explain) {
   return Held(explain);
 }
 
-std::string ParseChildOf(const std::vector<Word>& w, size_t* pos, Rule* rule) {
-  if (!IsIdent(w, *pos + 2)) return "expected a process name after `child of`";
+// `child of NAME`, `descendant of NAME`: the clause's two words, then a name.
+std::string ParseRelation(const std::vector<Word>& w, size_t* pos, Rule* rule, const char* relation) {
+  if (!IsIdent(w, *pos + 2)) return absl::StrCat("expected a process name after `", relation, "`");
   rule->names.push_back(w[*pos + 2].text);
-  rule->text = absl::StrCat("process ", rule->names[0], " child of ", rule->names[1]);
+  rule->text = absl::StrCat("process ", rule->names[0], " ", relation, " ", rule->names[1]);
   *pos += 3;
   return "";
 }
 
+std::string ParseChildOf(const std::vector<Word>& w, size_t* pos, Rule* rule) {
+  return ParseRelation(w, pos, rule, "child of");
+}
+
 Result CheckChildOf(const BoundRule& r, const World& w, bool explain) {
   const int c = r.names[0], p = r.names[1];
-  if (!w.NameDecided(c) || !w.NameDecided(p)) return Pending();
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
-  const ProcessRecord* child = w.model().Proc(*w.Pid(c));
-  if (child == nullptr) return NotAProcess(w, c, explain);
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
+  const ProcessRecord* child = ProcessOf(w, c, explain, &out);
+  if (child == nullptr) return out;
   if (child->forked_by != *w.Pid(p)) {
     return Violated(explain, absl::StrCat(NameOf(w, c), " (", Where(w, c), ") was forked by pid ", child->forked_by,
                                           ", not by ", NameOf(w, p), " (", Where(w, p), ")"));
@@ -89,11 +92,10 @@ std::string ParseExecs(const std::vector<Word>& w, size_t* pos, Rule* rule) {
 
 Result CheckExecs(const BoundRule& r, const World& w, bool explain) {
   const int n = r.names[0];
-  if (!w.NameDecided(n)) return Pending();
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
-  const ProcessRecord* p = w.model().Proc(*w.Pid(n));
-  if (p == nullptr) return NotAProcess(w, n, explain);
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
+  const ProcessRecord* p = ProcessOf(w, n, explain, &out);
+  if (p == nullptr) return out;
   if (!Executed(*p, *r.rule)) {
     return Violated(explain, absl::StrCat(NameOf(w, n), " (", Where(w, n), ") ",
                                           p->execs.empty() ? "executed nothing"
@@ -103,20 +105,15 @@ Result CheckExecs(const BoundRule& r, const World& w, bool explain) {
 }
 
 std::string ParseDescendantOf(const std::vector<Word>& w, size_t* pos, Rule* rule) {
-  if (!IsIdent(w, *pos + 2)) return "expected a process name after `descendant of`";
-  rule->names.push_back(w[*pos + 2].text);
-  rule->text = absl::StrCat("process ", rule->names[0], " descendant of ", rule->names[1]);
-  *pos += 3;
-  return "";
+  return ParseRelation(w, pos, rule, "descendant of");
 }
 
 Result CheckDescendantOf(const BoundRule& r, const World& w, bool explain) {
   const int c = r.names[0], a = r.names[1];
-  if (!w.NameDecided(c) || !w.NameDecided(a)) return Pending();
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
-  const ProcessRecord* p = w.model().Proc(*w.Pid(c));
-  if (p == nullptr) return NotAProcess(w, c, explain);
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
+  const ProcessRecord* p = ProcessOf(w, c, explain, &out);
+  if (p == nullptr) return out;
   std::vector<pid_t> chain;  // Who forked whom, from the process up.
   for (size_t hops = 0; p != nullptr && p->forked_by != 0 && hops < w.model().procs.size(); ++hops) {
     if (p->forked_by == *w.Pid(a)) return Held(explain);
@@ -136,11 +133,10 @@ std::string ParseNoExec(const std::vector<Word>&, size_t* pos, Rule* rule) {
 
 Result CheckNoExec(const BoundRule& r, const World& w, bool explain) {
   const int n = r.names[0];
-  if (!w.NameDecided(n)) return Pending();
-  Result unbound;
-  if (UnboundNames(r, w, explain, &unbound)) return unbound;
-  const ProcessRecord* p = w.model().Proc(*w.Pid(n));
-  if (p == nullptr) return NotAProcess(w, n, explain);
+  Result out;
+  if (!NamesBound(r, w, explain, &out)) return out;
+  const ProcessRecord* p = ProcessOf(w, n, explain, &out);
+  if (p == nullptr) return out;
   if (p->execs.empty()) return Held(explain);
   return Violated(explain, absl::StrCat(NameOf(w, n), " (", Where(w, n), ") executed ", ShowExec(p->execs[0]),
                                         ": it runs another program than the process that forked it"));

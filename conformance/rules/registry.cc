@@ -123,6 +123,22 @@ bool UnboundNames(const BoundRule& r, const World& w, bool explain, Result* out)
   return true;
 }
 
+bool NamesBound(const BoundRule& r, const World& w, bool explain, Result* out) {
+  for (int n : r.names) {
+    if (!w.NameDecided(n)) {
+      *out = Pending();
+      return false;
+    }
+  }
+  return !UnboundNames(r, w, explain, out);
+}
+
+const ProcessRecord* ProcessOf(const World& w, int name, bool explain, Result* out) {
+  const ProcessRecord* p = w.model().Proc(*w.Pid(name));
+  if (p == nullptr) *out = NotAProcess(w, name, explain);
+  return p;
+}
+
 Result NotAProcess(const World& w, int name, bool explain) {
   return NotCheckable(explain, absl::StrCat(w.model().names[name], " is pid ", *w.Pid(name),
                                             ", which is not a process of this run"));

@@ -116,6 +116,15 @@ bool Executed(const ProcessRecord& p, const Rule& execs);
 // "/usr/bin/nslookup with argv ["nslookup", "www.python.org"]".
 std::string ShowExec(const ExecRecord& e);
 
+// For a check that reads the rule's process names: false, with *out set,
+// while one of them is pending (kPending) or once one stays unbound
+// (UnboundNames below); true when all are bound.
+bool NamesBound(const BoundRule& r, const World& w, bool explain, Result* out);
+
+// The process record of the bound `name`, or nullptr with *out set when its
+// pid is no process of the run (NotAProcess below).
+const ProcessRecord* ProcessOf(const World& w, int name, bool explain, Result* out);
+
 // For a rule that needs `name`'s process record when `name` is bound to a
 // pid that is no process of the run: not checkable (the binding itself is
 // the violation, "process NAME is a process of this run").
