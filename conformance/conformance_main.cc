@@ -53,6 +53,7 @@ ABSL_FLAG(std::string, stdio, "", "pty or pipe: what the programs' stdout and st
 ABSL_FLAG(bool, verbose, false, "Report every rule's outcome and everything observed, also for runs that PASS.");
 ABSL_FLAG(std::string, spec, "", "Judge -- PROGRAM ARGS... (or --transcript) against this spec FILE.");
 ABSL_FLAG(std::string, transcript, "", "Judge a recorded transcript FILE (text only) against --scenario or --spec.");
+ABSL_FLAG(std::string, perturb, "", "Perturb each run's schedule (--perturb: a random seed; --perturb=SEED: from SEED, to replay a run). Needs the BPF observer.");
 ABSL_FLAG(bool, list, false, "List the scenarios (with --impl: and which have a program).");
 ABSL_FLAG(std::string, allow, "", "unsupported: scenarios without a program do not make the exit status non-zero.");
 
@@ -139,11 +140,13 @@ absl::StatusOr<std::set<std::string>> ParseFlags(int argc, char** argv, std::vec
       }
     } else if (flag != nullptr && flag->IsOfType<bool>() && !has_value) {
       value = "true";
+    } else if (name == "perturb" && !has_value) {
+      value = "random";  // --perturb alone: a seed of its own.
     }
     if (flag == nullptr || !absl::StrContains(flag->Filename(), "conformance_main")) {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag '", a, "'"));
     }
-    if (!flag->IsOfType<bool>() && !has_value) {
+    if (!flag->IsOfType<bool>() && !has_value && name != "perturb") {
       return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value: --", name, "=VALUE"));
     }
     if (flag->IsOfType<std::vector<std::string>>()) {
@@ -315,6 +318,23 @@ int Main(int argc, char** argv) {
   const std::string allow = absl::GetFlag(FLAGS_allow);
   if (flags.count("allow") && allow != "unsupported") return Usage(absl::StrCat("--allow must be unsupported, not '", allow, "'"));
   if (!absl::GetFlag(FLAGS_trace) && flags.count("observer")) return Usage("--observer has no meaning with --no-trace");
+  uint64_t perturb_seed = 0;
+  if (const std::string p = absl::GetFlag(FLAGS_perturb); flags.count("perturb")) {
+    if (p == "random") {
+      std::ifstream urandom("/dev/urandom", std::ios::binary);
+      urandom.read(reinterpret_cast<char*>(&perturb_seed), sizeof(perturb_seed));
+      if (perturb_seed == 0) perturb_seed = 1;
+    } else if (!(absl::StartsWith(p, "0x") ? absl::SimpleHexAtoi(p.substr(2), &perturb_seed) : absl::SimpleAtoi(p, &perturb_seed)) ||
+               perturb_seed == 0) {
+      return Usage(absl::StrCat("--perturb=SEED takes a non-zero number (decimal or 0x hex), not '", p, "'"));
+    }
+    if (!absl::GetFlag(FLAGS_trace)) return Usage("--perturb needs the processes observed; it has no meaning with --no-trace");
+    if (observer == Observer::kPtrace) {
+      return Usage("--perturb needs the BPF observer (the kernel stops the processes at the perturbation points); "
+                   "--observer=ptrace cannot perturb");
+    }
+    observer = Observer::kBpf;
+  }
   for (const auto& [flag, value] : std::vector<std::pair<const char*, std::string>>{
            {"spec", absl::GetFlag(FLAGS_spec)}, {"transcript", absl::GetFlag(FLAGS_transcript)},
            {"junit", absl::GetFlag(FLAGS_junit)}, {"timeline", absl::GetFlag(FLAGS_timeline)}}) {
@@ -337,6 +357,8 @@ int Main(int argc, char** argv) {
   run.verbose = absl::GetFlag(FLAGS_verbose);
   run.keep_observation = !timeline.empty();
   run.interrupted = &g_interrupted;
+  run.perturb = perturb_seed != 0;
+  run.perturb_seed = perturb_seed;
   auto stdio_for = [&](const Spec& spec) {
     const std::string s = !stdio.empty() ? stdio : spec.stdio;
     return s == "pty" ? Stdio::kPty : Stdio::kPipe;
@@ -439,7 +461,7 @@ int Main(int argc, char** argv) {
   // A user's own program against a user's spec.
   if (flags.count("spec")) {
     if (absl::Status s = OnlyFlags(flags, {"spec", "runs", "junit", "timeline", "timeout", "observer", "trace", "stdio",
-                                           "verbose"},
+                                           "verbose", "perturb"},
                                    "with --spec (it judges one program; --impl, --scenario and --allow are for suites)");
         !s.ok()) {
       return Usage(std::string(s.message()));
@@ -461,8 +483,9 @@ int Main(int argc, char** argv) {
     std::vector<std::string> user_env;
     for (char** e = environ; *e; ++e) user_env.push_back(*e);
     run.stdio = stdio_for(*spec);
-    std::printf("conformance: observed by %s; stdio: %s\n", ObserverLine(run.trace, observer).c_str(),
-                run.stdio == Stdio::kPty ? "pty" : "pipe");
+    std::printf("conformance: observed by %s; stdio: %s%s\n", ObserverLine(run.trace, observer).c_str(),
+                run.stdio == Stdio::kPty ? "pty" : "pipe",
+                run.perturb ? absl::StrCat("; perturbed, seed 0x", absl::Hex(perturb_seed)).c_str() : "");
     if (isatty(1)) {
       run.on_run = [&](int k) {
         std::printf("\r\033[K[1/1] %s %d/%d", spec->scenario.c_str(), k, run.runs);
@@ -500,6 +523,10 @@ int Main(int argc, char** argv) {
   std::printf("conformance: implementation %s (%s), %zu scenario(s), %d run(s) each\n", impls[0].c_str(),
               dir->c_str(), chosen.size(), run.runs);
   std::printf("conformance: observed by %s\n", ObserverLine(run.trace, observer).c_str());
+  if (run.perturb) {
+    std::printf("conformance: perturbed schedules, seed 0x%llx (runs after the first derive theirs from it)\n",
+                static_cast<unsigned long long>(perturb_seed));
+  }
   const std::vector<std::string> env = {"PATH=" + std::string(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"),
                                         "LANG=C.UTF-8"};
   std::vector<Outcome> outs;

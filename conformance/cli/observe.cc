@@ -15,6 +15,7 @@ absl::StatusOr<Observation> Observe(const ObserveRequest& req) {
   run.observer = req.observer;
   run.stdio = req.stdio;
   run.cancel = req.cancel;
+  run.perturb_seed = req.perturb_seed;
   // The seed's fork parent does not wait for its child: a process may
   // outlive the root briefly without being "left behind".
   run.leak_grace = absl::Seconds(2);

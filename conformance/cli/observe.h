@@ -28,6 +28,7 @@ struct ObserveRequest {
   // (line-buffered stdio); tracer.h says what each observer sees then.
   Stdio stdio = Stdio::kPipe;
   const std::atomic<int>* cancel = nullptr;  // RunRequest::cancel.
+  uint64_t perturb_seed = 0;                  // RunRequest::perturb_seed.
 };
 
 absl::StatusOr<Observation> Observe(const ObserveRequest& req);

@@ -115,6 +115,12 @@ struct Observation {
   // Anything else the runner could not observe as it should, one
   // human-readable line each (e.g. "seccomp unavailable: ...").
   std::vector<std::string> anomalies;
+
+  // Schedule perturbation (RunRequest::perturb_seed): the seed, 0 if the run
+  // was not perturbed, and what was done, one line each ("pid 12 stopped
+  // 40 ms after fork: child first").
+  uint64_t perturb_seed = 0;
+  std::vector<std::string> perturbations;
 };
 
 }  // namespace conformance

@@ -105,6 +105,7 @@ void Tracer::ReceiveCaptures() {
 
 absl::Status Tracer::Run() {
   if (req_.argv.empty()) return absl::InvalidArgumentError("RunRequest.argv is empty");
+  if (req_.perturb_seed != 0) return absl::UnimplementedError("schedule perturbation is not built yet");
 
   // Everything the child needs, prepared before fork.
   std::string path = internal::ResolveProgram(req_.argv[0], req_.env);

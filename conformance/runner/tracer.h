@@ -91,6 +91,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -143,6 +144,10 @@ struct RunRequest {
   // (output_truncated).
   size_t max_processes = 20000;
   size_t max_output_bytes = size_t{64} << 20;
+  // Non-zero: perturb the schedule of the run's processes, with decisions
+  // drawn from this seed (INTERPRETING.md, "Schedule perturbation"). Needs
+  // the BPF observer.
+  uint64_t perturb_seed = 0;
 };
 
 // Runs `req.argv` to completion (or timeout) and returns what was observed.

@@ -48,6 +48,17 @@ std::string Expected(const Expectation& e) {
   return s;
 }
 
+// Each perturbed run's seed, and whether it failed.
+std::string Seeds(const Outcome& o) {
+  std::string s;
+  for (size_t i = 0; i < o.runs.size(); ++i) {
+    if (o.runs[i].seed == 0) continue;
+    absl::StrAppendFormat(&s, "        <property name=\"run%d_seed\" value=\"0x%x %s\"/>\n", i + 1, o.runs[i].seed,
+                          ResultName(o.runs[i].result));
+  }
+  return s;
+}
+
 }  // namespace
 
 std::string JUnitXml(const std::string& suite, const std::vector<Outcome>& outs) {
@@ -67,9 +78,10 @@ std::string JUnitXml(const std::string& suite, const std::vector<Outcome>& outs)
                           "        <property name=\"rules_held\" value=\"%d\"/>\n"
                           "        <property name=\"rules_violated\" value=\"%d\"/>\n"
                           "        <property name=\"rules_not_checkable\" value=\"%d\"/>\n"
+                          "%s"
                           "      </properties>\n",
                           ResultName(o.result), XmlText(Expected(o.expected)), static_cast<int>(o.runs.size()),
-                          o.failed_runs(), o.held, o.violated, o.not_checkable);
+                          o.failed_runs(), o.held, o.violated, o.not_checkable, Seeds(o));
     const std::string summary = XmlText(o.summary);
     if (!o.unexpected()) {
       if (o.result != Result::kPass) {

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "conformance/checker/checker.h"
@@ -16,6 +17,8 @@
 
 namespace conformance::suite {
 namespace {
+
+std::string Hex(uint64_t x) { return absl::StrCat("0x", absl::Hex(x)); }
 
 // Why a run cannot be trusted to be complete, or "".
 std::string Incomplete(const Observation& obs) {
@@ -46,6 +49,15 @@ std::string BufferingHint(const Observation& obs) {
 }
 
 }  // namespace
+
+uint64_t RunSeed(uint64_t seed, int k) {
+  if (k == 1) return seed;
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * static_cast<uint64_t>(k);  // splitmix64
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return z == 0 ? 1 : z;
+}
 
 std::string ObservationReport(const Observation& obs, bool verbose) {
   std::string out;
@@ -110,18 +122,20 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
     req.observer = opt.observer;
     req.stdio = opt.stdio;
     req.cancel = opt.interrupted;
+    const uint64_t seed = opt.perturb ? RunSeed(opt.perturb_seed, i) : 0;
+    req.perturb_seed = seed;
     absl::StatusOr<Observation> obs = Observe(req);
     if (cwd.empty()) {
       std::error_code ec;
       std::filesystem::remove_all(dir, ec);
     }
     if (!obs.ok()) {
-      o.runs.push_back({Result::kUnresolved, std::string(obs.status().message())});
+      o.runs.push_back({Result::kUnresolved, std::string(obs.status().message()), seed});
       return finish(Result::kUnresolved,
                     absl::StrCat("the runner could not run ", argv[0], ": ", ShowText(obs.status().message(), 400)));
     }
     if (obs->interrupted) {
-      o.runs.push_back({Result::kUnresolved, "interrupted"});
+      o.runs.push_back({Result::kUnresolved, "interrupted", seed});
       return finish(Result::kUnresolved, absl::StrCat("interrupted during run ", i, " of ", opt.runs,
                                                      "; the runner killed the program"));
     }
@@ -129,7 +143,7 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
     Verdict v = Check(spec, *obs, {});
     if (v.result == Verdict::kUnresolved || (!incomplete.empty() && v.pass())) {
       const std::string why = v.result == Verdict::kUnresolved ? v.unresolved : incomplete;
-      o.runs.push_back({Result::kUnresolved, why});
+      o.runs.push_back({Result::kUnresolved, why, seed});
       o.details = absl::StrCat("  run ", i, " of ", opt.runs, ":\n  unresolved: ", why, "\n",
                                FormatVerdict(v, {.verbose = opt.verbose}), ObservationReport(*obs, opt.verbose));
       if (opt.keep_observation) o.observed = *std::move(obs);
@@ -137,13 +151,18 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
     }
     untraced = v.untraced_reason;
     const bool failed = !v.pass();
-    o.runs.push_back({failed ? Result::kFail : Result::kPass, failed ? v.violations[0].rule : ""});
+    o.runs.push_back({failed ? Result::kFail : Result::kPass, failed ? v.violations[0].rule : "", seed});
     // Report the first failing run, else the last.
     if (failed ? o.failed_runs() == 1 : o.failed_runs() == 0) {
       o.held = v.held;
       o.violated = static_cast<int>(v.violations.size());
       o.not_checkable = static_cast<int>(v.not_checkable.size());
-      o.details = absl::StrCat("  run ", i, " of ", opt.runs, ":\n");
+      o.details = absl::StrCat("  run ", i, " of ", opt.runs,
+                               seed ? absl::StrCat(" (perturbation seed ", Hex(seed), "; replay: --perturb=", Hex(seed),
+                                                   " --runs=1)")
+                                    : "",
+                               ":\n");
+      for (const std::string& p : obs->perturbations) absl::StrAppend(&o.details, "  perturbed: ", p, "\n");
       // Facts first: what limited the observation, a timeout, a crash.
       if (!incomplete.empty()) absl::StrAppend(&o.details, "  incomplete observation: ", incomplete, "\n");
       if (obs->timed_out) {
@@ -160,9 +179,22 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
     }
   }
   const int failed = o.failed_runs();
-  std::string summary = failed ? absl::StrCat(failed, " of ", o.runs.size(), " runs failed")
-                               : absl::StrCat(o.runs.size(), o.runs.size() == 1 ? " run, " : " runs, ", o.held,
-                                              " rules held");
+  const int total = static_cast<int>(o.runs.size());
+  std::string summary = failed ? absl::StrCat(failed, " of ", total, " runs failed")
+                               : absl::StrCat(total, total == 1 ? " run, " : " runs, ", o.held, " rules held");
+  if (opt.perturb) {
+    // Flake statistics: how many perturbed runs passed, and how to replay a failure.
+    summary = absl::StrCat("PASS ", total - failed, "/", total, " perturbed runs");
+    if (failed) {
+      std::vector<std::string> seeds;
+      for (const Run& r : o.runs) {
+        if (r.result == Result::kFail && seeds.size() < 5) seeds.push_back(Hex(r.seed));
+      }
+      absl::StrAppend(&summary, "; failing seeds: ", absl::StrJoin(seeds, ", "), failed > 5 ? ", ..." : "");
+    } else {
+      absl::StrAppend(&summary, ", ", o.held, " rules held");
+    }
+  }
   if (!untraced.empty()) absl::StrAppend(&summary, "; text only: ", untraced, " (", o.not_checkable, " rules not checkable)");
   return finish(failed ? Result::kFail : Result::kPass, summary);
 }

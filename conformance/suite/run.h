@@ -51,7 +51,15 @@ struct RunOptions {
   // Set (to the signal's number) when the user interrupts: no further run
   // starts, and the scenario is UNRESOLVED ("interrupted").
   const std::atomic<int>* interrupted = nullptr;
+  // Perturb each run's schedule (RunRequest::perturb_seed). Run 1's seed is
+  // `perturb_seed`; run k's is derived from it (RunSeed), so that one run
+  // can be replayed with --perturb=ITS_SEED --runs=1.
+  bool perturb = false;
+  uint64_t perturb_seed = 0;
 };
+
+// The perturbation seed of run `k` (from 1) of a series started with `seed`.
+uint64_t RunSeed(uint64_t seed, int k);
 
 // Runs `argv` `options.runs` times, each in `cwd` (empty: a fresh temporary
 // directory, removed after the run, with HOME and TMPDIR pointing to it) with
