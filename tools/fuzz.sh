@@ -22,7 +22,7 @@ targets=(spec transcript connection serialize)
 
 # The spec parser with the rule registry it parses through.
 judge() {
-  echo conformance/spec/spec.cc conformance/spec/parse.cc conformance/observation/wait_status.cc \
+  echo conformance/spec/spec.cc conformance/spec/parse.cc conformance/spec/pattern.cc conformance/spec/satisfiable.cc conformance/observation/wait_status.cc \
     conformance/checker/lines.cc conformance/rules/*.cc
 }
 

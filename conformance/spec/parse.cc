@@ -13,6 +13,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "conformance/rules/registry.h"
+#include "conformance/spec/quote.h"
+#include "conformance/spec/satisfiable.h"
 
 namespace conformance {
 namespace {
@@ -24,10 +26,9 @@ struct Token {
   int line;
 };
 
-// Error messages quote what the spec says: at most 60 bytes of it, with
-// anything unprintable as an escape, so that garbage input cannot write
-// control bytes to the terminal or fill it.
-std::string Quote(absl::string_view s) {
+}  // namespace
+
+std::string QuoteForError(absl::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size() && i < 60; ++i) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
@@ -40,6 +41,10 @@ std::string Quote(absl::string_view s) {
   if (s.size() > 60) absl::StrAppend(&out, "... (", s.size(), " bytes)");
   return out;
 }
+
+namespace {
+
+std::string Quote(absl::string_view s) { return QuoteForError(s); }
 
 absl::Status ErrorAt(const std::string& file, int line, absl::string_view msg) {
   return absl::InvalidArgumentError(absl::StrCat(file, ":", line, ": error: ", msg));
@@ -542,70 +547,7 @@ class Parser {
       }
     }
     if (spec_.lines.empty()) return ErrorAt(file_, spec_.loc.line, "the spec declares no `line`");
-    return Satisfiable();
-  }
-
-  // Rejects what no run could pass, at the statement that makes it so.
-  absl::Status Satisfiable() {
-    std::map<std::string, std::set<std::string>> before;  // order: label -> labels after it
-    std::map<std::string, std::string> parent;            // child of
-    std::map<std::string, const Rule*> exit_of;           // exit with a fixed end
-    const Rule* root = nullptr;
-    // Does `to` follow `from` in the order graph (or equal it)?
-    auto reaches = [&](const std::string& from, const std::string& to) {
-      std::vector<std::string> stack = {from};
-      std::set<std::string> seen;
-      while (!stack.empty()) {
-        std::string x = stack.back();
-        stack.pop_back();
-        if (x == to) return true;
-        if (!seen.insert(x).second) continue;
-        for (const std::string& y : before[x]) stack.push_back(y);
-      }
-      return false;
-    };
-    for (const Rule& r : spec_.rules) {
-      auto err = [&](absl::string_view msg) { return ErrorAt(file_, r.loc.line, msg); };
-      if (r.kind == "order") {
-        for (size_t k = 0; k + 1 < r.labels.size(); ++k) {
-          const std::string &a = r.labels[k], &b = r.labels[k + 1];
-          if (reaches(b, a)) {
-            if (a == b) return err(absl::StrCat("`", r.text, "` orders '", a, "' after itself; no run can pass"));
-            return err(absl::StrCat("`", r.text, "` makes a cycle: '", b, "' already comes before '", a,
-                                    "'; no run can pass"));
-          }
-          before[a].insert(b);
-        }
-      } else if (r.kind == "child of") {
-        const std::string &c = r.names[0], &p = r.names[1];
-        for (std::string x = p;; x = parent[x]) {
-          if (x == c) {
-            return err(absl::StrCat("`", r.text, "` makes ", c, " its own ancestor; no run can pass"));
-          }
-          if (!parent.count(x)) break;
-        }
-        parent[c] = p;
-      } else if (r.kind == "exit" && r.vars.empty()) {
-        auto [it, fresh] = exit_of.emplace(r.names[0], &r);
-        if (!fresh && (it->second->variant != r.variant || it->second->n != r.n)) {
-          return err(absl::StrCat("`", r.text, "` contradicts `", it->second->text, "` (line ", it->second->loc.line,
-                                  "); no run can pass"));
-        }
-      } else if (r.kind == "is root") {
-        if (root != nullptr) {
-          return err(absl::StrCat("`", r.text, "`, but `", root->text, "` (line ", root->loc.line,
-                                  "): a run has one root; give it one name"));
-        }
-        root = &r;
-      } else if (r.kind == "exited") {
-        const LinePattern* l = spec_.FindLine(r.labels[0]);
-        if (l != nullptr && l->by == r.names[0]) {
-          return err(absl::StrCat("`", r.text, "`, but ", r.names[0], " writes '", l->label,
-                                  "' itself (line ", l->loc.line, "), so it cannot have exited before it; no run can pass"));
-        }
-      }
-    }
-    return absl::OkStatus();
+    return CheckSatisfiable(spec_);
   }
 
   std::string file_;
@@ -616,68 +558,6 @@ class Parser {
 };
 
 }  // namespace
-
-absl::StatusOr<std::vector<Segment>> ParsePattern(absl::string_view p, const Loc& loc) {
-  std::vector<Segment> out;
-  std::string lit;
-  auto err = [&](absl::string_view msg) {
-    return absl::InvalidArgumentError(absl::StrCat(loc.ToString(), ": error: ", msg, " in pattern \"", Quote(p), "\""));
-  };
-  auto flush = [&] {
-    if (!lit.empty()) out.push_back({Segment::kLiteral, lit, std::nullopt, std::nullopt});
-    lit.clear();
-  };
-  size_t i = 0;
-  while (i < p.size()) {
-    if (p[i] == '{' && i + 1 < p.size() && p[i + 1] == '{') {
-      lit += '{';
-      i += 2;
-    } else if (p[i] == '}' && i + 1 < p.size() && p[i + 1] == '}') {
-      lit += '}';
-      i += 2;
-    } else if (p[i] == '}') {
-      return err("single '}' (write '}}' for a literal brace)");
-    } else if (p[i] == '{') {
-      size_t close = p.find('}', i);
-      if (close == absl::string_view::npos) return err("'{' without '}'");
-      std::vector<std::string> words;
-      std::string inner(p.substr(i + 1, close - i - 1));
-      for (absl::string_view w : absl::StrSplit(inner, ' ', absl::SkipEmpty())) words.emplace_back(w);
-      Segment s;
-      if (words.empty()) return err("empty placeholder {}");
-      if (words[0] == "text" && words.size() == 1) {
-        s.kind = Segment::kText;
-      } else if (words[0] == "pid" && words.size() == 2 && IsName(words[1])) {
-        s.kind = Segment::kPid;
-        s.text = words[1];
-      } else if ((words[0] == "int" || words[0] == "num") && (words.size() == 2 || words.size() == 3) && IsName(words[1])) {
-        s.kind = words[0] == "int" ? Segment::kInt : Segment::kNum;
-        s.text = words[1];
-        if (words.size() == 3) {
-          size_t dots = words[2].find("..");
-          double lo = 0, hi = 0;
-          if (dots == std::string::npos || !absl::SimpleAtod(words[2].substr(0, dots), &lo) ||
-              !absl::SimpleAtod(words[2].substr(dots + 2), &hi)) {
-            return err(absl::StrCat("bad range '", Quote(words[2]), "' (write LO..HI)"));
-          }
-          if (lo > hi) return err(absl::StrCat("empty range '", Quote(words[2]), "'"));
-          s.lo = lo;
-          s.hi = hi;
-        }
-      } else {
-        return err(absl::StrCat("bad placeholder {", Quote(inner),
-                                "}; expected {pid NAME}, {int NAME [LO..HI]}, {num NAME [LO..HI]} or {text}"));
-      }
-      flush();
-      out.push_back(std::move(s));
-      i = close + 1;
-    } else {
-      lit += p[i++];
-    }
-  }
-  flush();
-  return out;
-}
 
 absl::StatusOr<Spec> ParseSpec(absl::string_view text, const std::string& filename) {
   absl::StatusOr<std::vector<Token>> toks = Lex(text, filename);
