@@ -171,17 +171,19 @@ TEST_P(ObservedTest, SeedForkProgramVerbatimOnATerminal) {
 }
 
 // A flood past the cap: still drained (the writer never blocks) and
-// flagged, under either observer.
+// flagged, under either observer. A pty moves ~150 MB/s in 4 KiB reads, so
+// 1 GiB takes ~7 s here (~35 s under ASan): the bound is on ending, not on
+// speed.
 TEST_P(ObservedTest, PtyFloodIsCappedAndDrained) {
   RunRequest req = Pty({Helper(), "bigout", std::to_string(size_t{1} << 30)});
   req.max_output_bytes = size_t{1} << 20;
+  req.timeout = absl::Seconds(200);
   Observation o = MustRun(req);
   EXPECT_TRUE(o.output_truncated);
   EXPECT_FALSE(o.timed_out);
   EXPECT_EQ(o.processes[0].exit, WaitStatus::Exited(0));
   EXPECT_EQ(o.stdout_bytes, std::string(size_t{1} << 20, 'z'));
   EXPECT_EQ(o.attribution_mismatch, "");
-  EXPECT_LT(o.wall, absl::Seconds(30));
 }
 
 // A child that holds the terminal open (and ignores SIGTERM) after the root
