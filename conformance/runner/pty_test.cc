@@ -82,6 +82,19 @@ TEST(TracerTest, UntracedPtyCapturesTextOnly) {
   EXPECT_EQ(joined, o->stdout_bytes);
 }
 
+// Every other way to write to a terminal is attributed too: writev from
+// the writer's memory, splice and sendfile by count (their bytes from the
+// master); vmsplice needs a pipe (EBADF).
+TEST_P(ObservedTest, PtyOtherWritePathsAreAttributed) {
+  Observation o = MustRun(Pty({Helper(), "bypass"}));
+  ExpectConsistent(o);
+  bool ptrace = GetParam() == Observer::kPtrace;
+  EXPECT_EQ(o.stdout_bytes, absl::StrCat("writev\nspliced\nvmsplice 9\nsendfile\nreopened\nio_uring_setup -1 38\n",
+                                         ptrace ? "clone_untraced 1\ntraceme -1\n" : "clone_untraced 0\ntraceme 0\n"));
+  EXPECT_EQ(Lines(o).size(), 8u);
+  for (const WriteRecord& w : o.writes) EXPECT_EQ(w.pid, o.processes[0].pid) << w.data;
+}
+
 // Many processes write lines at once (the benchmark's workload: 100
 // processes, 10k lines): each line is its writer's, in its order, none glued
 // to another's.
