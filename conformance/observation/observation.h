@@ -33,8 +33,9 @@ struct ExecRecord {
   std::string path;
   // The executable that runs: the file itself, or for a #! script the
   // interpreter's (the ELF that the kernel finally loaded, symlinks
-  // resolved: "/usr/bin/dash" for #!/bin/sh). Observed by ptrace, its full
-  // path (/proc/<pid>/exe); by BPF, its file name only ("dash").
+  // resolved: "/usr/bin/dash" for #!/bin/sh), its full path as
+  // /proc/<pid>/exe names it. Observed by BPF, the file name alone ("dash")
+  // when it is more than 40 directories deep.
   std::string binary;
   // The new program's arguments, argv[0] first, as the kernel laid them out
   // for it (for a script: the interpreter, its argument if any, the

@@ -85,9 +85,9 @@
 //   - Each successful exec is recorded by what ran (ExecRecord): the path
 //     execve was asked to run (BPF: bprm->filename; ptrace: read at the
 //     seccomp stop of execve or execveat, named as the kernel names it), the
-//     executable that runs (BPF: mm->exe_file's file name; ptrace:
-//     /proc/pid/exe), and the first 4 KiB of the arguments (the argument
-//     area; /proc/pid/cmdline at the exec event).
+//     executable that runs (BPF: mm->exe_file's path, walked in the kernel
+//     as d_path would; ptrace: /proc/pid/exe), and the first 4 KiB of the
+//     arguments (the argument area; /proc/pid/cmdline at the exec event).
 //   - The program runs in a private network namespace when the system allows
 //     it (as root, or in a new user namespace), so it cannot reach the network
 //     and DNS lookups fail fast.
