@@ -20,15 +20,28 @@
 
 namespace conformance {
 
-// One successful execve (or execveat) of a process.
+// One successful execve (or execveat) of a process: what it ran, which is
+// what identifies a process (argv[0] is whatever the caller chose). A failed
+// exec leaves no record.
 struct ExecRecord {
   // The file execve was asked to run, as the caller named it (after its own
-  // PATH search): "/usr/bin/nslookup". Empty if the observer could not tell.
+  // PATH search): "/usr/bin/nslookup", or a relative "./prog" as given. For
+  // execveat with a directory fd and a relative path, the kernel's name
+  // "/dev/fd/<fd>/<path>" ("/dev/fd/<fd>" with AT_EMPTY_PATH). A script's
+  // own path, not its interpreter's. Empty if the observer could not tell
+  // (a path of PATH_MAX bytes or more).
   std::string path;
-  // The executable that runs: the file itself, or a script's interpreter.
-  // Its full path, or (BPF) its file name only.
+  // The executable that runs: the file itself, or for a #! script the
+  // interpreter's (the ELF that the kernel finally loaded, symlinks
+  // resolved: "/usr/bin/dash" for #!/bin/sh), its full path as
+  // /proc/<pid>/exe names it. Observed by BPF, the file name alone ("dash")
+  // when it is more than 40 directories deep.
   std::string binary;
-  // The new program's arguments, argv[0] first (at most 4 KiB of them).
+  // The new program's arguments, argv[0] first, as the kernel laid them out
+  // for it (for a script: the interpreter, its argument if any, the
+  // script's path, then the script's own arguments). Only the first 4096
+  // bytes of the argument area (each argument and its NUL): a last argument
+  // cut there is kept cut, later ones are missing.
   std::vector<std::string> argv;
   absl::Duration at;  // When it happened, since the run began.
 };
@@ -61,8 +74,9 @@ struct WriteRecord {
   std::string data;
   // When it was written, as the runner knows it, since the run began: before
   // the `ended`, `execs[].at` or `started` of any exit, exec or fork that
-  // happened after the write (ptrace: when the runner read it; BPF: no later
-  // than the write's return, nor than the next run's time).
+  // happened after the write (ptrace: when the runner read it, or on a
+  // terminal when it saw the write return; BPF: no later than the write's
+  // return, nor than the next run's time).
   absl::Duration at;
 };
 
@@ -74,11 +88,15 @@ struct Observation {
   // What observed it: "bpf" or "ptrace" (tracer.h); empty when not traced.
   std::string observer;
   bool network_isolated = false;
-  // What stdout and stderr were: "pipe" (pipes, or sockets under ptrace) or
-  // "pty" (each a pseudo-terminal); empty for a transcript.
+  // What stdout and stderr were: "pipe" (pipes, or Unix sockets under
+  // ptrace and untraced: isatty() false, stdio block-buffered) or "pty"
+  // (each the slave of its own pseudo-terminal, bytes unchanged: isatty()
+  // true, stdio line-buffered); empty for a transcript. Untraced with "pty",
+  // every write has pid 0.
   std::string stdio;
   // The runner's pid: the child subreaper, to which a process whose parent
-  // exited is reparented (what its getppid() then returns).
+  // exited is reparented (what its getppid() then returns). 0 for a
+  // transcript.
   pid_t reaper = 0;
   std::vector<ProcessRecord> processes;  // The root first, then by start.
   // Per stream, in the order the bytes were written. Between stdout and
@@ -105,11 +123,13 @@ struct Observation {
   bool process_limit_exceeded = false;
   // Empty when, for each stream, the attributed writes concatenated equal the
   // bytes read from the capture; otherwise what differs (first offset).
-  // Observed by ptrace, the records and the bytes come from the same reads,
-  // so this checks the runner's bookkeeping. Observed by BPF, the records
-  // come from the kernel's reports of each write and the bytes from the
-  // pipe: a mismatch is bytes no report accounts for (their run has pid 0),
-  // or reported bytes the pipe never got. (Recorded transcripts and
+  // Observed by ptrace on sockets, the records and the bytes come from the
+  // same reads, so this checks the runner's bookkeeping. Observed by BPF
+  // (or by ptrace on terminals), the records come from the reports of each
+  // write and the bytes from the pipe or pty master: a mismatch is bytes no
+  // report accounts for (their run has pid 0), or reported bytes the capture
+  // never got (e.g. a program that turned the terminal's output processing
+  // back on, or under ptrace a writer killed within its write). (Recorded transcripts and
   // hand-made observations leave it empty.)
   std::string attribution_mismatch;
   // Anything else the runner could not observe as it should, one

@@ -34,7 +34,7 @@ struct RawRecord {
 };
 
 // observe.bpf.c's exec record: fixed fields after the header.
-constexpr size_t kExecPath = 4096, kExecBinary = 256, kExecArgs = 4096;
+constexpr size_t kExecPath = 4096, kExecBinary = 4096 + 256, kExecArgs = 4096;
 
 // The object's programs, in links_ order.
 constexpr const char* kPrograms[] = {"on_sys_exit", "on_fork", "on_exec", "on_exit"};
@@ -211,10 +211,12 @@ int BpfObserver::OnRecord(void* ctx, void* data, size_t size) {
   r.blind_len = r.kind == BpfRecord::kBlind ? raw->len : 0;
   if (r.kind == BpfRecord::kExec) {
     if (size < sizeof(RawRecord) + kExecPath + kExecBinary + kExecArgs) return 0;
-    // The lengths: the path's in arg, the binary's in pad, the arguments' in len.
+    // The lengths: the path's in arg, the arguments' in len; the binary's
+    // offset and length in pad's halves.
     r.arg = 0;
     r.exec_path = std::string_view(raw->data, std::min<size_t>(raw->arg, kExecPath - 1));
-    r.exec_binary = std::string_view(raw->data + kExecPath, std::min<size_t>(raw->pad, kExecBinary - 1));
+    size_t at = std::min<size_t>(raw->pad >> 16, kExecBinary), n = std::min<size_t>(raw->pad & 0xffff, kExecBinary - at);
+    r.exec_binary = std::string_view(raw->data + kExecPath + at, n);
     r.data = std::string_view(raw->data + kExecPath + kExecBinary, std::min<size_t>(raw->len, kExecArgs));
   } else {
     size_t len = r.kind == BpfRecord::kBlind ? 0 : std::min<size_t>(raw->len, size - sizeof(RawRecord));

@@ -38,7 +38,8 @@ struct BpfRecord {
   uint32_t blind_len;
   std::string_view data;  // kWrite: bytes written; kExec: the arguments (first 4 KiB, NUL-separated).
   // kExec: the file execve was asked to run (the kernel's bprm->filename),
-  // and the file name (no directory) of the executable that runs.
+  // and the full path of the executable that runs (its file name alone when
+  // deeper than 40 directories or longer than 4 KiB).
   std::string_view exec_path, exec_binary;
 
   static constexpr uint32_t kContinues = 0x100;  // A later piece of the same system call.

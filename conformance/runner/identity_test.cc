@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -26,22 +27,14 @@ using testing::Helper;
 using testing::MustRun;
 using testing::ObservedTest;
 
-// The file name of the executable `path` resolves to: "dash" for /bin/sh.
-std::string RealName(const std::string& path) {
+// The executable `path` resolves to, as /proc/<pid>/exe names it:
+// "/usr/bin/dash" for /bin/sh.
+std::string RealPath(const std::string& path) {
   char buf[PATH_MAX];
-  std::string real = ::realpath(path.c_str(), buf) != nullptr ? buf : path;
-  return real.substr(real.rfind('/') + 1);
+  return ::realpath(path.c_str(), buf) != nullptr ? buf : path;
 }
 
-// Under BPF `binary` is the executable's file name, under ptrace its full path.
-void ExpectBinary(const ExecRecord& e, const std::string& path) {
-  std::string name = RealName(path);
-  EXPECT_TRUE(e.binary == name || absl::EndsWith(e.binary, "/" + name)) << e.binary << " for " << path;
-  if (testing::CurrentObserver() == Observer::kPtrace) {
-    char buf[PATH_MAX];
-    EXPECT_EQ(e.binary, ::realpath(path.c_str(), buf));
-  }
-}
+void ExpectBinary(const ExecRecord& e, const std::string& path) { EXPECT_EQ(e.binary, RealPath(path)); }
 
 TEST_P(ObservedTest, ExecRecordsWhatRanNotWhatItCalledItself) {
   std::string script = absl::StrCat(std::getenv("TEST_TMPDIR"), "/script.sh");
@@ -99,6 +92,23 @@ TEST_P(ObservedTest, RootExecAndLongArgumentsAreRecorded) {
   ASSERT_EQ(e.argv.size(), 42u);
   for (size_t i = 0; i < 41; ++i) EXPECT_EQ(e.argv[i], argv[i]);
   EXPECT_EQ(e.argv[41], argv[41].substr(0, 86));
+}
+
+// BPF builds the binary's path in the kernel, up to 40 directories deep;
+// deeper, it gives the file name alone (ptrace, the full path).
+TEST_P(ObservedTest, DeepBinaryIsNamedByItsFileName) {
+  std::filesystem::path dir = std::getenv("TEST_TMPDIR");
+  for (int i = 0; i < 45; ++i) dir /= "d";
+  std::filesystem::create_directories(dir);
+  std::filesystem::path echo = dir / "deep_echo";
+  std::filesystem::copy_file(RealPath("/bin/echo"), echo, std::filesystem::copy_options::overwrite_existing);
+  Observation o = MustRun({echo.string(), "hi"});
+  ExpectConsistent(o);
+  ASSERT_EQ(o.processes[0].execs.size(), 1u);
+  const ExecRecord& e = o.processes[0].execs[0];
+  EXPECT_EQ(e.path, echo.string());
+  EXPECT_EQ(e.binary, testing::CurrentObserver() == Observer::kBpf ? "deep_echo" : RealPath(echo.string()));
+  EXPECT_EQ(o.stdout_bytes, "hi\n");
 }
 
 TEST_P(ObservedTest, AnOrphanReportsTheReaperAsItsParent) {

@@ -61,6 +61,7 @@ bool PtraceWrites::Entered(pid_t tid, uint64_t nr, const uint64_t* args, const C
   c.stream = stream;
   c.nr = nr;
   std::copy(args, args + 6, c.args.begin());
+  c.order = ++let_go_;
   return true;
 }
 
@@ -85,7 +86,7 @@ void PtraceWrites::Returned(pid_t tid, pid_t pid, int64_t ret, absl::Duration t,
     default:  // sendfile, splice, tee, copy_file_range: never in its memory.
       break;
   }
-  reports->Add(c.stream, pid, tid, /*continues=*/false, data, read ? 0 : n, t);
+  reports->Add(c.stream, pid, tid, /*continues=*/false, data, read ? 0 : n, t, c.order);
 }
 
 }  // namespace conformance::internal

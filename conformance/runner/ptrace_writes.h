@@ -11,7 +11,12 @@
 // result says how many) are read from the tracee's memory and reported
 // (reconcile.h's WriteReports), as its thread group's. Any other write is
 // resumed at once. The master's bytes are the truth, as the pipes' are for
-// BPF: the reports are reconciled with them at the end.
+// BPF: the reports are reconciled with them at the end, in the order the
+// writes were let go at their entry stops. Not in the order their exit
+// stops were handled: waitpid(2) finds the newest tracees first, so an old
+// one's exit stop can wait behind thousands of others' writes, while a
+// write let go runs at once (its place in the capture is off by at most
+// the number of writes in flight, one per thread).
 //
 // Options weighed (and not taken): stopping every system call
 // (PTRACE_SYSCALL throughout) costs far more; a seccomp user notification
@@ -61,8 +66,10 @@ class PtraceWrites {
     int stream;
     uint64_t nr;
     std::array<uint64_t, 6> args;
+    uint64_t order;  // When it was let go, among the calls of the run.
   };
   absl::flat_hash_map<pid_t, Call> calls_;
+  uint64_t let_go_ = 0;
 };
 
 }  // namespace conformance::internal

@@ -153,7 +153,7 @@ Reconciled Reconcile(int stream, std::vector<ReportedWrite> reported, const std:
 }
 
 bool WriteReports::Add(int stream, pid_t pid, pid_t tid, bool continues, absl::string_view data, size_t blind,
-                       absl::Duration t) {
+                       absl::Duration t, uint64_t order) {
   if (stream != 1 && stream != 2) return false;
   if (!Wanted(stream)) return false;
   bytes_[stream] += blind != 0 ? blind : data.size();
@@ -165,6 +165,7 @@ bool WriteReports::Add(int stream, pid_t pid, pid_t tid, bool continues, absl::s
   } else {
     w = &writes.emplace_back();
     w->pid = pid;
+    w->order = order;
     writing_[tid] = {stream, writes.size() - 1};
   }
   w->returned = t;
@@ -182,6 +183,8 @@ void WriteReports::ReconcileInto(Observation* obs) {
   const std::string* captured[3] = {nullptr, &obs->stdout_bytes, &obs->stderr_bytes};
   size_t stdout_runs = 0;
   for (int s = 1; s <= 2; ++s) {
+    std::stable_sort(reported_[s].begin(), reported_[s].end(),
+                     [](const ReportedWrite& a, const ReportedWrite& b) { return a.order < b.order; });
     Reconciled r = Reconcile(s, std::move(reported_[s]), *captured[s], obs->output_truncated);
     if (!r.mismatch.empty()) {
       absl::StrAppend(&obs->attribution_mismatch, obs->attribution_mismatch.empty() ? "" : "; ", r.mismatch);

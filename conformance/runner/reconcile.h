@@ -33,9 +33,12 @@ struct ReportedWrite {
   // Ranges of `data` (offset, length) whose bytes the kernel could not copy
   // (sendfile, splice, tee, unreadable memory): they match any bytes.
   std::vector<std::pair<size_t, size_t>> blind;
-  // When the system call returned, since the run began. Reported writes are
-  // given in ring order, so these do not decrease.
+  // When the system call returned, since the run began (or a little later).
   absl::Duration returned;
+  // Where it sorts among its stream's reports, when their order is not the
+  // order they were reported in (ptrace: the order the writers were let
+  // go into their writes); 0 for all: the order reported (BPF's ring).
+  uint64_t order = 0;
 };
 
 struct Reconciled {
@@ -52,7 +55,8 @@ struct Reconciled {
 
 // Attributes `captured` (everything read from `stream`'s capture, possibly
 // cut short by the runner's cap: `truncated`) to `reported` (that stream's
-// writes in the order reported). A write of at most PIPE_BUF bytes is atomic
+// writes, in an order close to the capture's: writes are searched for only
+// among the next few thousand after the oldest one not yet found). A write of at most PIPE_BUF bytes is atomic
 // on a pipe, so it is found whole; a larger one may be split by other
 // writers' bytes. (On a terminal every write is atomic, as n_tty holds the
 // tty's write lock for the whole call: a special case.)
@@ -72,13 +76,13 @@ class WriteReports {
   // `stream`, returned at `t` (not before any earlier report's): `data`, or
   // `blind` bytes that could not be copied (then `data` is ignored).
   // `continues`: a later piece of the same call as that thread's last report.
-  // Returns Wanted(stream) after it.
+  // `order`: ReportedWrite::order. Returns Wanted(stream) after it.
   bool Add(int stream, pid_t pid, pid_t tid, bool continues, absl::string_view data, size_t blind,
-           absl::Duration t);
+           absl::Duration t, uint64_t order = 0);
 
   // Attributes the captured bytes (obs->stdout_bytes, stderr_bytes) to the
-  // reports: sets obs->writes, both streams merged by time, and
-  // obs->attribution_mismatch. Uses the reports up.
+  // reports (sorted by `order`, stably): sets obs->writes, both streams
+  // merged by time, and obs->attribution_mismatch. Uses the reports up.
   void ReconcileInto(Observation* obs);
 
  private:

@@ -37,24 +37,64 @@
 //     captures are drained at every event the Observation records (fork,
 //     exec, exit), before recording it, so writes are ordered against those
 //     events. PTRACE_SEIZE with fork/vfork/clone/exec/exit events gives the
-//     tree, and a seccomp-BPF filter installed before exec stops open(2) and
-//     friends only: opening /dev/stdout, /dev/stderr, /dev/fd/N or
-//     /proc/.../fd/N fails with ENXIO on a socket where it works on a pipe,
-//     so when such a path names a capture the call becomes a dup of that fd.
+//     tree, and a seccomp-BPF filter installed before exec stops execve and
+//     execveat (to read the path), and open(2) and friends: opening
+//     /dev/stdout, /dev/stderr, /dev/fd/N or /proc/.../fd/N fails with ENXIO
+//     on a socket where it works on a pipe, so when such a path names a
+//     capture the call becomes a dup of that fd.
 //     io_uring_setup, io_setup and clone3 fail with ENOSYS (glibc falls back
 //     to clone), and clone with CLONE_UNTRACED with EPERM, so no process
 //     escapes the tracer.
 //
+// Terminal mode (RunRequest::stdio = Stdio::kPty), as the seed's documented
+// runs had (CPython's stdout is then line-buffered, not block-buffered):
+// stdout and stderr are each the slave of its own pseudo-terminal (two, so
+// the streams stay apart), with output processing (OPOST) and echo off, so
+// the bytes reach the master unchanged (no \n -> \r\n), and a 24x80
+// window. isatty(1) and isatty(2) are true; stdin stays /dev/null. The
+// runner reads the masters; a master read gives EIO once no process holds
+// the slave (after every byte written before), taken as EOF. Reopening the
+// slave (/dev/stdout, /proc/self/fd/1, /dev/pts/N) opens it as usual.
+//   - BPF: the write hooks key the captures by the written file's inode,
+//     which is the slave's however it was opened, so nothing changes. A
+//     write to a tty is whole (n_tty holds the tty's write lock for the
+//     whole call), a special case of the pipes' reconciliation.
+//   - ptrace: a tty carries no credentials, so the write family (write,
+//     writev, pwritev2, vmsplice, sendfile, splice, tee, copy_file_range)
+//     stops at seccomp entry; one whose fd is a capture stops again at its
+//     return, where its bytes are read from the writer's memory and
+//     reported, then reconciled with the masters' bytes as BPF's are
+//     (ptrace_writes.h). Two stops per write to a capture: the C++ stress
+//     test takes ~4x what it does on ptrace's sockets, CPython's ~2x.
+//   - Untraced: text only; every read is a write of pid 0 (no attribution).
+// The ptys are nobody's controlling terminal: a real terminal would be the
+// session's, but then the root's exit would send SIGHUP to its children
+// (the seed's fork child among them), and job control could stop a
+// process; the seed's programs only need isatty(). The child gives up the
+// runner's controlling terminal, if it has one, before exec (TIOCNOTTY; it
+// is not a session leader, so this hangs nothing up): in either mode the
+// program has none, and opening /dev/tty fails with ENXIO. A process of the
+// program that calls setsid() and opens the slave without O_NOCTTY makes it
+// its controlling terminal, as with any terminal.
+//
 // Either way:
 //   - The runner is the child subreaper: when the root exits, every process
 //     still alive is reported (killed_by_runner) and killed with SIGKILL, and
-//     everything is reaped. A timeout does the same to the whole tree.
+//     everything is reaped. A timeout does the same to the whole tree. An
+//     orphan's getppid() is the runner's pid (Observation::reaper).
+//   - Each successful exec is recorded by what ran (ExecRecord): the path
+//     execve was asked to run (BPF: bprm->filename; ptrace: read at the
+//     seccomp stop of execve or execveat, named as the kernel names it), the
+//     executable that runs (BPF: mm->exe_file's path, walked in the kernel
+//     as d_path would; ptrace: /proc/pid/exe), and the first 4 KiB of the
+//     arguments (the argument area; /proc/pid/cmdline at the exec event).
 //   - The program runs in a private network namespace when the system allows
 //     it (as root, or in a new user namespace), so it cannot reach the network
 //     and DNS lookups fail fast.
 //   - Without either (trace=false, or ptrace refused in a locked-down
 //     container without BPF) the program runs untraced: the tree is unknown,
-//     but writes still carry the writer's pid (the socket captures). Its
+//     but writes still carry the writer's pid (the socket captures; not in
+//     terminal mode, where all is pid 0). Its
 //     filter then sends the opens to the runner as seccomp user
 //     notifications, which reopen a capture by SECCOMP_IOCTL_NOTIF_ADDFD;
 //     where that is refused too, reopening /dev/stdout fails with ENXIO.
@@ -65,8 +105,10 @@
 // processes, 10k one-line writes) takes about 1.3x observed by BPF, about 2x
 // by ptrace (whose socket captures alone cost ~1.6x: a write(2) to a Unix
 // socket costs ~0.8 us against a pipe's ~0.2). Loading the BPF observer takes
-// ~50 ms once per process. Scenario programs write a few lines, so a run is
-// dominated by process start-up.
+// ~50 ms once per process. With terminal captures, BPF costs what it does on
+// pipes, and ptrace ~4-5x the pipe (a stop at each write's entry and exit).
+// Scenario programs write a few lines, so a run is dominated by process
+// start-up.
 //
 // Thread-safety: Run() blocks SIGCHLD in the calling thread while it runs and
 // waits for any child of the process (waitpid(-1)): call it from one thread at
@@ -152,11 +194,12 @@ struct RunRequest {
 
 // Runs `req.argv` to completion (or timeout) and returns what was observed.
 // stdin is /dev/null; stdout and stderr are separate pipes (observed by BPF)
-// or Unix stream sockets (otherwise) the runner reads.
+// or Unix stream sockets (otherwise) the runner reads, or with Stdio::kPty
+// two pseudo-terminals.
 // Errors: InvalidArgument (empty argv); an errno error (NotFound,
 // PermissionDenied, ...; base::posix::ErrnoOf gives the errno) when the
 // program cannot be started (exec or chdir failed), when the runner cannot
-// create pipes or fork, or when Observer::kBpf was asked for and BPF cannot
+// create pipes or ptys or fork, or when Observer::kBpf was asked for and BPF cannot
 // observe here (the message says why).
 absl::StatusOr<Observation> Run(const RunRequest& req);
 

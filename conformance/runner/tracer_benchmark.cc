@@ -8,7 +8,9 @@
 // ptrace; the opens still go to the runner, as seccomp user notifications).
 // A CPython equivalent (os.fork + os.write) runs every way when python3 is
 // found, and so does `python3 -c pass` (start-up: under ptrace each of its
-// ~31 opens stops once). The BPF observer is loaded once, before the
+// ~31 opens stops once). Each runner benchmark has a Pty twin: the same run
+// with terminal captures (Stdio::kPty), where ptrace stops at every write
+// (ptrace_writes.h). The BPF observer is loaded once, before the
 // benchmarks (its load time is printed), as the conformance runner loads it
 // once per process.
 //
@@ -51,9 +53,11 @@ for i in range(procs):
 
 enum class Mode { kUntraced, kPtrace, kBpf };
 
-void RunOnce(benchmark::State& state, const std::vector<std::string>& argv, Mode mode) {
+void RunOnce(benchmark::State& state, const std::vector<std::string>& argv, Mode mode,
+             conformance::Stdio stdio = conformance::Stdio::kPipe) {
   conformance::RunRequest req;
   req.argv = argv;
+  req.stdio = stdio;
   req.trace = mode != Mode::kUntraced;
   req.observer = mode == Mode::kBpf ? conformance::Observer::kBpf : conformance::Observer::kPtrace;
   bool trace = req.trace;
@@ -162,6 +166,11 @@ int main(int argc, char** argv) {
     add("Untraced", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kUntraced); });
     add("Ptrace", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kPtrace); });
     add("Bpf", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kBpf); });
+    // The same with terminal captures (Stdio::kPty).
+    constexpr conformance::Stdio kPty = conformance::Stdio::kPty;
+    add("PtyUntraced", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kUntraced, kPty); });
+    add("PtyPtrace", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kPtrace, kPty); });
+    add("PtyBpf", [argv](benchmark::State& state) { RunOnce(state, argv(), Mode::kBpf, kPty); });
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

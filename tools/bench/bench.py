@@ -417,6 +417,27 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
   mechanisms alone before the BPF observer existed is in the history:
   `git show e06a4db`.)
 
+  **Terminal mode** (`Stdio::kPty`; each benchmark's `Pty` twin): two
+  interleaved runs of 9 and 15 repetitions (2026-12-07) on the same VM, but
+  shared with other builds (load average 5-9): the pipe baseline took
+  158-176 ms instead of 25-28 ms and the coefficients of variation were
+  30-40%, so only large ratios mean anything. Medians, as ratios to the
+  pipe (run 1 / run 2):
+
+  | program | Bpf | PtyBpf | Ptrace | PtyPtrace | PtyPtrace÷Ptrace |
+  |---|---|---|---|---|---|
+  | C++ stress (10k writes) | 1.49 / 1.26 | 1.22 / 1.73 | 1.07 / 1.38 | **4.06 / 5.40** | 3.8 / 3.9 |
+  | CPython stress (10k os.write) | 1.00 / 1.06 | 1.68 / 1.05 | 1.16 / 1.08 | **2.10 / 2.18** | 1.8 / 2.0 |
+  | `python3 -c pass` | 0.94 / 1.41 | 1.07 / 1.16 | 1.27 / 1.63 | 1.24 / 1.48 | 1.0 / 0.9 |
+
+  Under BPF a terminal costs what a pipe does (within the noise): nothing
+  stops. Under ptrace each write to a terminal stops twice (seccomp entry,
+  syscall exit), with a stat of the fd and a read of the bytes: ~4x the
+  ptrace-on-sockets run for the C++ stress, ~50 us a write on the loaded
+  VM, ~2x for CPython (whose own work per line dilutes it); a program that
+  does not write (start-up) pays nothing more. Untraced, a terminal costs
+  about what the sockets do.
+
 ## The figures and what measures them
 
 | key | figure | unit | binary | mp benchmark | raw benchmark | CPython script |

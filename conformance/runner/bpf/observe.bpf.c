@@ -27,13 +27,30 @@ struct signal_struct {
   unsigned int flags;
   int group_exit_code;
 } CORE;
-struct qstr {
+struct qstr {  // The kernel's layout on a little-endian machine.
+  union {
+    struct {
+      __u32 hash;
+      __u32 len;
+    };
+    __u64 hash_len;
+  };
   const unsigned char *name;
 } CORE;
 struct dentry {
   struct qstr d_name;
+  struct dentry *d_parent;
+} CORE;
+struct vfsmount {
+  struct dentry *mnt_root;
+} CORE;
+struct mount {  // A vfsmount is the `mnt` field of its struct mount.
+  struct mount *mnt_parent;
+  struct dentry *mnt_mountpoint;
+  struct vfsmount mnt;
 } CORE;
 struct path {
+  struct vfsmount *mnt;
   struct dentry *dentry;
 } CORE;
 struct file;
@@ -93,18 +110,23 @@ struct rec {
 
 // An exec: three fixed fields after the header (the same as struct rec's),
 // each cut to its size: the file execve was asked to run (bprm->filename,
-// NUL-terminated, its length in `arg`), the file name of the executable that
-// runs (mm->exe_file: a script's interpreter; its length in `pad`), and the
-// first ARGS bytes of the new program's arguments (arg_start..arg_end, NULs
-// between them, their length in `len`). Must match bpf_observer.cc.
+// NUL-terminated, its length in `arg`), the full path of the executable that
+// runs (mm->exe_file: a script's interpreter; built backwards to the end of
+// `binary`: its offset there in the high half of `pad`, its length in the
+// low half; the file name alone, from offset 0, when the path is deeper than
+// BINARY_DEPTH or longer than EXEC_BINARY), and the first ARGS bytes of the
+// new program's arguments (arg_start..arg_end, NULs between them, their
+// length in `len`). Must match bpf_observer.cc.
 #define EXEC_PATH 4096
-#define EXEC_BINARY 256
+#define EXEC_BINARY 4096
 #define EXEC_ARGS 4096
+#define BINARY_DEPTH 40
+#define NAME_MAX 255
 struct exec_rec {
   __u64 ts;
   __u32 kind, pid, tid, arg, len, pad;
   char path[EXEC_PATH];
-  char binary[EXEC_BINARY];
+  char binary[EXEC_BINARY + NAME_MAX + 1];  // Room for a name written at any offset.
   char args[EXEC_ARGS];
 };
 
@@ -405,6 +427,46 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx) {
   return 0;
 }
 
+// Writes the path of `exe` into e->binary (see struct exec_rec) as d_path
+// would: its dentries' names up to its mount's root, then on through the
+// mount points, to the root of the mount tree. Returns what goes in `pad`.
+static __always_inline __u32 ExePath(struct exec_rec *e, struct file *exe) {
+  if (!exe) return 0;
+  struct dentry *d = BPF_CORE_READ(exe, f_path.dentry);
+  struct vfsmount *vm = BPF_CORE_READ(exe, f_path.mnt);
+  struct mount *m = (struct mount *)((char *)vm - bpf_core_field_offset(struct mount, mnt));
+  __u32 pos = EXEC_BINARY;
+  int whole = 0;
+  for (int i = 0; i < BINARY_DEPTH; ++i) {
+    if (d == BPF_CORE_READ(vm, mnt_root)) {
+      struct mount *parent = BPF_CORE_READ(m, mnt_parent);
+      if (parent == m) {  // The root of the mount tree.
+        whole = 1;
+        break;
+      }
+      d = BPF_CORE_READ(m, mnt_mountpoint);
+      m = parent;
+      vm = (struct vfsmount *)((char *)m + bpf_core_field_offset(struct mount, mnt));
+      continue;
+    }
+    struct dentry *up = BPF_CORE_READ(d, d_parent);
+    __u32 len = BPF_CORE_READ(d, d_name.len);
+    if (up == d || len > NAME_MAX || len + 1 > pos) break;
+    pos = (pos - len - 1) & (EXEC_BINARY - 1);
+    if (bpf_probe_read_kernel(e->binary + pos + 1, len & NAME_MAX, BPF_CORE_READ(d, d_name.name)) != 0) break;
+    e->binary[pos] = '/';
+    d = up;
+  }
+  if (whole && pos == EXEC_BINARY) {  // The root itself.
+    pos = EXEC_BINARY - 1;
+    e->binary[pos] = '/';
+  }
+  if (whole) return pos << 16 | (EXEC_BINARY - pos);
+  // Too deep or too long: the file name alone.
+  long n = bpf_probe_read_kernel_str(e->binary, NAME_MAX + 1, BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+  return n > 1 ? (__u32)(n - 1) : 0;
+}
+
 // sched_process_exec(task, old_pid, bprm): after the new program is loaded,
 // so its memory (the arguments) and mm->exe_file are the new program's.
 SEC("raw_tracepoint/sched_process_exec")
@@ -422,9 +484,7 @@ int on_exec(struct bpf_raw_tracepoint_args *ctx) {
   e->tid = (__u32)bpf_get_current_pid_tgid();
   long n = bpf_probe_read_kernel_str(e->path, EXEC_PATH, BPF_CORE_READ(bprm, filename));
   e->arg = n > 1 ? (__u32)(n - 1) : 0;  // Without the NUL.
-  const unsigned char *name = BPF_CORE_READ(task, mm, exe_file, f_path.dentry, d_name.name);
-  n = name ? bpf_probe_read_kernel_str(e->binary, EXEC_BINARY, name) : 0;
-  e->pad = n > 1 ? (__u32)(n - 1) : 0;
+  e->pad = ExePath(e, BPF_CORE_READ(task, mm, exe_file));
   unsigned long start = BPF_CORE_READ(task, mm, arg_start), end = BPF_CORE_READ(task, mm, arg_end);
   __u64 len = end > start ? end - start : 0;
   if (len > EXEC_ARGS) len = EXEC_ARGS;
