@@ -135,9 +135,11 @@ TEST_P(ObservedTest, PtyInterleavedLargeWritesKeepTheirWriters) {
   EXPECT_EQ(bytes[o.processes[0].pid], 6000000u);
   EXPECT_EQ(bytes[o.processes[1].pid], 6000000u);
   EXPECT_EQ(o.stdout_bytes.size(), 12000000u);
-  // Unlike a pipe's (InterleavedLargeWritesKeepTheirWriters), no 3 MB write
-  // was cut by the other writer's: four runs, one per write.
-  EXPECT_EQ(o.writes.size(), 4u);
+  // At least a run per write. (A 3 MB write to a terminal is whole unless a
+  // signal interrupts it: then the writer writes the rest in a second call,
+  // which the other writer's may precede. Seen under ptrace on a loaded
+  // machine; every run still has one writer, checked above.)
+  EXPECT_GE(o.writes.size(), 4u);
 }
 
 // The seed's fork program, verbatim (no -u): on a terminal, CPython's stdout

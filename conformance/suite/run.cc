@@ -107,8 +107,12 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
     std::string dir = cwd;
     std::vector<std::string> e = env;
     if (cwd.empty()) {
-      char tmpl[] = "/tmp/conformance.XXXXXX";
-      if (mkdtemp(tmpl) == nullptr) return finish(Result::kUnresolved, "cannot create a temporary directory");
+      // In the user's TMPDIR, as any program's temporary files.
+      const char* tmp = getenv("TMPDIR");
+      std::string tmpl = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/conformance.XXXXXX");
+      if (mkdtemp(tmpl.data()) == nullptr) {
+        return finish(Result::kUnresolved, absl::StrCat("cannot create a temporary directory ", tmpl));
+      }
       dir = tmpl;
       e.push_back("HOME=" + dir);
       e.push_back("TMPDIR=" + dir);
