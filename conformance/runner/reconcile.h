@@ -56,10 +56,11 @@ struct Reconciled {
 // Attributes `captured` (everything read from `stream`'s capture, possibly
 // cut short by the runner's cap: `truncated`) to `reported` (that stream's
 // writes, in an order close to the capture's: writes are searched for only
-// among the next few thousand after the oldest one not yet found). A write of at most PIPE_BUF bytes is atomic
-// on a pipe, so it is found whole; a larger one may be split by other
-// writers' bytes. (On a terminal every write is atomic, as n_tty holds the
-// tty's write lock for the whole call: a special case.)
+// among the next few thousand after the oldest one not yet found). A write
+// of at most PIPE_BUF bytes is atomic on a pipe, so it is found whole; a
+// larger one may be split by other writers' bytes. (On a terminal every write is atomic, as n_tty holds the
+// tty's write lock for the whole call, unless a signal makes it return
+// early: a special case.)
 Reconciled Reconcile(int stream, std::vector<ReportedWrite> reported, const std::string& captured, bool truncated);
 
 // The writes one run's observer reports, per stream, as they come, up to the

@@ -58,7 +58,8 @@
 //   - BPF: the write hooks key the captures by the written file's inode,
 //     which is the slave's however it was opened, so nothing changes. A
 //     write to a tty is whole (n_tty holds the tty's write lock for the
-//     whole call), a special case of the pipes' reconciliation.
+//     whole call, unless a signal makes it return early), a special case of
+//     the pipes' reconciliation.
 //   - ptrace: a tty carries no credentials, so the write family (write,
 //     writev, pwritev2, vmsplice, sendfile, splice, tee, copy_file_range)
 //     stops at seccomp entry; one whose fd is a capture stops again at its
