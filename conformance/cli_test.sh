@@ -184,7 +184,9 @@ check "... and PASSes with its program" bash -c "[[ $rc -eq 0 ]] && grep -q 'hel
 # --- Interrupted runs: SIGINT or SIGTERM kills the program, prints the
 # summary so far, writes JUnit, removes the temporary directory.
 for sig in INT TERM; do
-  printf '#!/bin/sh\necho started\nexec sleep 300\n' > "$tmp/empty/fork"
+  # A sleep of its own length, so that another test's sleeper is not taken for ours.
+  secs=$((3000 + RANDOM))
+  printf '#!/bin/sh\necho started\nexec sleep %d\n' "$secs" > "$tmp/empty/fork"
   mkdir -p "$tmp/runs"
   TMPDIR="$tmp/runs" "$cli" --impl="$tmp/empty" --scenario=fork --junit="$tmp/int.xml" >"$tmp/int.txt" 2>&1 &
   pid=$!
@@ -196,7 +198,7 @@ for sig in INT TERM; do
   check "SIG$sig exits $want" is $rc "$want"
   check "... with the summary so far" has 'UNRESOLVED .*interrupted during run 1 of 1' "$(cat "$tmp/int.txt")"
   check "... and JUnit, the scenario an error" has '<error message="interrupted during run' "$(cat "$tmp/int.xml")"
-  check "... leaving no process" bash -c "! pgrep -f '^sleep 300' >/dev/null"
+  check "... leaving no process" bash -c "! pgrep -xf 'sleep $secs' >/dev/null"
   check "... and no temporary directory" test -z "$(ls -A "$tmp/runs")"
 done
 

@@ -47,7 +47,7 @@ PY
 if [[ -n "$survivors" ]]; then
   echo "hostile: FAILED: processes survived the runner:"; echo "$survivors"; ok=0
 fi
-if [[ $rc -ne 1 ]]; then echo "hostile: FAILED: the runner's exit status is $rc, not 1 (a FAIL/UNRESOLVED)"; ok=0; fi
+if [[ $rc -ne 1 ]]; then echo "hostile: FAILED: the runner's exit status is $rc, not 1 (a FAIL)"; ok=0; fi
 if (( wall_ms > max_wall * 1000 )); then echo "hostile: FAILED: took ${wall_ms} ms > ${max_wall} s"; ok=0; fi
 if ! [[ "$rss_kb" =~ ^[0-9]+$ ]] || (( rss_kb > max_rss )); then
   echo "hostile: FAILED: peak RSS '${rss_kb}' KiB > ${max_rss} KiB"; ok=0
