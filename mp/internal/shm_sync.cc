@@ -83,6 +83,9 @@ RobustLock LockRobustMutex(pthread_mutex_t* mu, bool block, absl::Time deadline,
       pthread_mutex_consistent(mu);
       return RobustLock::kOwnerDied;
     }
+    // EDEADLK (a non-recursive lock its holder takes again: it waits, as
+    // CPython's does, until its deadline) must not spin.
+    if (r != ETIMEDOUT) ::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, nullptr);
   }
 }
 

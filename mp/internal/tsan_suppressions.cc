@@ -16,5 +16,6 @@ extern "C" __attribute__((visibility("default"), used)) const char* __tsan_defau
       // mutex" here.
       "mutex:mp::internal::ShmQueue::\n"
       // The same mutexes as locked through mp/internal/shm_sync.
-      "mutex:mp::internal::LockRobustMutex\n";
+      "mutex:mp::internal::LockRobustMutex\n"
+      "mutex:mp::internal::LockCore::\n";
 }

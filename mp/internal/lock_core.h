@@ -1,0 +1,94 @@
+// Private: the one lock under mp::Lock, mp::RLock, the lock of a Condition
+// and of a Value or Array: a robust process-shared pthread mutex in
+// anonymous shared memory (mp/internal/shm_sync.h), with the holder's pid and
+// thread id and the recursion depth beside it.
+//
+// The holder's ids are ours, not glibc's: glibc overwrites its record of the
+// owner when the next locker takes the mutex from a dead one, and the error
+// must name the dead process. They are written right after the mutex is
+// taken and cleared right before it is released, so a process killed in
+// those few instructions is reported without a pid.
+//
+// Copies of a LockCore refer to the same lock; the memory is unmapped when
+// the last copy in a process goes.
+//
+// Thread-safety: thread- and process-safe.
+
+#ifndef MP_INTERNAL_LOCK_CORE_H_
+#define MP_INTERNAL_LOCK_CORE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace mp::internal {
+
+// A mapping of anonymous shared memory; unmapped on destruction.
+class SharedRegion {
+ public:
+  // Errors: OSError (mmap), naming `what`.
+  static absl::StatusOr<std::shared_ptr<SharedRegion>> Map(size_t size, const char* what);
+  ~SharedRegion();
+  SharedRegion(const SharedRegion&) = delete;
+  SharedRegion& operator=(const SharedRegion&) = delete;
+  void* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  SharedRegion(void* data, size_t size) : data_(data), size_(size) {}
+  void* data_;
+  size_t size_;
+};
+
+struct LockBlock;
+
+// This thread's pid and kernel thread id, cached (reset in a fork child).
+pid_t CachedPid();
+pid_t CachedTid();
+
+class LockCore {
+ public:
+  // Errors: OSError (mmap, pthread_mutex_init).
+  static absl::StatusOr<LockCore> Create(bool recursive);
+
+  LockCore() = default;
+
+  // Takes the lock, waiting until `deadline` if `block`. Returns true when
+  // taken, false when not (busy and not `block`, or the deadline passed).
+  // Errors: OwnerDiedError (taken: the previous holder died holding it).
+  absl::StatusOr<bool> Acquire(bool block, absl::Time deadline);
+
+  // Errors: AssertionError (recursive, not held by this thread); ValueError
+  // (not recursive: not locked, or locked by another thread).
+  absl::Status Release();
+
+  // Whether this thread holds the lock.
+  bool IsMine() const;
+  bool recursive() const;
+  // How many deaths of holders were reported (to anyone) so far.
+  uint64_t owner_deaths() const;
+  // The holder's pid, or 0 when free.
+  pid_t holder_pid() const;
+
+  // For Condition::Wait: releases the lock entirely (whatever the depth) and
+  // returns the depth; RestoreDepth takes it back (for good) at that depth.
+  // Errors (RestoreDepth): OwnerDiedError (taken back, as Acquire).
+  int ReleaseAll();
+  absl::Status RestoreDepth(int depth);
+
+  bool valid() const { return block_ != nullptr; }
+  friend bool operator==(const LockCore& a, const LockCore& b) { return a.block_ == b.block_; }
+
+ private:
+  std::shared_ptr<SharedRegion> region_;
+  LockBlock* block_ = nullptr;
+};
+
+}  // namespace mp::internal
+
+#endif  // MP_INTERNAL_LOCK_CORE_H_
