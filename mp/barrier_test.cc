@@ -87,6 +87,7 @@ TEST(BarrierTest, AFailingActionBreaksItAndReachesItsCaller) {
 TEST(BarrierTest, APartyKilledBetweenCyclesBreaksItInsteadOfHangingTheOthers) {
   absl::StatusOr<Barrier> b = Barrier::Create(3);
   ASSERT_TRUE(b.ok());
+  std::atomic<int>* s = SharedInts();
   std::vector<Process> kids;
   for (int k = 0; k < 2; ++k) {
     kids.emplace_back([&] {
@@ -100,9 +101,12 @@ TEST(BarrierTest, APartyKilledBetweenCyclesBreaksItInsteadOfHangingTheOthers) {
   pid_t victim = *Fork();
   if (victim == 0) {
     (void)b->Wait();
+    s[0] = 1;
     for (;;) ::pause();
   }
-  while (b->n_waiting() < 2) ::usleep(1000);
+  // The victim is a party (it passed the first cycle) and the others wait
+  // in the second one.
+  while (s[0].load() == 0 || b->n_waiting() < 2) ::usleep(1000);
   absl::Time start = absl::Now();
   ASSERT_TRUE(Kill(victim, SIGKILL).ok());
   for (Process& p : kids) {
@@ -112,6 +116,7 @@ TEST(BarrierTest, APartyKilledBetweenCyclesBreaksItInsteadOfHangingTheOthers) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   ASSERT_TRUE(WaitPid(victim).ok());
   EXPECT_TRUE(b->broken());
+  ::munmap(s, 4096);
 }
 
 TEST(BarrierTest, BadPartiesIsValueError) {
