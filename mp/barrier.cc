@@ -20,18 +20,24 @@ namespace internal {
 struct Party {
   ProcessIdentity id;
   pid_t tid = 0;
-  uint64_t arrived_cycle = UINT64_MAX;  // The cycle it last arrived in.
+  uint64_t arrived_round = UINT64_MAX;  // The round it last arrived in.
   bool used = false;
 };
 
 // Under `mu`, except the atomics, which waiters read without it.
+//
+// Each round (filling, then released or broken) has a number; a waiter
+// remembers its round and, once the round number has moved on, reads how its
+// round ended in `released`: bit r % 64 is set when round r was released.
+// A waiter can fall behind by 64 rounds only if the barrier breaks 64 times
+// without it; it is then told its round broke.
 struct BarrierBlock {
   pthread_mutex_t mu;
-  std::atomic<uint32_t> seq{0};       // Bumped on release, break, reset: the futex word.
-  std::atomic<uint64_t> cycle{0};     // The cycle now filling; bumped on release.
-  std::atomic<uint64_t> breaks{0};    // Bumped when waiters must get BrokenBarrierError.
+  std::atomic<uint32_t> seq{0};        // Bumped when a round ends: the futex word.
+  std::atomic<uint64_t> round{0};      // The round now filling.
+  std::atomic<uint64_t> released{0};   // How the last 64 rounds ended.
   std::atomic<bool> broken{false};
-  std::atomic<int> count{0};          // Arrived in this cycle.
+  std::atomic<int> count{0};           // Arrived in this round.
   int parties = 0;
   Party party[Barrier::kMaxParties];
 };
@@ -44,24 +50,42 @@ void WakeAll(BarrierBlock* b) {
   FutexWake(&b->seq, INT_MAX);
 }
 
+// Ends the round: released (the waiters pass) or not (they get
+// BrokenBarrierError). Under the mutex.
+void EndRound(BarrierBlock* b, bool released) {
+  uint64_t r = b->round.load();
+  uint64_t bit = uint64_t{1} << (r % 64);
+  uint64_t mask = b->released.load();
+  b->released.store(released ? (mask | bit) : (mask & ~bit));
+  b->count.store(0);
+  b->round.store(r + 1, std::memory_order_release);
+  WakeAll(b);
+}
+
+void BreakLocked(BarrierBlock* b) {
+  b->broken.store(true);
+  EndRound(b, false);
+}
+
 // Locks the barrier's mutex; a holder that died (inside the action, or
 // halfway through Wait) breaks the barrier.
 void LockBarrier(BarrierBlock* b) {
-  if (LockRobustMutex(&b->mu, true, absl::InfiniteFuture()) == RobustLock::kOwnerDied) {
-    b->broken.store(true);
-    b->count.store(0);
-    b->breaks.fetch_add(1);
-    WakeAll(b);
-  }
+  if (LockRobustMutex(&b->mu, true, absl::InfiniteFuture()) == RobustLock::kOwnerDied) BreakLocked(b);
 }
 
-// The first party that has not arrived in this cycle and no longer runs, or
+// How round `r` ended, once the round number has passed it.
+bool WasReleased(BarrierBlock* b, uint64_t r) {
+  if (b->round.load(std::memory_order_acquire) - r > 64) return false;
+  return (b->released.load() >> (r % 64)) & 1;
+}
+
+// The first party that has not arrived in this round and no longer runs, or
 // -1. Under the mutex.
 int DeadStraggler(BarrierBlock* b) {
-  uint64_t cycle = b->cycle.load();
+  uint64_t round = b->round.load();
   for (int i = 0; i < Barrier::kMaxParties; ++i) {
     Party& p = b->party[i];
-    if (p.used && p.arrived_cycle != cycle && !IsRunning(p.id)) return i;
+    if (p.used && p.arrived_round != round && !IsRunning(p.id)) return i;
   }
   return -1;
 }
@@ -86,10 +110,7 @@ absl::StatusOr<Barrier> Barrier::Create(int parties, std::function<absl::Status(
 }
 
 absl::Status Barrier::Break() {
-  block_->broken.store(true);
-  block_->count.store(0);
-  block_->breaks.fetch_add(1);
-  internal::WakeAll(block_);
+  internal::BreakLocked(block_);
   return PyError(PyExc::kBrokenBarrierError, "the barrier is broken");
 }
 
@@ -127,9 +148,8 @@ absl::StatusOr<int> Barrier::Wait(absl::Duration timeout) {
     b->party[slot].tid = tid;
     b->party[slot].used = true;
   }
-  const uint64_t cycle = b->cycle.load();
-  const uint64_t breaks = b->breaks.load();
-  b->party[slot].arrived_cycle = cycle;
+  const uint64_t round = b->round.load();
+  b->party[slot].arrived_round = round;
   int index = b->count.fetch_add(1);
   if (index + 1 == b->parties) {
     // The last one: run the action, then release everyone.
@@ -141,9 +161,7 @@ absl::StatusOr<int> Barrier::Wait(absl::Duration timeout) {
         return s;
       }
     }
-    b->count.store(0);
-    b->cycle.fetch_add(1);
-    WakeAll(b);
+    EndRound(b, /*released=*/true);
     pthread_mutex_unlock(&b->mu);
     return index;
   }
@@ -151,13 +169,15 @@ absl::StatusOr<int> Barrier::Wait(absl::Duration timeout) {
   absl::Time next_check = absl::Now() + kLivenessSlice;
   for (;;) {
     uint32_t seen = b->seq.load(std::memory_order_acquire);
-    if (b->breaks.load() != breaks) return PyError(PyExc::kBrokenBarrierError, "the barrier is broken");
-    if (b->cycle.load() != cycle) return index;
+    if (b->round.load(std::memory_order_acquire) != round) {
+      if (WasReleased(b, round)) return index;
+      return PyError(PyExc::kBrokenBarrierError, "the barrier is broken");
+    }
     absl::Time now = absl::Now();
     if (now >= deadline || now >= next_check) {
       LockBarrier(b);
       absl::Status broken;
-      if (b->breaks.load() == breaks && b->cycle.load() == cycle) {
+      if (b->round.load() == round) {
         if (now >= deadline) {
           broken = Break();
         } else if (int dead = DeadStraggler(b); dead >= 0) {
@@ -183,10 +203,8 @@ void Barrier::Abort() {
 
 void Barrier::Reset() {
   internal::LockBarrier(block_);
-  if (block_->count.load() > 0) block_->breaks.fetch_add(1);
-  block_->count.store(0);
+  if (block_->count.load() > 0) internal::EndRound(block_, false);  // Its waiters break.
   block_->broken.store(false);
-  internal::WakeAll(block_);
   pthread_mutex_unlock(&block_->mu);
 }
 
