@@ -1,5 +1,6 @@
 #include "mp/internal/lock_core.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -14,44 +15,19 @@
 
 namespace mp::internal {
 
-struct LockBlock {
-  pthread_mutex_t mu;
-  // The holder, or 0: written by the holder only.
-  std::atomic<pid_t> holder_pid{0};
-  std::atomic<pid_t> holder_tid{0};
-  // Recursion depth (RLock), touched by the holder only.
-  int depth = 0;
-  bool recursive = false;
-  std::atomic<uint64_t> owner_deaths{0};
-};
+thread_local ThreadIds t_ids;
 
 namespace {
-
-struct Ids {
-  pid_t pid = 0;
-  pid_t tid = 0;
-};
-thread_local Ids t_ids;
-
-// gettid() and getpid() are system calls (glibc caches neither): too slow
-// for an uncontended acquire. The fork child's only thread is the one that
-// forked, whose cache the atfork handler clears.
-void ClearIdsInChild() { t_ids = Ids{}; }
-
-const Ids& MyIds() {
-  if (t_ids.tid == 0) {
-    static const int registered = pthread_atfork(nullptr, nullptr, ClearIdsInChild);
-    (void)registered;
-    t_ids.pid = ::getpid();
-    t_ids.tid = ::gettid();
-  }
-  return t_ids;
-}
-
+void ClearIdsInChild() { t_ids = ThreadIds{}; }
 }  // namespace
 
-pid_t CachedPid() { return MyIds().pid; }
-pid_t CachedTid() { return MyIds().tid; }
+const ThreadIds& LoadThreadIds() {
+  static const int registered = pthread_atfork(nullptr, nullptr, ClearIdsInChild);
+  (void)registered;
+  t_ids.pid = ::getpid();
+  t_ids.tid = ::gettid();
+  return t_ids;
+}
 
 absl::StatusOr<std::shared_ptr<SharedRegion>> SharedRegion::Map(size_t size, const char* what) {
   absl::StatusOr<void*> p = MapSharedAnonymous(size, what);
@@ -73,8 +49,8 @@ absl::StatusOr<LockCore> LockCore::Create(bool recursive) {
   return core;
 }
 
-absl::StatusOr<bool> LockCore::Acquire(bool block, absl::Time deadline) {
-  const Ids& me = MyIds();
+absl::StatusOr<bool> LockCore::AcquireSlow(bool block, absl::Time deadline, int tried) {
+  const ThreadIds& me = MyIds();
   if (block_->recursive && block_->holder_tid.load(std::memory_order_relaxed) == me.tid &&
       block_->holder_pid.load(std::memory_order_relaxed) == me.pid) {
     // Ours already: glibc counts the recursion too; keep both in step.
@@ -84,7 +60,13 @@ absl::StatusOr<bool> LockCore::Acquire(bool block, absl::Time deadline) {
     ++block_->depth;
     return true;
   }
-  RobustLock r = LockRobustMutex(&block_->mu, block, deadline);
+  RobustLock r;
+  if (tried == EOWNERDEAD) {
+    pthread_mutex_consistent(&block_->mu);
+    r = RobustLock::kOwnerDied;
+  } else {
+    r = LockRobustMutex(&block_->mu, block, deadline);
+  }
   if (r == RobustLock::kTimedOut) return false;
   pid_t dead = block_->holder_pid.load(std::memory_order_relaxed);
   block_->holder_pid.store(me.pid, std::memory_order_relaxed);
@@ -101,7 +83,7 @@ absl::StatusOr<bool> LockCore::Acquire(bool block, absl::Time deadline) {
   return true;
 }
 
-absl::Status LockCore::Release() {
+absl::Status LockCore::ReleaseSlow() {
   if (!IsMine()) {
     if (block_->recursive) {
       return PyError(PyExc::kAssertionError, "attempt to release recursive lock not owned by thread");
@@ -118,12 +100,6 @@ absl::Status LockCore::Release() {
   }
   pthread_mutex_unlock(&block_->mu);
   return absl::OkStatus();
-}
-
-bool LockCore::IsMine() const {
-  const Ids& me = MyIds();
-  return block_->holder_tid.load(std::memory_order_relaxed) == me.tid &&
-         block_->holder_pid.load(std::memory_order_relaxed) == me.pid;
 }
 
 bool LockCore::recursive() const { return block_->recursive; }

@@ -17,8 +17,10 @@
 #ifndef MP_INTERNAL_LOCK_CORE_H_
 #define MP_INTERNAL_LOCK_CORE_H_
 
+#include <pthread.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -45,11 +47,31 @@ class SharedRegion {
   size_t size_;
 };
 
-struct LockBlock;
+struct LockBlock {
+  pthread_mutex_t mu;
+  // The holder, or 0: written by the holder only.
+  std::atomic<pid_t> holder_pid{0};
+  std::atomic<pid_t> holder_tid{0};
+  // Recursion depth (RLock), touched by the holder only.
+  int depth = 0;
+  bool recursive = false;
+  std::atomic<uint64_t> owner_deaths{0};
+};
 
-// This thread's pid and kernel thread id, cached (reset in a fork child).
-pid_t CachedPid();
-pid_t CachedTid();
+struct ThreadIds {
+  pid_t pid = 0;
+  pid_t tid = 0;
+};
+extern thread_local ThreadIds t_ids;
+const ThreadIds& LoadThreadIds();
+
+// This thread's pid and kernel thread id, cached: gettid() and getpid() are
+// system calls (glibc caches neither), too slow for an uncontended acquire.
+// The cache is cleared in a fork child (whose only thread is the one that
+// forked) by an atfork handler.
+inline const ThreadIds& MyIds() { return t_ids.tid != 0 ? t_ids : LoadThreadIds(); }
+inline pid_t CachedPid() { return MyIds().pid; }
+inline pid_t CachedTid() { return MyIds().tid; }
 
 class LockCore {
  public:
@@ -61,14 +83,43 @@ class LockCore {
   // Takes the lock, waiting until `deadline` if `block`. Returns true when
   // taken, false when not (busy and not `block`, or the deadline passed).
   // Errors: OwnerDiedError (taken: the previous holder died holding it).
-  absl::StatusOr<bool> Acquire(bool block, absl::Time deadline);
+  // Inline: the uncontended path is a trylock and a few stores.
+  absl::StatusOr<bool> Acquire(bool block, absl::Time deadline) {
+    // (An RLock its thread already holds takes the slow path, which counts
+    // the recursion.)
+    int tried = -1;  // Not tried.
+    if (!block_->recursive || block_->holder_pid.load(std::memory_order_relaxed) == 0) {
+      tried = pthread_mutex_trylock(&block_->mu);
+      if (tried == 0) {
+        const ThreadIds& me = MyIds();
+        block_->holder_pid.store(me.pid, std::memory_order_relaxed);
+        block_->holder_tid.store(me.tid, std::memory_order_relaxed);
+        block_->depth = 1;
+        return true;
+      }
+    }
+    return AcquireSlow(block, deadline, tried);
+  }
 
   // Errors: AssertionError (recursive, not held by this thread); ValueError
   // (not recursive: not locked, or locked by another thread).
-  absl::Status Release();
+  absl::Status Release() {
+    if (IsMine() && block_->depth == 1) {
+      block_->depth = 0;
+      block_->holder_tid.store(0, std::memory_order_relaxed);
+      block_->holder_pid.store(0, std::memory_order_relaxed);
+      pthread_mutex_unlock(&block_->mu);
+      return absl::OkStatus();
+    }
+    return ReleaseSlow();
+  }
 
   // Whether this thread holds the lock.
-  bool IsMine() const;
+  bool IsMine() const {
+    const ThreadIds& me = MyIds();
+    return block_->holder_tid.load(std::memory_order_relaxed) == me.tid &&
+           block_->holder_pid.load(std::memory_order_relaxed) == me.pid;
+  }
   bool recursive() const;
   // How many deaths of holders were reported (to anyone) so far.
   uint64_t owner_deaths() const;
@@ -85,6 +136,11 @@ class LockCore {
   friend bool operator==(const LockCore& a, const LockCore& b) { return a.block_ == b.block_; }
 
  private:
+  // `tried`: what the inline trylock returned (-1: it did not try). On
+  // EOWNERDEAD it holds the mutex already.
+  absl::StatusOr<bool> AcquireSlow(bool block, absl::Time deadline, int tried);
+  absl::Status ReleaseSlow();
+
   std::shared_ptr<SharedRegion> region_;
   LockBlock* block_ = nullptr;
 };
