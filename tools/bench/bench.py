@@ -87,6 +87,21 @@ FIGURES = [
     Figure("pool4_pss", "Pool(4) memory, PSS summed", "kB",
            "mp/pool_benchmark", "BM_PoolPss", "BM_RawForkedChildrenPss",
            "pool_pss.py", field="total_kb", quick_args=()),
+    # Issue 19. The raw lock is a robust process-shared pthread mutex, the
+    # mechanism that survives a killed holder; //mp:sync_benchmark also has
+    # the plain one (BM_RawPthreadMutex*), see BENCHMARKS.md.
+    Figure("lock_uncontended", "Lock acquire+release, uncontended", "per_s",
+           "mp/sync_benchmark", "BM_LockUncontended", "BM_RawRobustMutexUncontended",
+           "lock_uncontended.py"),
+    Figure("lock_contended", "Lock acquire+release, 2 processes", "per_s",
+           "mp/sync_benchmark", "BM_LockContended2", "BM_RawRobustMutexContended2",
+           "lock_contended.py"),
+    Figure("event_wakeup", "Event set->wait wake-up across processes", "us",
+           "mp/sync_benchmark", "BM_EventWakeup", "BM_RawFutexWakeup",
+           "event_wakeup.py", field="us_per_item", quick_args=("--quick",)),
+    Figure("value_increments", "Value += 1 under get_lock(), 4 processes", "per_s",
+           "mp/sync_benchmark", "BM_ValueIncrements4", "BM_RawMutexIncrements4",
+           "value_increments.py"),
 ]
 
 # Units the CPython scripts may report, as (unit of the table, factor).
