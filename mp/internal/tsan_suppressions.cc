@@ -17,5 +17,6 @@ extern "C" __attribute__((visibility("default"), used)) const char* __tsan_defau
       "mutex:mp::internal::ShmQueue::\n"
       // The same mutexes as locked through mp/internal/shm_sync.
       "mutex:mp::internal::LockRobustMutex\n"
-      "mutex:mp::internal::LockCore::\n";
+      "mutex:mp::internal::LockCore::\n"
+      "mutex:mp::Barrier::\n";
 }
