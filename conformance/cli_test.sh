@@ -35,8 +35,8 @@ check "JUnit records the failure" has '<failure message="2 of 2 runs failed"' "$
 mkdir -p "$tmp/empty"
 run --impl="$tmp/empty" --junit="$tmp/unsupported.xml"
 check "all UNSUPPORTED exits 3" is $rc 3
-check "missing programs are UNSUPPORTED" has '0 PASS, 0 FAIL, 0 UNRESOLVED, 6 UNSUPPORTED' "$out"
-check "JUnit marks UNSUPPORTED as skipped" has 'skipped="6"' "$(cat "$tmp/unsupported.xml")"
+check "missing programs are UNSUPPORTED" has '0 PASS, 0 FAIL, 0 UNRESOLVED, 11 UNSUPPORTED' "$out"
+check "JUnit marks UNSUPPORTED as skipped" has 'skipped="11"' "$(cat "$tmp/unsupported.xml")"
 run --impl="$tmp/empty" --allow=unsupported
 check "--allow=unsupported lets them exit 0" is $rc 0
 
@@ -75,7 +75,7 @@ for args in "--bogus" "--runs=0" "--runs=abc" "--timeout=0" "--timeout=-1" "--ti
   check "usage error exits 2: $args" is $rc 2
 done
 run --scenario=nosuch
-check "an unknown scenario lists the known ones" has "unknown scenario 'nosuch' \\(scenarios: fork, pool, process, queue, subprocess_call, subprocess_communicate\\)" "$out"
+check "an unknown scenario lists the known ones" has "unknown scenario 'nosuch' \\(scenarios: docs_lock, docs_pipe, docs_pool, docs_queue, docs_value_array, fork, pool, process, queue, subprocess_call, subprocess_communicate\\)" "$out"
 run --timeout=inf
 check "--timeout says what it takes" has "positive number of seconds .* or none" "$out"
 run --junit=/nonexistent/dir/x.xml
@@ -168,16 +168,16 @@ printf '[process]\n  expected: FAIL\n' > "$tmp/expect/expectations"
 run --impl="$tmp/expect" --scenario=process
 check "a bad expectations file is a usage error with file:line" bash -c "[[ $rc -eq 2 ]] && grep -q 'expectations:1: error: \[process\] expects other than PASS without a' <<<\"\$0\"" "$out"
 
-# --- Scenarios are data: --list, and a seventh scenario needs no code.
+# --- Scenarios are data: --list, and a twelfth scenario needs no code.
 run --list
-check "--list lists the six scenarios with a description" bash -c "[[ $rc -eq 0 ]] && [[ \$(wc -l <<<\"\$0\") -eq 6 ]] && grep -q '^pool  *Pool(4), five apply_async tasks' <<<\"\$0\"" "$out"
+check "--list lists the eleven scenarios with a description" bash -c "[[ $rc -eq 0 ]] && [[ \$(wc -l <<<\"\$0\") -eq 11 ]] && grep -q '^pool  *Pool(4), five apply_async tasks' <<<\"\$0\"" "$out"
 root="$tmp/runfiles/mp/conformance"
 mkdir -p "$root"
 cp -rL conformance/scenarios conformance/impls "$root/"
 printf '# Scenario `hello`: one line.\nspec 3\nscenario hello\nprocess root is root\nline a by root "hello"\nexit root code 0\n' > "$root/scenarios/hello.spec"
 printf '#!/bin/sh\necho hello\n' > "$root/impls/cpython/hello" && chmod +x "$root/impls/cpython/hello"
 out=$(RUNFILES_DIR="$tmp/runfiles" "$cli" --list --impl=cpython); rc=$?
-check "a seventh scenario is listed from its spec file alone" has '^hello +one line\.  \[has a program\]' "$out"
+check "a twelfth scenario is listed from its spec file alone" has '^hello +one line\.  \[has a program\]' "$out"
 out=$(RUNFILES_DIR="$tmp/runfiles" "$cli" --impl=cpython --scenario=hello); rc=$?
 check "... and PASSes with its program" bash -c "[[ $rc -eq 0 ]] && grep -q 'hello  *PASS' <<<\"\$0\"" "$out"
 

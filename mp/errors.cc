@@ -42,6 +42,10 @@ const Row kTable[] = {
     {PyExc::kRuntimeError, "RuntimeError", absl::StatusCode::kInternal, false},
     {PyExc::kUnpicklingError, "pickle.UnpicklingError", absl::StatusCode::kDataLoss, false},
     {PyExc::kMemoryError, "MemoryError", absl::StatusCode::kResourceExhausted, false},
+    {PyExc::kBrokenBarrierError, "threading.BrokenBarrierError", absl::StatusCode::kAborted, false},
+    {PyExc::kFileExistsError, "FileExistsError", absl::StatusCode::kAlreadyExists, true},
+    {PyExc::kOwnerDiedError, "mp.OwnerDiedError", absl::StatusCode::kAborted, false},
+    {PyExc::kIndexError, "IndexError", absl::StatusCode::kOutOfRange, false},
 };
 
 const Row& RowOf(PyExc exc) { return kTable[static_cast<int>(exc)]; }
@@ -79,6 +83,7 @@ absl::Status PyOSError(int errnum, absl::string_view context) {
     case EPIPE:
     case ESHUTDOWN: exc = PyExc::kBrokenPipeError; break;
     case ECHILD: exc = PyExc::kChildProcessError; break;
+    case EEXIST: exc = PyExc::kFileExistsError; break;
     default: break;
   }
   std::string message = absl::StrCat(RowOf(exc).name, ": [Errno ", errnum, "] ",

@@ -56,6 +56,13 @@ enum class PyExc {
   kRuntimeError,        // Internal: an invariant of mp itself broke.
   kUnpicklingError,     // DataLoss: a message that does not decode.
   kMemoryError,         // ResourceExhausted: an allocation failed.
+  kBrokenBarrierError,  // Aborted: threading.BrokenBarrierError.
+  kFileExistsError,     // AlreadyExists: EEXIST (a SharedMemory name in use).
+  // Aborted: mp's own, with no Python counterpart (CPython deadlocks
+  // there): a lock's previous holder died holding it. The caller HOLDS the
+  // lock when it gets this error (as with EOWNERDEAD): see mp/lock.h.
+  kOwnerDiedError,
+  kIndexError,          // OutOfRange: an index past a shared Array's end.
 };
 
 // The Python name of `exc`, e.g. "queue.Empty" or "ValueError".

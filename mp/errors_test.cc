@@ -36,6 +36,14 @@ TEST(ErrorsTest, OSErrorPicksSubclassFromErrno) {
   EXPECT_EQ(PythonException(PyOSError(EPIPE, "")), "BrokenPipeError");
   EXPECT_EQ(PythonException(PyOSError(EMFILE, "")), "OSError");
   EXPECT_EQ(PyOSError(EMFILE, "").code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(PythonException(PyOSError(EEXIST, "")), "FileExistsError");
+  EXPECT_TRUE(Is(PyOSError(EEXIST, ""), PyExc::kOSError));
+}
+
+TEST(ErrorsTest, BrokenBarrierAndOwnerDiedAreNotOSErrors) {
+  EXPECT_EQ(PyError(PyExc::kBrokenBarrierError, "m").message(), "BrokenBarrierError: m");
+  EXPECT_EQ(PythonException(PyError(PyExc::kOwnerDiedError, "m")), "mp.OwnerDiedError");
+  EXPECT_FALSE(Is(PyError(PyExc::kOwnerDiedError, "m"), PyExc::kOSError));
 }
 
 TEST(ErrorsTest, ForeignStatusHasNoPythonException) {
@@ -45,7 +53,7 @@ TEST(ErrorsTest, ForeignStatusHasNoPythonException) {
 }
 
 TEST(ErrorsTest, EveryExceptionHasANameAndDistinctRow) {
-  for (int i = 0; i <= static_cast<int>(PyExc::kMemoryError); ++i) {
+  for (int i = 0; i <= static_cast<int>(PyExc::kIndexError); ++i) {
     PyExc e = static_cast<PyExc>(i);
     EXPECT_FALSE(PyExcName(e).empty()) << i;
     EXPECT_TRUE(Is(PyError(e, "m"), e)) << PyExcName(e);

@@ -1,12 +1,8 @@
 #include "mp/internal/shm_queue.h"
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
-#include <sched.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,30 +12,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/shm_sync.h"
 
 namespace mp::internal {
 
 namespace {
 constexpr uint64_t kWrap = UINT64_MAX;
 constexpr uint64_t kHeader = 8;
-// Busy-wait rounds before sleeping: waking a process on another CPU costs
-// tens of microseconds, far more than a short put or get holds the lock.
-constexpr int kSpinLock = 200;
 constexpr int kSpinWait = 4000;
-constexpr long kLockSliceNanos = 20 * 1000 * 1000;
-
-// One round of busy-waiting. Every 64th round yields the CPU instead: with
-// more runnable processes than CPUs (the peer we wait for may be the one
-// descheduled), pure spinning would burn whole time slices.
-inline void CpuRelax(int round) {
-  if (round % 64 == 63) {
-    ::sched_yield();
-    return;
-  }
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 uint64_t Align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 }  // namespace
@@ -104,14 +84,10 @@ struct ShmControl {
 
 namespace {
 
-void FutexWakeAll(std::atomic<uint32_t>* word) {
-  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, INT_MAX, nullptr, nullptr, 0);
-}
-
 // Bumps `seq` and wakes its sleepers, if any.
 void Notify(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters) {
   seq->fetch_add(1, std::memory_order_seq_cst);
-  if (waiters->load(std::memory_order_seq_cst) != 0) FutexWakeAll(seq);
+  if (waiters->load(std::memory_order_seq_cst) != 0) FutexWake(seq, INT_MAX);
 }
 
 // Waits until `*seq` differs from `seen` or `deadline` passes (spurious
@@ -122,28 +98,10 @@ void WaitChange(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters, uint
     if (seq->load(std::memory_order_acquire) != seen) return;
     CpuRelax(i);
   }
-  struct timespec ts;
-  struct timespec* rel = nullptr;
-  if (deadline != absl::InfiniteFuture()) {
-    absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) return;
-    ts = absl::ToTimespec(left);
-    rel = &ts;
-  }
+  if (absl::Now() >= deadline) return;
   waiters->fetch_add(1, std::memory_order_seq_cst);
-  ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(seq), FUTEX_WAIT, seen, rel, nullptr, 0);
+  FutexWait(seq, seen, deadline);
   waiters->fetch_sub(1, std::memory_order_seq_cst);
-}
-
-absl::Status InitRobustMutex(pthread_mutex_t* mu) {
-  pthread_mutexattr_t attr;
-  pthread_mutexattr_init(&attr);
-  pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
-  pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-  int r = pthread_mutex_init(mu, &attr);
-  pthread_mutexattr_destroy(&attr);
-  if (r != 0) return PyOSError(r, "pthread_mutex_init() for a queue");
-  return absl::OkStatus();
 }
 
 }  // namespace
@@ -153,14 +111,15 @@ absl::StatusOr<ShmQueue> ShmQueue::Create(int64_t maxsize, uint64_t capacity) {
   if (capacity < 64) return PyError(PyExc::kValueError, absl::StrCat("queue capacity ", capacity, " < 64 bytes"));
   size_t ctl_size = (sizeof(ShmControl) + 4095) & ~size_t{4095};
   size_t size = ctl_size + capacity;
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) return PyOSError(errno, absl::StrCat("mmap(", size, " bytes) for a queue"));
+  absl::StatusOr<void*> mapped = MapSharedAnonymous(size, "a queue");
+  if (!mapped.ok()) return mapped.status();
+  void* p = *mapped;
   ShmQueue q;
   q.mapped_ = size;
   q.ctl_ = new (p) ShmControl();
   q.ring_ = static_cast<char*>(p) + ctl_size;
-  if (absl::Status s = InitRobustMutex(&q.ctl_->put_mu); !s.ok()) return s;
-  if (absl::Status s = InitRobustMutex(&q.ctl_->get_mu); !s.ok()) return s;
+  if (absl::Status s = InitRobustMutex(&q.ctl_->put_mu, false, "a queue"); !s.ok()) return s;
+  if (absl::Status s = InitRobustMutex(&q.ctl_->get_mu, false, "a queue"); !s.ok()) return s;
   q.ctl_->maxsize = maxsize;
   q.ctl_->capacity = capacity;
   return q;
@@ -185,36 +144,9 @@ ShmQueue::~ShmQueue() {
 
 void ShmQueue::Lock(pthread_mutex_t* mu) const {
   // The previous owner died holding the lock: the published State is intact
-  // by construction (see the header), so marking it consistent is all.
-  for (int i = 0; i < kSpinLock; ++i) {
-    int r = pthread_mutex_trylock(mu);
-    if (r == 0) return;
-    if (r == EOWNERDEAD) {
-      pthread_mutex_consistent(mu);
-      return;
-    }
-    CpuRelax(i);
-  }
-  // Sleep in slices, never for good: when a waiter that unlock() woke is
-  // killed before it takes the lock, and a third process barges in first
-  // (acquiring without the futex's WAITERS bit), the kernel's robust-futex
-  // cleanup cannot pass that wakeup on, and the remaining waiters would sleep
-  // forever. Each timeout re-arms the WAITERS bit, so they recover.
-  for (;;) {
-    struct timespec until;
-    ::clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_nsec += kLockSliceNanos;
-    if (until.tv_nsec >= 1000000000) {
-      until.tv_nsec -= 1000000000;
-      ++until.tv_sec;
-    }
-    int r = pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &until);
-    if (r == 0) return;
-    if (r == EOWNERDEAD) {
-      pthread_mutex_consistent(mu);
-      return;
-    }
-  }
+  // by construction (see the header), so marking it consistent (which
+  // LockRobustMutex does) is all.
+  (void)LockRobustMutex(mu, /*block=*/true, absl::InfiniteFuture());
 }
 
 void ShmQueue::Unlock(pthread_mutex_t* mu) const { pthread_mutex_unlock(mu); }

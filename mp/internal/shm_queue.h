@@ -37,7 +37,7 @@
 // so a waiter that dies can never swallow a wakeup meant for a live one.
 // Lockers sleep on a mutex in 20 ms slices: a woken mutex waiter killed before
 // it takes the lock would otherwise strand the others (the fault test found
-// this; see Lock()).
+// this; see mp/internal/shm_sync.h, which holds the mechanism).
 //
 // Thread-safety: thread- and process-safe.
 

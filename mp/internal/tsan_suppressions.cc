@@ -14,5 +14,9 @@ extern "C" __attribute__((visibility("default"), used)) const char* __tsan_defau
       // locked or released by another process (or recovered with
       // EOWNERDEAD after its owner died) looks like "unlock of an unlocked
       // mutex" here.
-      "mutex:mp::internal::ShmQueue::\n";
+      "mutex:mp::internal::ShmQueue::\n"
+      // The same mutexes as locked through mp/internal/shm_sync.
+      "mutex:mp::internal::LockRobustMutex\n"
+      "mutex:mp::internal::LockCore::\n"
+      "mutex:mp::Barrier::\n";
 }

@@ -87,6 +87,21 @@ FIGURES = [
     Figure("pool4_pss", "Pool(4) memory, PSS summed", "kB",
            "mp/pool_benchmark", "BM_PoolPss", "BM_RawForkedChildrenPss",
            "pool_pss.py", field="total_kb", quick_args=()),
+    # Issue 19. The raw lock is a robust process-shared pthread mutex, the
+    # mechanism that survives a killed holder; //mp:sync_benchmark also has
+    # the plain one (BM_RawPthreadMutex*), see BENCHMARKS.md.
+    Figure("lock_uncontended", "Lock acquire+release, uncontended", "per_s",
+           "mp/sync_benchmark", "BM_LockUncontended", "BM_RawRobustMutexUncontended",
+           "lock_uncontended.py"),
+    Figure("lock_contended", "Lock acquire+release, 2 processes", "per_s",
+           "mp/sync_benchmark", "BM_LockContended2", "BM_RawRobustMutexContended2",
+           "lock_contended.py"),
+    Figure("event_wakeup", "Event set->wait wake-up across processes", "us",
+           "mp/sync_benchmark", "BM_EventWakeup", "BM_RawFutexWakeup",
+           "event_wakeup.py", field="us_per_item", quick_args=("--quick",)),
+    Figure("value_increments", "Value += 1 under get_lock(), 4 processes", "per_s",
+           "mp/sync_benchmark", "BM_ValueIncrements4", "BM_RawMutexIncrements4",
+           "value_increments.py"),
 ]
 
 # Units the CPython scripts may report, as (unit of the table, factor).
@@ -404,6 +419,24 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
   advantage: the duplex Pipe (a socketpair, as CPython's) then costs about 2x
   a raw pipe and 1x a raw socketpair (`BM_RawSocketpair_RoundTrip`), the
   simplex one (pipes) about 1.5x a raw pipe.
+- **Lock, uncontended**: the raw baseline is a robust process-shared
+  pthread mutex, the mechanism that lets the next acquirer survive a killed
+  holder; mp adds the holder's pid and thread id (four relaxed stores and a
+  check). A plain (non-robust) process-shared mutex, `BM_RawPthreadMutex*`
+  in `//mp:sync_benchmark`, is about 1.2x faster than the robust one, so
+  mp is about 1.3x the plain one. CPython's Lock is a C semaphore call
+  (sem_trywait/sem_post), about 40-90 ns a pair, so mp is only a few times
+  faster there; the contended and Value figures are where CPython's
+  interpreter and its blocking sem_wait cost it the most. Uncontended rates
+  are per CPU second on both sides (Google Benchmark's default; the CPython
+  script uses process_time), so a loaded machine moves them less.
+- **Event wake-up**: half a round trip of a ping-pong between two processes
+  through two Events (CPython: two multiprocessing.Events); the raw baseline
+  is the same ping-pong on two futex words, waking with FUTEX_WAKE. Neither
+  side spins before it sleeps.
+- **Value += 1, 4 processes**: `with v.get_lock(): v.value += 1` on both
+  sides (mp: `Guard` on `get_lock()`, an RLock as CPython's), against an int
+  beside a plain process-shared pthread mutex.
 - **The conformance runner** has its own benchmark,
   `tools/bazel run -c opt //conformance/runner:tracer_benchmark`: a stress
   program (100 processes, 10k one-write lines) observed by the runner, under

@@ -42,6 +42,7 @@
 #include "testing/leak_check.h"
 #include "mp/testing/sanitizers.h"
 #include "mp/testing/queue_kill_round.h"
+#include "tools/faults/sync_cases.h"
 
 namespace mp::faults {
 namespace {
@@ -521,6 +522,10 @@ const Case kCases[] = {
     {"eintr_storm", 20, 3, EintrStorm},
     {"full_pipe", 20, 3, FullPipe},
     {"closes_stdout_early", 100, 10, ClosesStdoutEarly},
+    // Issue 19, in sync_cases.cc.
+    {"lock_holder_kills", 1000, 30, LockHolderKills},
+    {"barrier_party_kills", 200, 10, BarrierPartyKills},
+    {"shm_creator_kills", 100, 10, ShmCreatorKills},
 };
 
 constexpr char kDoneMarker[] = "done:";
