@@ -178,12 +178,6 @@ class Connection {
 // Errors: OSError (EMFILE, ENFILE).
 absl::StatusOr<std::pair<Connection, Connection>> Pipe(bool duplex = true);
 
-namespace internal {
-// Writes CPython's frame header for a message of `size` bytes into `out` and
-// returns its length (4 or 12). Exposed for tests.
-size_t EncodeFrameHeader(uint64_t size, char out[12]);
-}  // namespace internal
-
 }  // namespace mp
 
 #endif  // MP_CONNECTION_H_

@@ -7,7 +7,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <map>
 #include <string>
 #include <vector>
 
@@ -360,23 +359,6 @@ TEST(ConnectionTest, SendToClosedReaderKeepsCallersBlockedSigpipe) {
     }
   }
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
-}
-
-TEST(ConnectionTest, FrameHeaderMatchesPythonStruct) {
-  // Expected bytes from CPython: struct.pack("!i", n) and
-  // struct.pack("!i", -1) + struct.pack("!Q", n).
-  const std::map<uint64_t, std::string> expected = {
-      {0, "00000000"},
-      {5, "00000005"},
-      {0x7fffffff, "7fffffff"},
-      {0x80000000, "ffffffff0000000080000000"},
-      {(uint64_t{4} << 30) + 123, "ffffffff000000010000007b"},
-  };
-  for (const auto& [n, hex] : expected) {
-    char out[12];
-    size_t len = internal::EncodeFrameHeader(n, out);
-    EXPECT_EQ(absl::BytesToHexString(absl::string_view(out, len)), hex) << n;
-  }
 }
 
 // Runs `script` in python3 with `conn` as fd 3; returns the child's pid.

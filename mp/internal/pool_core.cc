@@ -22,6 +22,7 @@
 #include "mp/connection.h"
 #include "mp/errors.h"
 #include "mp/internal/fd.h"
+#include "mp/internal/framing.h"
 #include "mp/process.h"
 
 namespace mp::internal {
@@ -40,10 +41,6 @@ constexpr size_t kSlotStride = 64;       // One cache line per worker slot.
 constexpr size_t kMinInPlaceBytes = 32 * 1024;
 constexpr size_t kMinSpliceBytes = 64 * 1024;
 
-uint32_t GetBE32(const char* p) {
-  auto b = [p](int i) { return static_cast<uint32_t>(static_cast<unsigned char>(p[i])); };
-  return b(0) << 24 | b(1) << 16 | b(2) << 8 | b(3);
-}
 template <typename T>
 void Put(std::string* s, T v) {
   s->append(reinterpret_cast<const char*>(&v), sizeof v);
@@ -109,25 +106,18 @@ std::atomic<uint64_t>* SlotCounter(void* slots, size_t slot) {
 
 // Reads one frame into *buf (replacing what it held) and points *frame at
 // it. The buffer is reused and not zero-filled: a map chunk's frame is
-// hundreds of KB. The parent is trusted, so its length header is believed.
-// Returns false at EOF or on a read error.
+// hundreds of KB. Returns false at EOF, on a read error or a bad header.
 bool RecvFrame(int fd, ByteBuf* buf, absl::string_view* frame) {
-  unsigned char h[12];
-  absl::StatusOr<size_t> n = ReadFull(fd, h, 4);
-  if (!n.ok() || *n < 4) return false;
-  uint64_t len = GetBE32(reinterpret_cast<const char*>(h));
-  if (len == 0xffffffffu) {
-    n = ReadFull(fd, h + 4, 8);
-    if (!n.ok() || *n < 8) return false;
-    len = uint64_t{GetBE32(reinterpret_cast<const char*>(h) + 4)} << 32 |
-          GetBE32(reinterpret_cast<const char*>(h) + 8);
-  }
+  absl::StatusOr<FrameHeader> header =
+      ReadFrameHeader([fd](char* data, size_t size) { return ReadFull(fd, data, size); });
+  if (!header.ok()) return false;
+  const size_t len = static_cast<size_t>(header->body_size);
   buf->Consume(buf->size());
-  char* p = buf->Reserve(static_cast<size_t>(len));
-  n = ReadFull(fd, p, static_cast<size_t>(len));
+  char* p = buf->Reserve(len);
+  absl::StatusOr<size_t> n = ReadFull(fd, p, len);
   if (!n.ok() || *n < len) return false;
-  buf->Commit(static_cast<size_t>(len));
-  *frame = absl::string_view(buf->begin(), static_cast<size_t>(len));
+  buf->Commit(len);
+  *frame = absl::string_view(buf->begin(), len);
   return true;
 }
 
@@ -638,7 +628,7 @@ void PoolCore::Dispatch() {
         if (count > 0 && bytes + it->size() > kMaxFrameBytes) break;
         bytes += it->size();
       }
-      char header[12];
+      char header[kMaxFrameHeader];
       w.AppendOut(absl::string_view(header, EncodeFrameHeader(bytes, header)));
       for (size_t k = 0; k < count; ++k) {
         TaskRef& t = pending_.front();
@@ -770,13 +760,21 @@ std::pair<size_t, bool> PoolCore::ParseResults(Worker& w) {
         return true;
       };
       if (!w.in_frame) {
-        size_t header = w.in.size() >= 4 && GetBE32(w.in.begin()) == 0xffffffffu ? 12 : 4;
-        if (w.in.size() < header + 8) {
+        FrameHeader h = DecodeFrameHeader(absl::string_view(w.in.begin(), w.in.size()));
+        if (h.state == FrameHeader::State::kBad) {
+          // A worker never sends this: its stream is lost. Killing it makes
+          // its tasks fail as lost, as for any dead worker.
+          (void)w.process.Kill();
+          w.eof = true;
+          next = {0, false};
+          break;
+        }
+        const size_t header = h.header_size;
+        if (h.state == FrameHeader::State::kNeedMore || w.in.size() < header + 8) {
           next = {header + 8 + (may_go_in_place ? 17 : 0) - w.in.size(), may_go_in_place};
           break;
         }
-        uint64_t len = header == 4 ? GetBE32(w.in.begin())
-                                   : uint64_t{GetBE32(w.in.begin() + 4)} << 32 | GetBE32(w.in.begin() + 8);
+        const uint64_t len = h.body_size;
         w.in_frame = true;
         w.frame_left = len >= 8 ? len - 8 : 0;
         w.frame_busy = len >= 8 ? Get<int64_t>(w.in.begin() + header) : 0;
@@ -1056,7 +1054,7 @@ void PoolCore::HandlerLoop() {
         any = true;
         if (!w->exit_sent) {
           w->exit_sent = true;
-          char header[12];
+          char header[kMaxFrameHeader];
           w->AppendOut(absl::string_view(header, EncodeFrameHeader(0, header)));
           FlushOut(*w);
         }
