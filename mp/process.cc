@@ -33,7 +33,7 @@ struct ProcessState {
   std::string parent_name;
   bool is_main = false;
   bool closed = false;
-  std::unique_ptr<PopenFork> popen;  // Set once, by Start().
+  std::unique_ptr<Child> child;  // Set once, by Start().
 };
 
 }  // namespace internal
@@ -76,7 +76,7 @@ void Discard(const ProcessState* state) {
 
 // Drops children that have ended, reaping them: CPython's _cleanup().
 void Cleanup(Registry& r) {
-  std::erase_if(r.children, [](const auto& c) { return c->popen->Poll().has_value(); });
+  std::erase_if(r.children, [](const auto& c) { return c->child->Poll().has_value(); });
 }
 
 // CPython's util._exit_function: terminate daemonic children, then join all.
@@ -144,7 +144,7 @@ Process::Process(std::function<void()> target, ProcessOptions options)
 
 absl::Status Process::Start() {
   if (state_->closed) return ClosedError();
-  if (state_->popen || state_->is_main) return PyError(PyExc::kAssertionError, "cannot start a process twice");
+  if (state_->child || state_->is_main) return PyError(PyExc::kAssertionError, "cannot start a process twice");
   if (state_->parent_pid != ::getpid()) {
     return PyError(PyExc::kAssertionError, "can only start a process object created by current process");
   }
@@ -161,10 +161,9 @@ absl::Status Process::Start() {
     }
   }
   const std::shared_ptr<ProcessState>& self = state_;
-  absl::StatusOr<std::unique_ptr<internal::PopenFork>> popen =
-      internal::PopenFork::Launch([&self] { return Bootstrap(self); });
-  if (!popen.ok()) return popen.status();
-  state_->popen = *std::move(popen);
+  absl::StatusOr<std::unique_ptr<internal::Child>> child = internal::ForkChild([&self] { return Bootstrap(self); });
+  if (!child.ok()) return child.status();
+  state_->child = *std::move(child);
   state_->target = nullptr;  // As CPython drops _target: free the captures now.
   std::lock_guard<std::mutex> lock(r.mu);
   r.children.push_back(state_);
@@ -178,8 +177,10 @@ absl::Status Process::Join(absl::Duration timeout) {
 absl::Status Process::JoinUntil(absl::Time deadline) {
   if (state_->closed) return ClosedError();
   if (state_->parent_pid != ::getpid()) return PyError(PyExc::kAssertionError, "can only join a child process");
-  if (!state_->popen) return PyError(PyExc::kAssertionError, "can only join a started process");
-  if (state_->popen->Wait(deadline)) Discard(state_.get());
+  if (!state_->child) return PyError(PyExc::kAssertionError, "can only join a started process");
+  absl::StatusOr<std::optional<ExitStatus>> st = state_->child->Wait(deadline);
+  if (!st.ok()) return st.status();
+  if (*st) Discard(state_.get());
   return absl::OkStatus();
 }
 
@@ -187,27 +188,27 @@ absl::StatusOr<bool> Process::IsAlive() const {
   if (state_->closed) return ClosedError();
   if (state_ == CurrentProcess().state_) return true;
   if (state_->parent_pid != ::getpid()) return PyError(PyExc::kAssertionError, "can only test a child process");
-  if (!state_->popen) return false;
-  if (!state_->popen->Poll()) return true;
+  if (!state_->child) return false;
+  if (!state_->child->Poll()) return true;
   Discard(state_.get());
   return false;
 }
 
 absl::Status Process::Terminate() {
   if (state_->closed) return ClosedError();
-  if (!state_->popen) return PyError(PyExc::kAssertionError, "can only terminate a started process");
-  return state_->popen->SendSignal(SIGTERM);
+  if (!state_->child) return PyError(PyExc::kAssertionError, "can only terminate a started process");
+  return state_->child->SendSignal(SIGTERM);
 }
 
 absl::Status Process::Kill() {
   if (state_->closed) return ClosedError();
-  if (!state_->popen) return PyError(PyExc::kAssertionError, "can only kill a started process");
-  return state_->popen->SendSignal(SIGKILL);
+  if (!state_->child) return PyError(PyExc::kAssertionError, "can only kill a started process");
+  return state_->child->SendSignal(SIGKILL);
 }
 
 absl::Status Process::Close() {
-  if (state_->popen) {
-    if (!state_->popen->Poll()) {
+  if (state_->child) {
+    if (!state_->child->Poll()) {
       return PyError(PyExc::kValueError,
                      "Cannot close a process while it is still running. You should first call join() or "
                      "terminate().");
@@ -219,14 +220,14 @@ absl::Status Process::Close() {
 }
 
 std::optional<pid_t> Process::pid() const {
-  if (state_->popen) return state_->popen->pid();
+  if (state_->child) return state_->child->pid();
   if (state_ == CurrentProcess().state_) return ::getpid();
   return std::nullopt;
 }
 
 std::optional<ExitStatus> Process::exit_status() const {
-  if (!state_->popen) return std::nullopt;
-  return state_->popen->Poll();
+  if (!state_->child) return std::nullopt;
+  return state_->child->Poll();
 }
 
 std::optional<int> Process::exitcode() const {
@@ -237,8 +238,8 @@ std::optional<int> Process::exitcode() const {
 
 absl::StatusOr<int> Process::sentinel() const {
   if (state_->closed) return ClosedError();
-  if (!state_->popen) return PyError(PyExc::kValueError, "process not started");
-  return state_->popen->sentinel();
+  if (!state_->child) return PyError(PyExc::kValueError, "process not started");
+  return state_->child->Sentinel();
 }
 
 const std::string& Process::name() const { return state_->name; }
@@ -248,7 +249,7 @@ void Process::set_name(std::string name) { state_->name = std::move(name); }
 bool Process::daemon() const { return state_->daemon; }
 
 absl::Status Process::set_daemon(bool daemon) {
-  if (state_->popen) return PyError(PyExc::kAssertionError, "process has already started");
+  if (state_->child) return PyError(PyExc::kAssertionError, "process has already started");
   state_->daemon = daemon;
   return absl::OkStatus();
 }

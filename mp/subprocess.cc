@@ -4,13 +4,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -20,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/child.h"
 #include "mp/internal/fd.h"
 #include "mp/internal/spawn.h"
 #include "mp/os.h"
@@ -33,13 +31,9 @@ using internal::UniqueFd;
 
 struct Popen::State {
   std::vector<std::string> args;
-  pid_t pid = -1;
+  std::unique_ptr<internal::Child> child;
   bool own_group = false;  // The child leads its own process group.
   UniqueFd in, out, err;   // The parent's pipe ends.
-
-  std::mutex mu;
-  std::optional<ExitStatus> status;  // Guarded by mu.
-  UniqueFd pidfd;                    // Guarded by mu; opened on first wait.
 
   // Communicate's progress, kept across a TimeoutExpired.
   bool communicating = false;
@@ -90,10 +84,6 @@ absl::Status CalledError(const std::vector<std::string>& cmd, int rc, std::strin
   return WithInfo(PyError(PyExc::kCalledProcessError,
                           absl::StrCat("Command '", ListRepr(cmd), "' ", what)),
                   info);
-}
-
-absl::Time DeadlineAfter(absl::Duration timeout) {
-  return timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
 }
 
 int PollTimeoutMs(absl::Time deadline) {
@@ -253,7 +243,7 @@ absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
   FlushStdio();
   absl::StatusOr<pid_t> pid = internal::Spawn(plan);
   if (!pid.ok()) return pid.status();
-  state->pid = *pid;
+  state->child = std::make_unique<internal::Child>(*pid, internal::Child::kLostAsSubprocess);
   state->own_group = o.start_new_session || (o.process_group && *o.process_group == 0);
   state->args = std::move(args);
   return Popen(std::move(state));
@@ -277,16 +267,13 @@ Popen::~Popen() {
   (void)Wait();
 }
 
-pid_t Popen::pid() const { return state_->pid; }
+pid_t Popen::pid() const { return state_->child->pid(); }
 const std::vector<std::string>& Popen::args() const { return state_->args; }
 int Popen::stdin_fd() const { return state_->in.get(); }
 int Popen::stdout_fd() const { return state_->out.get(); }
 int Popen::stderr_fd() const { return state_->err.get(); }
 
-std::optional<ExitStatus> Popen::exit_status() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->status;
-}
+std::optional<ExitStatus> Popen::exit_status() const { return state_->child->status(); }
 
 std::optional<int> Popen::returncode() const {
   std::optional<ExitStatus> st = exit_status();
@@ -294,97 +281,26 @@ std::optional<int> Popen::returncode() const {
   return st->python_returncode();
 }
 
-namespace {
-
-// Reaps without blocking; the caller holds s.mu.
-void ReapLocked(Popen::State& s) {
-  if (s.status) return;
-  int wstatus = 0;
-  pid_t r;
-  do {
-    r = ::waitpid(s.pid, &wstatus, WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r == s.pid) {
-    s.status = ExitStatus::FromWaitStatus(wstatus);
-    s.pidfd.reset();
-  } else if (r < 0) {
-    // ECHILD: reaped behind our back (SIGCHLD ignored, waitpid(-1)); CPython
-    // reports 0 in that case.
-    s.status = ExitStatus::Exited(0);
-    s.pidfd.reset();
-  }
-}
-
-}  // namespace
-
 std::optional<int> Popen::Poll() {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  ReapLocked(*state_);
-  if (!state_->status) return std::nullopt;
-  return state_->status->python_returncode();
+  std::optional<ExitStatus> st = state_->child->Poll();
+  if (!st) return std::nullopt;
+  return st->python_returncode();
 }
 
 absl::StatusOr<int> Popen::Wait(absl::Duration timeout) {
-  State& s = *state_;
-  if (timeout == absl::InfiniteDuration()) {
-    for (bool first = true;; first = false) {
-      {
-        std::lock_guard<std::mutex> lock(s.mu);
-        // The first time, a still-running child is likely: go straight to
-        // waitid, which returns at once for a dead one anyway.
-        if (!first) ReapLocked(s);
-        if (s.status) return s.status->python_returncode();
-      }
-      // WNOWAIT waits for the exit but leaves the zombie (and so the pid)
-      // in place; reaping happens under the lock, so SendSignal never
-      // reaches a recycled pid.
-      siginfo_t info;
-      if (::waitid(P_PID, static_cast<id_t>(s.pid), &info, WEXITED | WNOWAIT) != 0 &&
-          errno != EINTR && errno != ECHILD) {
-        return PyOSError(errno, absl::StrCat("waitid(", s.pid, ")"));
-      }
-    }
-  }
-  absl::Time deadline = DeadlineAfter(timeout);
-  for (;;) {
-    int pidfd;
-    {
-      std::lock_guard<std::mutex> lock(s.mu);
-      ReapLocked(s);
-      if (s.status) return s.status->python_returncode();
-      if (!s.pidfd.valid()) {
-        // Race-free: the child is unreaped, so its pid is still its own.
-        s.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, s.pid, 0)));
-        if (!s.pidfd.valid()) return PyOSError(errno, absl::StrCat("pidfd_open(", s.pid, ")"));
-      }
-      pidfd = s.pidfd.get();
-    }
-    // Block outside the lock, so SendSignal and Poll stay responsive.
-    absl::StatusOr<bool> ready = internal::PollReadable(pidfd, deadline);
-    if (!ready.ok()) return ready.status();
-    if (!*ready) {
-      std::lock_guard<std::mutex> lock(s.mu);
-      ReapLocked(s);
-      if (s.status) return s.status->python_returncode();
-      return TimeoutError(s.args, timeout, "", "");
-    }
-  }
+  absl::StatusOr<std::optional<ExitStatus>> st = state_->child->Wait(absl::Now() + timeout);
+  if (!st.ok()) return st.status();
+  if (!*st) return TimeoutError(state_->args, timeout, "", "");
+  return (*st)->python_returncode();
 }
 
-absl::Status Popen::SendSignal(int signo) {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  ReapLocked(*state_);
-  if (state_->status) return absl::OkStatus();
-  if (::kill(state_->pid, signo) == 0 || errno == ESRCH) return absl::OkStatus();
-  return PyOSError(errno, absl::StrCat("kill(", state_->pid, ", ", signo, ")"));
-}
-
+absl::Status Popen::SendSignal(int signo) { return state_->child->SendSignal(signo); }
 absl::Status Popen::Terminate() { return SendSignal(SIGTERM); }
 absl::Status Popen::Kill() { return SendSignal(SIGKILL); }
 
 absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duration timeout) {
   State& s = *state_;
-  absl::Time deadline = DeadlineAfter(timeout);
+  absl::Time deadline = absl::Now() + timeout;
   absl::string_view pending;
   if (!s.communicating) {
     s.communicating = true;
@@ -476,11 +392,7 @@ absl::StatusOr<CompletedProcess> Run(std::vector<std::string> args, RunOptions o
       p->Communicate(options.input ? *options.input : absl::string_view(), options.timeout);
   if (!out.ok()) {
     Popen::State& s = *p->state_;
-    if (s.own_group) {
-      std::lock_guard<std::mutex> lock(s.mu);
-      ReapLocked(s);
-      if (!s.status) ::kill(-s.pid, SIGKILL);
-    }
+    if (s.own_group) (void)s.child->SendSignal(SIGKILL, /*to_group=*/true);
     (void)p->Kill();
     (void)p->Wait();
     if (!Is(out.status(), PyExc::kTimeoutExpired)) return out.status();
