@@ -1,23 +1,21 @@
 #include "mp/process.h"
 
-#include <cxxabi.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <typeinfo>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/exceptions.h"
 #include "mp/internal/popen_fork.h"
 #include "mp/os.h"
 
@@ -89,13 +87,6 @@ void RunExitFunction() {
 
 void AtExit() { RunExitFunction(); }
 
-std::string Demangle(const char* mangled) {
-  int status = 0;
-  std::unique_ptr<char, decltype(&std::free)> out(abi::__cxa_demangle(mangled, nullptr, nullptr, &status),
-                                                  &std::free);
-  return status == 0 && out ? std::string(out.get()) : std::string(mangled);
-}
-
 // Runs in the child: CPython's BaseProcess._bootstrap.
 int Bootstrap(const std::shared_ptr<ProcessState>& self) {
   Registry* r = new Registry;
@@ -107,16 +98,15 @@ int Bootstrap(const std::shared_ptr<ProcessState>& self) {
   int code = 0;
   try {
     self->target();
-  } catch (const std::exception& e) {
-    code = 1;
-    FlushStdio();
-    std::fprintf(stderr, "Process %s:\n%s: %s\n", self->name.c_str(), Demangle(typeid(e).name()).c_str(),
-                 e.what());
   } catch (...) {
     code = 1;
+    internal::CaughtException e = internal::CurrentException();
     FlushStdio();
-    std::fprintf(stderr, "Process %s:\nunknown exception (not derived from std::exception)\n",
-                 self->name.c_str());
+    if (e.is_std_exception) {
+      std::fprintf(stderr, "Process %s:\n%s: %s\n", self->name.c_str(), e.type.c_str(), e.what.c_str());
+    } else {
+      std::fprintf(stderr, "Process %s:\nunknown exception (not derived from std::exception)\n", self->name.c_str());
+    }
   }
   RunExitFunction();
   FlushStdio();

@@ -27,8 +27,8 @@ sources() {
     transcript) echo conformance/checker/transcript_fuzz.cc conformance/checker/checker.cc \
       conformance/spec/spec.cc conformance/observation/wait_status.cc ;;
     connection) echo mp/fuzz/connection_fuzz.cc mp/connection.cc mp/serialize.cc mp/errors.cc mp/internal/fd.cc \
-      mp/internal/framing.cc base/posix/fd.cc ;;
-    serialize) echo mp/fuzz/serialize_fuzz.cc mp/serialize.cc mp/errors.cc ;;
+      mp/internal/framing.cc mp/internal/exceptions.cc base/posix/fd.cc ;;
+    serialize) echo mp/fuzz/serialize_fuzz.cc mp/serialize.cc mp/errors.cc mp/internal/exceptions.cc ;;
     *) echo "fuzz.sh: unknown target '$1' (one of: ${targets[*]})" >&2; exit 2 ;;
   esac
 }
