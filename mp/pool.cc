@@ -3,11 +3,13 @@
 #include <memory>
 #include <utility>
 
+#include "mp/internal/pool_core.h"
+
 namespace mp {
 
 Pool::Pool(PoolOptions options) {
-  absl::StatusOr<std::unique_ptr<internal::PoolCore>> core = internal::PoolCore::Start(
-      internal::PoolConfig{options.processes, std::move(options.initializer), options.maxtasksperchild});
+  absl::StatusOr<std::unique_ptr<internal::PoolCore>> core =
+      internal::PoolCore::Start(options.processes, std::move(options.initializer), options.maxtasksperchild);
   if (core.ok()) {
     core_ = *std::move(core);
   } else {
@@ -21,11 +23,19 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options) {
   return pool;
 }
 
-Pool::~Pool() = default;
+Pool::Pool(Pool&&) noexcept = default;
+Pool& Pool::operator=(Pool&&) noexcept = default;
+Pool::~Pool() = default;  // PoolCore's destructor terminates.
 
 absl::Status Pool::NotRunning() const {
   return init_status_.ok() ? PyError(PyExc::kValueError, "Pool not running") : init_status_;
-}  // PoolCore's destructor terminates.
+}
+
+absl::Status Pool::Submit(internal::TaskRef task) { return core_ ? core_->Submit(std::move(task)) : NotRunning(); }
+
+absl::Status Pool::SubmitAll(std::vector<internal::TaskRef> tasks) {
+  return core_ ? core_->SubmitAll(std::move(tasks)) : NotRunning();
+}
 
 absl::Status Pool::Close() { return core_ ? core_->Close() : NotRunning(); }
 absl::Status Pool::Terminate() { return core_ ? core_->Terminate() : NotRunning(); }
