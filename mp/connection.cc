@@ -267,8 +267,7 @@ absl::StatusOr<uint64_t> Connection::RecvBytesTo(absl::FunctionRef<absl::Status(
 
 absl::StatusOr<bool> Connection::Poll(absl::Duration timeout) {
   if (absl::Status s = CheckReadable(); !s.ok()) return s;
-  absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
-  return internal::PollReadable(fd_.get(), deadline);
+  return internal::PollReadable(fd_.get(), absl::Now() + timeout);
 }
 
 void Connection::Close() { fd_.reset(); }

@@ -161,7 +161,7 @@ absl::Status Process::Start() {
 }
 
 absl::Status Process::Join(absl::Duration timeout) {
-  return JoinUntil(timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout);
+  return JoinUntil(absl::Now() + timeout);
 }
 
 absl::Status Process::JoinUntil(absl::Time deadline) {

@@ -83,7 +83,7 @@ class TypedQueue {
   }
 
   static absl::StatusOr<absl::Time> DeadlineOf(bool block, absl::Duration timeout) {
-    if (!block || timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
+    if (!block) return absl::InfiniteFuture();
     if (timeout < absl::ZeroDuration()) return PyError(PyExc::kValueError, "'timeout' must be a non-negative number");
     return absl::Now() + timeout;
   }
@@ -237,8 +237,7 @@ class JoinableQueue : public Queue<T> {
   // Errors: multiprocessing.TimeoutError (only with a finite timeout, an
   // mp addition).
   absl::Status Join(absl::Duration timeout = absl::InfiniteDuration()) {
-    absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
-    if (!this->q_.JoinUntil(deadline)) {
+    if (!this->q_.JoinUntil(absl::Now() + timeout)) {
       return PyError(PyExc::kTimeoutError, absl::StrCat(this->q_.Unfinished(), " tasks still unfinished"));
     }
     return absl::OkStatus();
