@@ -42,6 +42,7 @@ const Row kTable[] = {
     {PyExc::kRuntimeError, "RuntimeError", absl::StatusCode::kInternal, false},
     {PyExc::kUnpicklingError, "pickle.UnpicklingError", absl::StatusCode::kDataLoss, false},
     {PyExc::kMemoryError, "MemoryError", absl::StatusCode::kResourceExhausted, false},
+    {PyExc::kSubprocessError, "subprocess.SubprocessError", absl::StatusCode::kUnknown, false},
 };
 
 const Row& RowOf(PyExc exc) { return kTable[static_cast<int>(exc)]; }

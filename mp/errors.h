@@ -56,6 +56,7 @@ enum class PyExc {
   kRuntimeError,        // Internal: an invariant of mp itself broke.
   kUnpicklingError,     // DataLoss: a message that does not decode.
   kMemoryError,         // ResourceExhausted: an allocation failed.
+  kSubprocessError,     // Unknown: subprocess.SubprocessError (a preexec_fn raised).
 };
 
 // The Python name of `exc`, e.g. "queue.Empty" or "ValueError".

@@ -127,7 +127,9 @@ struct Options {
   // umask(umask) in the child.
   std::optional<mode_t> umask;
   // Runs in the child after fork, before exec; forces a full fork(). It must
-  // be async-signal-safe if the parent has threads.
+  // be async-signal-safe if the parent has threads. If it throws, the child
+  // ends there and Start returns SubprocessError "Exception occurred in
+  // preexec_fn." (as CPython raises it).
   std::function<void()> preexec_fn;
 };
 
@@ -176,7 +178,7 @@ class Popen {
   // Python: subprocess.Popen(args, **options)
   // Errors: ValueError (empty args, bad option); FileNotFoundError,
   // PermissionError, OSError from exec, chdir or pipe creation, naming the
-  // path.
+  // path; SubprocessError (preexec_fn threw).
   static absl::StatusOr<Popen> Start(std::vector<std::string> args, Options options = {});
 
   Popen(Popen&&) noexcept;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -219,6 +220,18 @@ TEST(ExecTest, FullForkPathReportsExecFailureToo) {
   o.cwd = "/mp/no/such/dir";
   p = Popen::Start({"true"}, o);
   EXPECT_TRUE(Is(p.status(), PyExc::kFileNotFoundError)) << p.status();
+}
+
+TEST(ExecTest, PreexecFnThatThrowsIsSubprocessErrorInParent) {
+  // CPython: SubprocessError("Exception occurred in preexec_fn."), and the
+  // child never runs the caller's code.
+  const pid_t self = ::getpid();
+  Options o;
+  o.preexec_fn = [] { throw std::runtime_error("no"); };
+  absl::StatusOr<Popen> p = Popen::Start({"true"}, o);
+  if (::getpid() != self) ::_exit(99);  // A child unwound into this test.
+  EXPECT_TRUE(Is(p.status(), PyExc::kSubprocessError)) << p.status();
+  EXPECT_EQ(p.status().message(), "SubprocessError: Exception occurred in preexec_fn.");
 }
 
 // --- stdio -------------------------------------------------------------------
