@@ -161,6 +161,7 @@ std::optional<SubprocessErrorInfo> GetSubprocessErrorInfo(const absl::Status& st
 }
 
 absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
+  internal::ReapAbandoned();
   if (args.empty()) return PyError(PyExc::kValueError, "args must not be empty");
   if (o.std_in.kind == Redirect::Kind::kStdout || o.std_out.kind == Redirect::Kind::kStdout) {
     return PyError(PyExc::kValueError, "STDOUT is valid only for stderr");
@@ -253,7 +254,7 @@ Popen::Popen(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Popen::Popen(Popen&&) noexcept = default;
 Popen& Popen::operator=(Popen&& other) noexcept {
   if (this != &other) {
-    Popen old(std::move(*this));  // Closes and waits as a destructor would.
+    Popen old(std::move(*this));  // Closes the pipes as a destructor would.
     state_ = std::move(other.state_);
   }
   return *this;
@@ -264,7 +265,7 @@ Popen::~Popen() {
   state_->in.reset();
   state_->out.reset();
   state_->err.reset();
-  (void)Wait();
+  internal::ReapInBackground(std::move(state_->child));
 }
 
 pid_t Popen::pid() const { return state_->child->pid(); }

@@ -169,9 +169,15 @@ std::optional<SubprocessErrorInfo> GetSubprocessErrorInfo(const absl::Status& st
 
 struct RunOptions;
 
-// A running (or finished) child. Move-only. Destroying a Popen closes its
-// pipes and then waits for the child (as CPython's `with Popen(...)` does),
-// so no zombie is left; Kill() it first if it must not be waited for.
+// A running (or finished) child. Move-only.
+//
+// Destroying (or assigning over) a Popen closes its pipes and does not wait
+// for the child, as CPython's Popen.__del__ does not: a child still running
+// is reaped in the background when it ends (CPython keeps it in
+// subprocess._active and reaps it at the next Popen), so no zombie is left
+// and the caller never blocks. Call Wait() to wait, as `with Popen(...)`
+// does in Python. (CPython also emits a ResourceWarning, hidden by default;
+// mp has no warnings.)
 class Popen {
  public:
   // Starts args (see the file comment for PATH lookup and the shell).

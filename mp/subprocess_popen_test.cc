@@ -3,8 +3,10 @@
 // forms (Run, Call, ...) and Popen's options are in subprocess_test.cc.
 #include "mp/subprocess.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -88,18 +90,51 @@ TEST(PopenTest, PollSeesExit) {
   EXPECT_EQ(p->Poll(), 0);
 }
 
-TEST(PopenTest, DestructorReapsTheChild) {
-  // The leak check after the test fails if a zombie is left.
-  absl::StatusOr<Popen> p = Popen::Start({"sh", "-c", "sleep 0.1"}, {.std_out = kPipe});
-  ASSERT_TRUE(p.ok());
+// Whether `pid` has been reaped (a zombie still answers kill(pid, 0)).
+bool Reaped(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+// Waits up to 20 s for the background reaper to collect `pid`.
+bool EventuallyReaped(pid_t pid) {
+  absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!Reaped(pid) && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  return Reaped(pid);
 }
 
-TEST(PopenTest, MoveAssignmentReapsTheOldChild) {
+TEST(PopenTest, DroppingARunningPopenDoesNotWaitAndItIsReapedWhenItEnds) {
+  // CPython's Popen.__del__ does not wait: a child still running goes to
+  // subprocess._active, to be reaped later.
+  pid_t pid;
+  absl::Time start = absl::Now();
+  {
+    absl::StatusOr<Popen> p = Popen::Start({"sleep", "0.5"}, {.std_out = kPipe});
+    ASSERT_TRUE(p.ok()) << p.status();
+    pid = p->pid();
+  }
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(400)) << "the destructor waited for the child";
+  EXPECT_FALSE(Reaped(pid));
+  EXPECT_TRUE(EventuallyReaped(pid)) << "left a zombie";
+}
+
+TEST(PopenTest, DroppingAnEndedPopenReapsItAtOnce) {
   absl::StatusOr<Popen> p = Popen::Start({"true"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  pid_t pid = p->pid();
+  siginfo_t info;
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOWAIT), 0);  // Ended, unreaped.
+  p = absl::StatusOr<Popen>(absl::CancelledError());
+  EXPECT_TRUE(Reaped(pid));
+}
+
+TEST(PopenTest, MoveAssignmentDoesNotWaitForTheOldChild) {
+  absl::StatusOr<Popen> p = Popen::Start({"sleep", "0.5"});
   absl::StatusOr<Popen> q = Popen::Start({"true"});
   ASSERT_TRUE(p.ok() && q.ok());
+  pid_t old = p->pid();
+  absl::Time start = absl::Now();
   *p = std::move(*q);
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(400)) << "move-assignment waited for the old child";
   EXPECT_EQ(*p->Wait(), 0);
+  EXPECT_TRUE(EventuallyReaped(old));
 }
 
 TEST(PopenTest, CommunicateResumesAfterTimeout) {

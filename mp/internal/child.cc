@@ -1,6 +1,7 @@
 #include "mp/internal/child.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <atomic>
 #include <mutex>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -168,6 +170,70 @@ absl::StatusOr<int> Child::Sentinel() {
     sentinel_is_pidfd_ = false;
   }
   return sentinel_.get();
+}
+
+namespace {
+
+// Parked children, for when no reaper thread could be made. Leaked on
+// purpose (no destructor runs at exit, when a reaper may still use one), and
+// reset in a forked child, whose parked children are not its own.
+struct Parked {
+  std::mutex mu;
+  pid_t owner = 0;
+  std::vector<std::unique_ptr<Child>> children;
+};
+Parked& parked = *new Parked;
+std::atomic<bool> g_any_parked{false};
+
+void* ReaperMain(void* arg) {
+  std::unique_ptr<Child> child(static_cast<Child*>(arg));
+  (void)child->Wait(absl::InfiniteFuture());
+  return nullptr;
+}
+
+// Starts a detached thread that owns and reaps `child`; false if none can
+// be made.
+bool StartReaper(Child* child) {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0) return false;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  // waitid needs little stack; sanitizers want more than that.
+  pthread_attr_setstacksize(&attr, 256 * 1024);
+  // The thread inherits this mask: no signal handler of the program should
+  // ever run on it.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_t thread;
+  const bool started = pthread_create(&thread, &attr, ReaperMain, child) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  return started;
+}
+
+}  // namespace
+
+void ReapInBackground(std::unique_ptr<Child> child) {
+  if (child == nullptr || child->Poll()) return;
+  if (StartReaper(child.get())) {
+    (void)child.release();  // The reaper owns it now.
+    return;
+  }
+  std::lock_guard<std::mutex> lock(parked.mu);
+  if (parked.owner != ::getpid()) {
+    parked.children.clear();  // A forked copy of its parent's: not ours to reap.
+    parked.owner = ::getpid();
+  }
+  parked.children.push_back(std::move(child));
+  g_any_parked.store(true, std::memory_order_relaxed);
+}
+
+void ReapAbandoned() {
+  if (!g_any_parked.load(std::memory_order_relaxed)) return;
+  std::lock_guard<std::mutex> lock(parked.mu);
+  if (parked.owner != ::getpid()) return;
+  std::erase_if(parked.children, [](const std::unique_ptr<Child>& c) { return c->Poll().has_value(); });
+  g_any_parked.store(!parked.children.empty(), std::memory_order_relaxed);
 }
 
 }  // namespace mp::internal

@@ -24,6 +24,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -98,6 +99,19 @@ class Child {
   UniqueFd sentinel_;                 // Guarded by mu_.
   bool sentinel_is_pidfd_ = false;    // Guarded by mu_.
 };
+
+// Takes a child that nobody will wait for (a dropped subprocess::Popen) and
+// reaps it when it ends, without blocking the caller: CPython keeps such
+// children in subprocess._active and reaps them at the next Popen. A child
+// that already ended is reaped at once. One that still runs gets a small
+// detached thread of its own, blocked in waitid with every signal blocked: it
+// holds no fd and reaps the child the moment it ends. Where no thread can be
+// made, the child is parked, and ReapAbandoned() (called by every new Popen)
+// reaps it once it has ended, as CPython's _cleanup() does.
+void ReapInBackground(std::unique_ptr<Child> child);
+
+// Reaps the parked children that have ended.
+void ReapAbandoned();
 
 }  // namespace mp::internal
 

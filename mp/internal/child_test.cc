@@ -1,15 +1,22 @@
 #include "mp/internal/child.h"
 
+#include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <memory>
 #include <thread>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "mp/testing/no_pidfd.h"
+#include "mp/testing/sanitizers.h"
 
 namespace mp::internal {
 namespace {
@@ -125,6 +132,75 @@ TEST(ChildTest, WithoutPidfdAFiniteWaitPolls) {
     return 0;
   });
   EXPECT_EQ(failed, 0);
+}
+
+bool Reaped(pid_t pid) { return ::kill(pid, 0) != 0 && errno == ESRCH; }
+
+TEST(ReapInBackgroundTest, ARunningChildIsReapedWhenItEnds) {
+  pid_t pid = ForkRunning([] {
+    ::usleep(100 * 1000);
+    return 0;
+  });
+  ReapInBackground(std::make_unique<Child>(pid, Child::kLostAsSubprocess));
+  EXPECT_FALSE(Reaped(pid));
+  absl::Time give_up = absl::Now() + absl::Seconds(20);
+  while (!Reaped(pid) && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_TRUE(Reaped(pid));
+}
+
+// Where no thread can be made, the child waits for the next sweep (as
+// CPython's subprocess._active waits for the next Popen). Run in a child so
+// that the address-space limit cannot hurt the test binary.
+TEST(ReapInBackgroundTest, WithoutAThreadTheChildIsReapedByTheNextSweep) {
+  if (mp::testing::kSanitizerReservesAddressSpace) {
+    GTEST_SKIP() << "sanitizers reserve terabytes of address space: RLIMIT_AS cannot be applied";
+  }
+  pid_t tester = ForkRunning([] {
+    // Earlier tests' threads (reapers too) left stacks in glibc's cache,
+    // which a new thread reuses without mapping anything: hold them with
+    // parked threads of both sizes.
+    static std::atomic<bool> release{false};
+    std::vector<pthread_t> parked;
+    for (size_t stack : {size_t{0}, size_t{256} << 10}) {
+      for (int i = 0; i < 32; ++i) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (stack) pthread_attr_setstacksize(&attr, stack);
+        pthread_t t;
+        if (pthread_create(&t, &attr, [](void*) -> void* {
+              while (!release.load()) ::usleep(1000);
+              return nullptr;
+            }, nullptr) == 0) {
+          parked.push_back(t);
+        }
+        pthread_attr_destroy(&attr);
+      }
+    }
+    pid_t pid = ForkRunning([] {
+      ::usleep(50 * 1000);
+      return 0;
+    });
+    auto child = std::make_unique<Child>(pid, Child::kLostAsSubprocess);
+    struct rlimit unlimited;
+    ::getrlimit(RLIMIT_AS, &unlimited);
+    if (!mp::testing::LimitAddressSpace(64 << 10)) ::_exit(10);
+    ReapInBackground(std::move(child));
+    ::setrlimit(RLIMIT_AS, &unlimited);
+    ::usleep(300 * 1000);
+    int code = Reaped(pid) ? 11 : 0;  // Reaped by a thread after all?
+    if (code == 0) {
+      ReapAbandoned();
+      code = Reaped(pid) ? 0 : 12;
+    }
+    release = true;
+    for (pthread_t t : parked) pthread_join(t, nullptr);
+    ::_exit(code);
+    return 0;
+  });
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(tester, &wstatus, 0), tester);
+  ASSERT_TRUE(WIFEXITED(wstatus)) << "killed by signal " << WTERMSIG(wstatus);
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "10: setup, 11: a thread was made, 12: not reaped by the sweep";
 }
 
 TEST(WaitForExitTest, DoesNotReap) {
