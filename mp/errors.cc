@@ -43,6 +43,10 @@ const Row kTable[] = {
     {PyExc::kUnpicklingError, "pickle.UnpicklingError", absl::StatusCode::kDataLoss, false},
     {PyExc::kMemoryError, "MemoryError", absl::StatusCode::kResourceExhausted, false},
     {PyExc::kSubprocessError, "subprocess.SubprocessError", absl::StatusCode::kUnknown, false},
+    {PyExc::kLookupError, "LookupError", absl::StatusCode::kInvalidArgument, false},
+    {PyExc::kUnicodeDecodeError, "UnicodeDecodeError", absl::StatusCode::kDataLoss, false},
+    {PyExc::kUnicodeEncodeError, "UnicodeEncodeError", absl::StatusCode::kInvalidArgument, false},
+    {PyExc::kUnsupportedOperation, "io.UnsupportedOperation", absl::StatusCode::kFailedPrecondition, true},
 };
 
 const Row& RowOf(PyExc exc) { return kTable[static_cast<int>(exc)]; }

@@ -57,6 +57,10 @@ enum class PyExc {
   kUnpicklingError,     // DataLoss: a message that does not decode.
   kMemoryError,         // ResourceExhausted: an allocation failed.
   kSubprocessError,     // Unknown: subprocess.SubprocessError (a preexec_fn raised).
+  kLookupError,         // InvalidArgument: e.g. an unknown encoding.
+  kUnicodeDecodeError,  // DataLoss: bytes that are not valid in the encoding.
+  kUnicodeEncodeError,  // InvalidArgument: text the encoding cannot express.
+  kUnsupportedOperation,  // FailedPrecondition: io.UnsupportedOperation (an OSError).
 };
 
 // The Python name of `exc`, e.g. "queue.Empty" or "ValueError".

@@ -33,12 +33,16 @@ struct Popen::State {
   std::vector<std::string> args;
   std::unique_ptr<internal::Child> child;
   bool own_group = false;  // The child leads its own process group.
-  UniqueFd in, out, err;   // The parent's pipe ends.
+  // The parent's pipe ends; a stream that is not a pipe has none (Python's
+  // None), and a closed File stays (Python's closed file object).
+  std::optional<io::File> in, out, err;
 
-  // Communicate's progress, kept across a TimeoutExpired.
+  // Communicate's progress, kept across a TimeoutExpired: the input still to
+  // send (encoded), and which outputs reached EOF.
   bool communicating = false;
   std::string pending_input;
-  std::string out_buf, err_buf;
+  size_t input_sent = 0;
+  bool out_done = false, err_done = false;
 };
 
 namespace {
@@ -91,19 +95,6 @@ int PollTimeoutMs(absl::Time deadline) {
   absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
   return static_cast<int>(
       std::min<int64_t>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)), INT32_MAX));
-}
-
-// Appends what one read(2) returns; false at EOF or on a hard error. Reads
-// into a stack buffer: growing the string first would zero-fill 64 KiB per
-// read, which costs more than the copy for the usual short outputs.
-bool ReadSome(int fd, std::string* buf) {
-  char chunk[64 * 1024];
-  ssize_t n;
-  do {
-    n = ::read(fd, chunk, sizeof chunk);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) buf->append(chunk, static_cast<size_t>(n));
-  return n > 0 || (n < 0 && errno == EAGAIN);
 }
 
 // The environment the child gets, as "K=V" strings; nullopt: ours, as is.
@@ -202,7 +193,11 @@ absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
   UniqueFd child_ends[3];
   UniqueFd devnull;
   const Redirect* streams[3] = {&o.std_in, &o.std_out, &o.std_err};
-  UniqueFd* parent_ends[3] = {&state->in, &state->out, &state->err};
+  std::optional<io::File>* parent_ends[3] = {&state->in, &state->out, &state->err};
+  // Text mode (Python: text=, universal_newlines=, encoding=): UTF-8 unless
+  // an encoding is given (CPython: the locale's).
+  std::optional<std::string> encoding = o.encoding;
+  if (o.text && !encoding) encoding = "utf-8";
   for (int i = 0; i < 3; ++i) {
     switch (streams[i]->kind) {
       case Redirect::Kind::kInherit: break;
@@ -218,7 +213,11 @@ absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
       case Redirect::Kind::kPipe: {
         absl::StatusOr<internal::PipeFds> p = internal::MakePipe();
         if (!p.ok()) return p.status();
-        *parent_ends[i] = i == 0 ? std::move(p->write) : std::move(p->read);
+        absl::StatusOr<io::File> f =
+            i == 0 ? io::File::FromFd(p->write.release(), io::File::Mode::kWrite, encoding)
+                   : io::File::FromFd(p->read.release(), io::File::Mode::kRead, encoding);
+        if (!f.ok()) return f.status();
+        *parent_ends[i] = *std::move(f);
         child_ends[i] = i == 0 ? std::move(p->read) : std::move(p->write);
         plan.stdio[i] = child_ends[i].get();
         break;
@@ -262,17 +261,29 @@ Popen& Popen::operator=(Popen&& other) noexcept {
 
 Popen::~Popen() {
   if (state_ == nullptr) return;
+  // Closed as CPython's Popen.__del__ leaves them to their own finalizers:
+  // what was written through std_in() is flushed, errors ignored.
   state_->in.reset();
   state_->out.reset();
   state_->err.reset();
   internal::ReapInBackground(std::move(state_->child));
 }
 
+namespace {
+
+io::File* FileOf(std::optional<io::File>& f) { return f ? &*f : nullptr; }
+int FdOf(const std::optional<io::File>& f) { return f && !f->closed() ? *f->fileno() : -1; }
+
+}  // namespace
+
 pid_t Popen::pid() const { return state_->child->pid(); }
 const std::vector<std::string>& Popen::args() const { return state_->args; }
-int Popen::stdin_fd() const { return state_->in.get(); }
-int Popen::stdout_fd() const { return state_->out.get(); }
-int Popen::stderr_fd() const { return state_->err.get(); }
+io::File* Popen::std_in() { return FileOf(state_->in); }
+io::File* Popen::std_out() { return FileOf(state_->out); }
+io::File* Popen::std_err() { return FileOf(state_->err); }
+int Popen::stdin_fd() const { return FdOf(state_->in); }
+int Popen::stdout_fd() const { return FdOf(state_->out); }
+int Popen::stderr_fd() const { return FdOf(state_->err); }
 
 std::optional<ExitStatus> Popen::exit_status() const { return state_->child->status(); }
 
@@ -302,37 +313,49 @@ absl::Status Popen::Kill() { return SendSignal(SIGKILL); }
 absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duration timeout) {
   State& s = *state_;
   absl::Time deadline = absl::Now() + timeout;
-  absl::string_view pending;
+  const bool in_open = s.in && !s.in->closed();
   if (!s.communicating) {
     s.communicating = true;
-    if (s.in.valid()) {
+    s.out_done = !s.out || s.out->closed();
+    s.err_done = !s.err || s.err->closed();
+    if (in_open) {
+      // As CPython: first flush what the caller wrote through std_in() (this
+      // may block), then send the input, or close stdin at once. A child
+      // that stopped reading is no error.
+      (void)s.in->Flush();
       if (input.empty()) {
-        s.in.reset();
+        (void)s.in->Close();
       } else {
-        ::fcntl(s.in.get(), F_SETFL, ::fcntl(s.in.get(), F_GETFL) | O_NONBLOCK);
-        pending = input;
+        absl::StatusOr<std::string> bytes = s.in->Encode(input);
+        if (!bytes.ok()) return bytes.status();
+        s.pending_input = *std::move(bytes);
+        int fd = *s.in->fileno();
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
       }
     }
-  } else {
-    pending = s.pending_input;
   }
 
   std::optional<internal::SigpipeGuard> sigpipe;
-  if (s.in.valid()) sigpipe.emplace();
+  if (s.in && !s.in->closed()) sigpipe.emplace();
   for (;;) {
+    const int in_fd = FdOf(s.in);
+    const int out_fd = s.out_done ? -1 : FdOf(s.out);
+    const int err_fd = s.err_done ? -1 : FdOf(s.err);
     struct pollfd fds[3];
     int n = 0;
-    if (s.in.valid()) fds[n++] = {s.in.get(), POLLOUT, 0};
-    if (s.out.valid()) fds[n++] = {s.out.get(), POLLIN, 0};
-    if (s.err.valid()) fds[n++] = {s.err.get(), POLLIN, 0};
+    if (in_fd >= 0) fds[n++] = {in_fd, POLLOUT, 0};
+    if (out_fd >= 0) fds[n++] = {out_fd, POLLIN, 0};
+    if (err_fd >= 0) fds[n++] = {err_fd, POLLIN, 0};
     if (n == 0) break;
-    if (n == 1 && !s.in.valid() && deadline == absl::InfiniteFuture()) {
+    if (n == 1 && in_fd < 0 && deadline == absl::InfiniteFuture()) {
       // One output pipe, no deadline: plain blocking reads.
-      UniqueFd& fd = s.out.valid() ? s.out : s.err;
-      std::string* buf = s.out.valid() ? &s.out_buf : &s.err_buf;
-      while (ReadSome(fd.get(), buf)) {
+      io::File& f = out_fd >= 0 ? *s.out : *s.err;
+      for (;;) {
+        absl::StatusOr<bool> more = f.ReadOnce();
+        if (!more.ok()) return more.status();
+        if (!*more) break;
       }
-      fd.reset();
+      (out_fd >= 0 ? s.out_done : s.err_done) = true;
       break;
     }
     int r = ::poll(fds, n, PollTimeoutMs(deadline));
@@ -342,20 +365,23 @@ absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duratio
     }
     if (r == 0) {
       if (absl::Now() < deadline) continue;
-      s.pending_input = std::string(pending);
-      return TimeoutError(s.args, timeout, s.out_buf, s.err_buf);
+      return TimeoutError(s.args, timeout, s.out ? s.out->Peek() : "", s.err ? s.err->Peek() : "");
     }
     for (int i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;
-      if (fds[i].fd == s.in.get()) {
-        ssize_t w = ::write(s.in.get(), pending.data(), std::min<size_t>(pending.size(), 1 << 20));
-        if (w > 0) pending.remove_prefix(static_cast<size_t>(w));
+      if (fds[i].fd == in_fd) {
+        absl::string_view pending = absl::string_view(s.pending_input).substr(s.input_sent);
+        ssize_t w = ::write(in_fd, pending.data(), std::min<size_t>(pending.size(), 1 << 20));
+        if (w > 0) s.input_sent += static_cast<size_t>(w);
         if (w < 0 && errno == EPIPE) sigpipe->Caused();
-        if (pending.empty() || (w < 0 && errno != EAGAIN && errno != EINTR)) s.in.reset();
-      } else if (fds[i].fd == s.out.get()) {
-        if (!ReadSome(s.out.get(), &s.out_buf)) s.out.reset();
-      } else if (fds[i].fd == s.err.get()) {
-        if (!ReadSome(s.err.get(), &s.err_buf)) s.err.reset();
+        if (s.input_sent == s.pending_input.size() || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+          (void)s.in->Close();
+        }
+      } else {
+        bool& done = fds[i].fd == out_fd ? s.out_done : s.err_done;
+        absl::StatusOr<bool> more = (fds[i].fd == out_fd ? *s.out : *s.err).ReadOnce();
+        if (!more.ok()) return more.status();
+        if (!*more) done = true;
       }
     }
   }
@@ -364,11 +390,19 @@ absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duratio
   absl::StatusOr<int> rc = Wait(std::max(deadline - absl::Now(), absl::ZeroDuration()));
   if (!rc.ok()) {
     if (Is(rc.status(), PyExc::kTimeoutExpired)) {
-      return TimeoutError(s.args, timeout, s.out_buf, s.err_buf);
+      return TimeoutError(s.args, timeout, s.out ? s.out->Peek() : "", s.err ? s.err->Peek() : "");
     }
     return rc.status();
   }
-  return Output{std::move(s.out_buf), std::move(s.err_buf)};
+  Output output;
+  for (auto [file, text] : {std::pair(&s.out, &output.std_out), std::pair(&s.err, &output.std_err)}) {
+    if (!*file || (*file)->closed()) continue;
+    absl::StatusOr<std::string> all = (*file)->Read();  // At EOF: what is buffered.
+    if (!all.ok()) return all.status();
+    *text = *std::move(all);
+    (void)(*file)->Close();
+  }
+  return output;
 }
 
 absl::StatusOr<CompletedProcess> Run(std::vector<std::string> args, RunOptions options) {
@@ -403,7 +437,7 @@ absl::StatusOr<CompletedProcess> Run(std::vector<std::string> args, RunOptions o
     if (rest.ok()) {
       return TimeoutError(args, options.timeout, std::move(rest->std_out), std::move(rest->std_err));
     }
-    return TimeoutError(args, options.timeout, std::move(s.out_buf), std::move(s.err_buf));
+    return TimeoutError(args, options.timeout, s.out ? s.out->Peek() : "", s.err ? s.err->Peek() : "");
   }
   CompletedProcess done{std::move(args), *p->returncode(), std::move(out->std_out),
                         std::move(out->std_err)};

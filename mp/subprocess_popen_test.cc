@@ -157,6 +157,56 @@ TEST(PopenTest, CommunicateResumesAfterTimeout) {
   EXPECT_EQ(fed->std_out, "a\nline\n");
 }
 
+// --- Popen.stdin / stdout / stderr as files ----------------------------------
+
+TEST(PopenTest, ClosingStdinSendsEofWhileTheChildRuns) {
+  // Python: p.stdin.write(b"b\na\n"); p.stdin.close(); for line in p.stdout.
+  absl::StatusOr<Popen> p = Popen::Start({"sort"}, {.std_in = kPipe, .std_out = kPipe});
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(p->std_in()->Write("b\na\n").ok());
+  ASSERT_TRUE(p->std_in()->Close().ok());
+  EXPECT_EQ(*p->std_out()->ReadLine(), "a\n");
+  EXPECT_EQ(*p->std_out()->ReadLine(), "b\n");
+  EXPECT_EQ(*p->std_out()->ReadLine(), "");
+  EXPECT_EQ(*p->Wait(), 0);
+  EXPECT_EQ(p->std_err(), nullptr) << "not a pipe: Python's None";
+  EXPECT_EQ(p->stdin_fd(), -1) << "closed";
+}
+
+TEST(PopenTest, StdoutIsReadLineByLineWhileTheChildRuns) {
+  absl::StatusOr<Popen> p = Popen::Start({"sh", "-c", "while read x; do echo got $x; done"},
+                                         {.std_in = kPipe, .std_out = kPipe});
+  ASSERT_TRUE(p.ok()) << p.status();
+  for (std::string word : {"one", "two"}) {
+    ASSERT_TRUE(p->std_in()->Write(word + "\n").ok());
+    ASSERT_TRUE(p->std_in()->Flush().ok()) << "a BufferedWriter holds it until then";
+    EXPECT_EQ(*p->std_out()->ReadLine(), "got " + word + "\n");
+  }
+  ASSERT_TRUE(p->std_in()->Close().ok());
+  EXPECT_EQ(*p->std_out()->Read(), "");
+  EXPECT_EQ(*p->Wait(), 0);
+}
+
+TEST(PopenTest, TextModeStdoutDecodesAndTranslatesNewlines) {
+  absl::StatusOr<Popen> p = Popen::Start({"printf", "caf\\351\\r\\nend"},
+                                         {.std_out = kPipe, .encoding = "latin-1"});
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(*p->std_out()->ReadLines(), (std::vector<std::string>{"caf\xc3\xa9\n", "end"}));
+  EXPECT_EQ(*p->Wait(), 0);
+  EXPECT_TRUE(Is(Popen::Start({"true"}, {.std_out = kPipe, .encoding = "nope"}).status(), PyExc::kLookupError));
+}
+
+TEST(PopenTest, CommunicateAfterPartialReadsAndWritesGetsTheRest) {
+  absl::StatusOr<Popen> p = Popen::Start({"sh", "-c", "echo first; cat"}, {.std_in = kPipe, .std_out = kPipe});
+  ASSERT_TRUE(p.ok()) << p.status();
+  ASSERT_TRUE(p->std_in()->Write("written, ").ok());  // Still buffered: Communicate flushes it.
+  EXPECT_EQ(*p->std_out()->Read(3), "fir");
+  absl::StatusOr<Output> out = p->Communicate("then input");
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->std_out, "st\nwritten, then input");
+  EXPECT_TRUE(p->std_out()->closed());
+}
+
 TEST(PopenTest, KillFromAnotherThreadWhileWaiting) {
   absl::StatusOr<Popen> p = Popen::Start({"sleep", "30"});
   ASSERT_TRUE(p.ok());

@@ -56,6 +56,23 @@ TEST(RunTest, InputGoesToStdin) {
   EXPECT_EQ(r->std_out, "HELLO");
 }
 
+TEST(RunTest, TextModeDecodesOutputAndEncodesInput) {
+  // Python: run(..., text=True) / encoding=...: str out, universal newlines.
+  RunOptions o = Capture();
+  o.popen.text = true;
+  o.input = "x\xc3\xa9";
+  absl::StatusOr<CompletedProcess> r = subprocess::Run({"sh", "-c", "printf 'a\\r\\nb\\r'; cat"}, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->std_out, "a\nb\nx\xc3\xa9");
+  o.popen.text = false;
+  o.popen.encoding = "latin-1";
+  r = subprocess::Run({"cat"}, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->std_out, "x\xc3\xa9") << "encoded to latin-1 and back";
+  o.popen.encoding = "ascii";
+  EXPECT_TRUE(Is(subprocess::Run({"cat"}, o).status(), PyExc::kUnicodeEncodeError));
+}
+
 TEST(RunTest, CheckTurnsNonZeroIntoCalledProcessError) {
   absl::StatusOr<CompletedProcess> r =
       subprocess::Run({"sh", "-c", "echo so far; echo bad >&2; exit 2"},
