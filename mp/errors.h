@@ -50,7 +50,6 @@ enum class PyExc {
   kBrokenPipeError,     // Unavailable: the peer is gone.
   kChildProcessError,   // FailedPrecondition: waiting on a process not ours.
   kCalledProcessError,  // Aborted: a checked child exited non-zero.
-  kRemoteError,         // Unknown: a task raised in a worker (pool RemoteError).
   kWorkerLostError,     // Aborted: a pool worker died mid-task.
   kProcessError,        // FailedPrecondition: multiprocessing.ProcessError.
   kRuntimeError,        // Internal: an invariant of mp itself broke.
@@ -61,6 +60,11 @@ enum class PyExc {
   kUnicodeDecodeError,  // DataLoss: bytes that are not valid in the encoding.
   kUnicodeEncodeError,  // InvalidArgument: text the encoding cannot express.
   kUnsupportedOperation,  // FailedPrecondition: io.UnsupportedOperation (an OSError).
+  // What a C++ exception thrown by a pool task stands for (pool.h):
+  kIndexError,          // OutOfRange: std::out_of_range.
+  kOverflowError,       // OutOfRange: std::overflow_error, std::range_error.
+  kArithmeticError,     // OutOfRange: std::underflow_error.
+  kException,           // Unknown: any other exception.
 };
 
 // The Python name of `exc`, e.g. "queue.Empty" or "ValueError".

@@ -4,8 +4,15 @@
 #include <utility>
 
 #include "mp/internal/pool_core.h"
+#include "mp/internal/pool_wire.h"
 
 namespace mp {
+
+std::optional<RemoteException> GetRemoteException(const absl::Status& status) {
+  std::optional<internal::RemoteExceptionParts> parts = internal::RemoteExceptionOf(status);
+  if (!parts) return std::nullopt;
+  return RemoteException{std::move(parts->type), std::move(parts->what)};
+}
 
 Pool::Pool(PoolOptions options) {
   absl::StatusOr<std::unique_ptr<internal::PoolCore>> core =

@@ -15,9 +15,20 @@
 // and Status give mp::None (Python's None).
 //
 // Errors, as CPython's pool raises them, but as absl::Status:
-//   * a task that throws: RemoteError naming the task and the exception
-//     ("RemoteError: task #3 (apply_async of int (*)(int)) raised
-//     std::runtime_error: boom");
+//   * a task that throws: the Python exception its C++ type stands for, as
+//     CPython re-raises the task's own exception in the parent ("ValueError:
+//     bad input (std::invalid_argument raised in task #3 (apply_async of int
+//     (*)(int)))"). The mapping (internal/exceptions.h): std::bad_alloc ->
+//     MemoryError; std::system_error -> OSError (its errno's subclass:
+//     FileNotFoundError, ...); std::invalid_argument, domain_error,
+//     length_error -> ValueError; std::out_of_range -> IndexError;
+//     std::overflow_error, range_error -> OverflowError;
+//     std::underflow_error -> ArithmeticError; std::bad_cast, bad_typeid,
+//     bad_variant_access, bad_optional_access, bad_function_call ->
+//     TypeError; other std::runtime_errors -> RuntimeError; anything else ->
+//     Exception. Classes derived from these map as their base. Where CPython
+//     attaches the remote traceback (RemoteTraceback) as the cause, mp
+//     attaches the C++ type's name and what(): GetRemoteException();
 //   * a task that returns an error status: that status (code and Python
 //     exception kept), with " (in task #3 (...))" appended;
 //   * a worker that dies mid-task (SIGKILL, abort): WorkerLostError naming
@@ -58,6 +69,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <type_traits>
 #include <typeinfo>
@@ -85,6 +97,16 @@ struct None {
   void serialize(Archive&) {}
   friend bool operator==(None, None) { return true; }
 };
+
+// What a task threw, for the error it became (see the top): CPython carries
+// the remote traceback's text in a RemoteTraceback, mp the exception's C++
+// type ("std::invalid_argument") and what().
+struct RemoteException {
+  std::string type;
+  std::string what;
+};
+// nullopt for an error that no thrown exception became.
+std::optional<RemoteException> GetRemoteException(const absl::Status& status);
 
 // The result of ApplyAsync/MapAsync/StarmapAsync. Copies refer to the same
 // result.

@@ -18,6 +18,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -44,6 +45,9 @@ namespace {
 int AddOne(int x) { return x + 1; }
 int Mul(int a, int b) { return a * b; }
 int Throws(int x) { throw std::runtime_error(absl::StrCat("boom ", x)); }
+int ThrowsInvalidArgument(int x) { throw std::invalid_argument(absl::StrCat("bad ", x)); }
+int ThrowsInt(int x) { throw x; }
+int ThrowsSystemError(int) { throw std::system_error(ENOENT, std::generic_category(), "no file"); }
 absl::Status BadStatus(int) { return PyError(PyExc::kValueError, "bad value"); }
 absl::StatusOr<int> MaybeHalf(int x) {
   if (x % 2) return PyError(PyExc::kValueError, absl::StrCat(x, " is odd"));
@@ -229,8 +233,8 @@ TEST(PoolTest, MapFailsWithTheFirstErrorOnlyOnceEveryChunkHasRun) {
     std::iota(items.begin(), items.end(), 0);
     absl::StatusOr<std::vector<int>> out = pool.Map(ThrowAtZeroElseCount, items, chunksize);
     ASSERT_FALSE(out.ok());
-    EXPECT_TRUE(Is(out.status(), PyExc::kRemoteError)) << out.status();
-    EXPECT_TRUE(Contains(std::string(out.status().message()), "std::runtime_error: zero"));
+    EXPECT_TRUE(Is(out.status(), PyExc::kRuntimeError)) << out.status();
+    EXPECT_TRUE(Contains(std::string(out.status().message()), "RuntimeError: zero (std::runtime_error raised in"));
     // The items of every chunk but the failed one's ran before Map returned.
     EXPECT_EQ(g_ran->load(), static_cast<int64_t>(n - chunksize));
     // The pool holds no reference to `items`: ASan would see it read them
@@ -394,19 +398,34 @@ TEST(PoolTest, ImapOfUnserializableItemsEndsWithErrors) {
   EXPECT_EQ(it.Next(absl::Seconds(10)).value(), std::nullopt);
 }
 
-TEST(PoolTest, ThrowingTaskIsARemoteErrorNamingTheTask) {
+// CPython re-raises a task's own exception in the parent, with the remote
+// traceback as its cause; mp gives the Python exception the C++ type stands
+// for, naming the task, with the C++ type and what() attached.
+TEST(PoolTest, ThrowingTaskRaisesItsExceptionTypeInTheParent) {
   Pool pool(2);
-  AsyncResult<int> r = pool.ApplyAsync(Throws, std::tuple(7));
+  AsyncResult<int> r = pool.ApplyAsync(ThrowsInvalidArgument, std::tuple(7));
   absl::StatusOr<int> v = r.Get();
   ASSERT_FALSE(v.ok());
-  EXPECT_TRUE(Is(v.status(), PyExc::kRemoteError)) << v.status();
-  EXPECT_TRUE(Contains(std::string(v.status().message()), "std::runtime_error: boom 7"));
-  EXPECT_TRUE(Contains(std::string(v.status().message()), "task #"));
+  EXPECT_TRUE(Is(v.status(), PyExc::kValueError)) << v.status();
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(std::string(v.status().message()),
+                       "ValueError: bad 7 (std::invalid_argument raised in task #"));
   EXPECT_TRUE(Contains(std::string(v.status().message()), "apply_async of int (*)(int)"));
+  std::optional<RemoteException> remote = GetRemoteException(v.status());
+  ASSERT_TRUE(remote.has_value());
+  EXPECT_EQ(remote->type, "std::invalid_argument");
+  EXPECT_EQ(remote->what, "bad 7");
   EXPECT_FALSE(r.Successful().value());
-  // The pool keeps working.
+  absl::Status runtime = pool.Apply(Throws, std::tuple(1)).status();
+  EXPECT_TRUE(Is(runtime, PyExc::kRuntimeError)) << runtime;
+  EXPECT_EQ(GetRemoteException(runtime)->what, "boom 1");
+  EXPECT_TRUE(Is(pool.Apply(ThrowsInt, std::tuple(1)).status(), PyExc::kException));
+  EXPECT_TRUE(Is(pool.Apply(ThrowsSystemError, std::tuple(1)).status(), PyExc::kFileNotFoundError));
+  // The pool keeps working; a map fails with its first chunk's exception.
   EXPECT_EQ(pool.Apply(AddOne, std::tuple(1)).value(), 2);
-  EXPECT_TRUE(Is(pool.Map(Throws, std::vector<int>{1, 2, 3}).status(), PyExc::kRemoteError));
+  EXPECT_TRUE(Is(pool.Map(Throws, std::vector<int>{1, 2, 3}).status(), PyExc::kRuntimeError));
+  EXPECT_FALSE(GetRemoteException(pool.Apply(BadStatus, std::tuple(1)).status()).has_value())
+      << "a returned error status was not thrown";
 }
 
 TEST(PoolTest, ErrorStatusKeepsCodeAndExceptionAndNamesTheTask) {

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "mp/errors.h"
 #include "mp/internal/framing.h"
 #include "mp/serialize.h"
@@ -23,6 +25,8 @@ T Get(const char* p) {
   std::memcpy(&v, p, sizeof v);
   return v;
 }
+
+constexpr char kRemoteExceptionUrl[] = "type.mp.dev/remote_exception";
 
 // The smallest read worth a system call when the caller has no exact need.
 constexpr size_t kMinRead = 64 * 1024;
@@ -126,9 +130,14 @@ void TaskOutput::Clear(size_t keep) {
 
 void TaskOutput::Raised(const CaughtException& e) {
   has_error_ = true;
-  Header(ResultKind::kRaised, e.is_std_exception ? 1 : 0, static_cast<uint32_t>(e.type.size() + 1 + e.what.size()));
-  out_->append(e.type);
-  out_->push_back('\0');
+  const std::string name = PythonException(e.python);
+  const absl::string_view message = e.python.message();
+  Header(ResultKind::kRaised, static_cast<uint32_t>(e.python.code()),
+         static_cast<uint32_t>(name.size() + message.size() + e.type.size() + e.what.size() + 3));
+  for (absl::string_view part : {absl::string_view(name), message, absl::string_view(e.type)}) {
+    out_->append(part.data(), part.size());
+    out_->push_back('\0');
+  }
   out_->append(e.what);
 }
 
@@ -143,15 +152,26 @@ void TaskOutput::Failed(const absl::Status& status) {
 }
 
 absl::Status DecodeTaskError(ResultKind kind, uint32_t code, absl::string_view payload, absl::string_view task) {
-  const size_t nul = payload.find('\0');
-  const absl::string_view name = payload.substr(0, nul);
-  const absl::string_view text = nul == absl::string_view::npos ? "" : payload.substr(nul + 1);
-  if (kind == ResultKind::kRaised) {
-    return PyError(PyExc::kRemoteError,
-                   code == 1 ? absl::StrCat(task, " raised ", name, ": ", text)
-                             : absl::StrCat(task, " raised ", name, " (not derived from std::exception)"));
+  std::vector<absl::string_view> parts = absl::StrSplit(payload, absl::MaxSplits('\0', 3));
+  parts.resize(4);
+  const absl::string_view name = parts[0], message = parts[1];
+  if (kind != ResultKind::kRaised) {
+    return PyErrorFromParts(static_cast<absl::StatusCode>(code), name, absl::StrCat(message, " (in ", task, ")"));
   }
-  return PyErrorFromParts(static_cast<absl::StatusCode>(code), name, absl::StrCat(text, " (in ", task, ")"));
+  // As CPython's RemoteTraceback rides along as the re-raised exception's
+  // cause, the C++ exception rides along as a payload.
+  absl::Status s = PyErrorFromParts(static_cast<absl::StatusCode>(code), name,
+                                    absl::StrCat(message, " (", parts[2], " raised in ", task, ")"));
+  s.SetPayload(kRemoteExceptionUrl, absl::Cord(absl::StrCat(parts[2], absl::string_view("\0", 1), parts[3])));
+  return s;
+}
+
+std::optional<RemoteExceptionParts> RemoteExceptionOf(const absl::Status& status) {
+  auto payload = status.GetPayload(kRemoteExceptionUrl);  // absl::optional
+  if (!payload) return std::nullopt;
+  std::string flat(*payload);
+  std::pair<std::string, std::string> parts = absl::StrSplit(flat, absl::MaxSplits('\0', 1));
+  return RemoteExceptionParts{std::move(parts.first), std::move(parts.second)};
 }
 
 // ---------------------------------------------------------------------------

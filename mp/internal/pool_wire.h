@@ -8,10 +8,11 @@
 //     a worker runs them in order. An empty task frame means "exit".
 //   * A result frame holds [i64 busy nanoseconds][result records], each
 //       [u8 kind][u32 code][u32 len][len bytes of payload],
-//     answering the oldest task in flight. kOk: the serialized value; kRaised:
-//     the exception's type name, NUL, what(), with `code` 1 for a
-//     std::exception; kStatus: the Python exception's name, NUL, the message,
-//     with `code` the absl::StatusCode.
+//     answering the oldest task in flight. kOk: the serialized value;
+//     kStatus (the task returned an error): the Python exception's name,
+//     NUL, the message, with `code` the absl::StatusCode; kRaised (the task
+//     threw): as kStatus for the Python exception the C++ one stands for
+//     (exceptions.h), then NUL, the C++ type's name, NUL, what().
 //
 // TaskRecordWriter and NextTaskRecord write and read task records;
 // TaskOutput writes result records (in the worker); ResultStreamParser reads
@@ -25,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,8 +134,17 @@ class TaskOutput {
 };
 
 // The error a kRaised or kStatus record stands for, naming `task` ("task #3
-// (apply_async of int (*)(int))").
+// (apply_async of int (*)(int))"). A kRaised one also carries the C++
+// exception's type and what() (RemoteExceptionOf).
 absl::Status DecodeTaskError(ResultKind kind, uint32_t code, absl::string_view payload, absl::string_view task);
+
+// The C++ type and what() of the exception a task threw, if `status` is the
+// error it became.
+struct RemoteExceptionParts {
+  std::string type;
+  std::string what;
+};
+std::optional<RemoteExceptionParts> RemoteExceptionOf(const absl::Status& status);
 
 // ---------------------------------------------------------------------------
 // Reading

@@ -80,7 +80,7 @@ Stream MakeStream() {
   records += "value";
   out.EndOk(start);
   out.Failed(PyError(PyExc::kValueError, "bad"));
-  out.Raised(CaughtException{"std::runtime_error", "boom", true});
+  out.Raised(CaughtException{"std::runtime_error", "boom", true, PyError(PyExc::kRuntimeError, "boom")});
   s.bytes = Frame(300, records);
   for (int64_t i = 0; i < 1000; ++i) s.numbers.push_back(i * i);
   std::string second;
@@ -150,7 +150,8 @@ TEST(ResultStreamParserTest, AnyFragmentationGivesTheSameRecords) {
   EXPECT_EQ(whole.events[1],
             absl::StrCat("record 2 ", static_cast<int>(absl::StatusCode::kInvalidArgument),
                          " ValueError\\000ValueError: bad"));
-  EXPECT_EQ(whole.events[2], "record 1 1 std::runtime_error\\000boom");
+  EXPECT_EQ(whole.events[2], absl::StrCat("record 1 ", static_cast<int>(absl::StatusCode::kInternal),
+                                          " RuntimeError\\000RuntimeError: boom\\000std::runtime_error\\000boom"));
   EXPECT_EQ(whole.events[3], "frame end 300 3");
   EXPECT_EQ(whole.events[4], "record 0 0 " + absl::CEscape(numbers));
   EXPECT_EQ(whole.events[5], "frame end 50 1");
@@ -221,10 +222,17 @@ TEST(ResultStreamParserTest, BadFrameHeaderIsCorrupt) {
 TEST(DecodeTaskErrorTest, RaisedAndStatusRecordsBecomeTheirErrors) {
   std::string records;
   TaskOutput out(&records);
-  out.Raised(CaughtException{"std::runtime_error", "boom", true});
+  out.Raised(CaughtException{"Oops", "boom", true, PyError(PyExc::kValueError, "boom")});
   absl::string_view payload = absl::string_view(records).substr(kResultRecordHeader);
-  absl::Status raised = DecodeTaskError(ResultKind::kRaised, 1, payload, "task #3 (apply_async of f)");
-  EXPECT_EQ(raised.message(), "RemoteError: task #3 (apply_async of f) raised std::runtime_error: boom");
+  absl::Status raised = DecodeTaskError(ResultKind::kRaised, static_cast<uint32_t>(absl::StatusCode::kInvalidArgument),
+                                        payload, "task #3 (apply_async of f)");
+  EXPECT_TRUE(Is(raised, PyExc::kValueError)) << raised;
+  EXPECT_EQ(raised.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(raised.message(), "ValueError: boom (Oops raised in task #3 (apply_async of f))");
+  std::optional<RemoteExceptionParts> remote = RemoteExceptionOf(raised);
+  ASSERT_TRUE(remote.has_value());
+  EXPECT_EQ(remote->type, "Oops");
+  EXPECT_EQ(remote->what, "boom");
   records.clear();
   out.Failed(PyError(PyExc::kQueueEmpty, "nothing"));
   payload = absl::string_view(records).substr(kResultRecordHeader);
@@ -232,6 +240,7 @@ TEST(DecodeTaskErrorTest, RaisedAndStatusRecordsBecomeTheirErrors) {
                                         payload, "task #4 (map of g)");
   EXPECT_TRUE(Is(failed, PyExc::kQueueEmpty));
   EXPECT_EQ(failed.message(), "Empty: nothing (in task #4 (map of g))");
+  EXPECT_FALSE(RemoteExceptionOf(failed).has_value());
 }
 
 }  // namespace
