@@ -4,6 +4,8 @@
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -75,6 +77,11 @@ struct Unserializable {
   }
 };
 Unserializable MakeUnserializable(int) { return {}; }
+
+bool StdinIsDevNull(int) {
+  struct stat st;
+  return ::fstat(0, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+}
 
 int g_initialized = 0;
 int InitCount(int) { return g_initialized; }
@@ -426,6 +433,12 @@ TEST(PoolTest, ThrowingTaskRaisesItsExceptionTypeInTheParent) {
   EXPECT_TRUE(Is(pool.Map(Throws, std::vector<int>{1, 2, 3}).status(), PyExc::kRuntimeError));
   EXPECT_FALSE(GetRemoteException(pool.Apply(BadStatus, std::tuple(1)).status()).has_value())
       << "a returned error status was not thrown";
+}
+
+// Workers are Processes: their stdin is /dev/null, as CPython's.
+TEST(PoolTest, WorkerStdinIsDevNullAsInCPython) {
+  Pool pool(1);
+  EXPECT_EQ(pool.Apply(StdinIsDevNull, std::tuple(0)).value(), true);
 }
 
 TEST(PoolTest, ErrorStatusKeepsCodeAndExceptionAndNamesTheTask) {

@@ -1,6 +1,8 @@
 #include "mp/process.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio_ext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,8 +89,25 @@ void RunExitFunction() {
 
 void AtExit() { RunExitFunction(); }
 
+// CPython's util._close_stdin(): a child reads /dev/null, not its parent's
+// stdin. C++ has no sys.stdin apart from fd 0, so fd 0 itself becomes
+// /dev/null (CPython leaves fd 0 to subprocesses and only repoints
+// sys.stdin), and input the parent's stdio had buffered is dropped, as
+// closing sys.stdin drops its buffer.
+void CloseStdin() {
+  __fpurge(stdin);
+  ::close(0);
+  int fd = ::open("/dev/null", O_RDONLY);  // The lowest free fd: 0.
+  if (fd > 0) {
+    ::dup2(fd, 0);
+    ::close(fd);
+  }
+  std::clearerr(stdin);
+}
+
 // Runs in the child: CPython's BaseProcess._bootstrap.
 int Bootstrap(const std::shared_ptr<ProcessState>& self) {
+  CloseStdin();
   Registry* r = new Registry;
   r->current = self;
   r->parent = ParentInfo{self->parent_name, self->parent_pid};

@@ -7,6 +7,10 @@
 // a copy of the parent's memory. The target may capture anything, since the
 // child is a fork.
 //
+// The child's stdin is /dev/null, as CPython's _bootstrap makes it, so that
+// it never competes with its parent for input (fd 0 itself: C++ has no
+// separate sys.stdin to repoint).
+//
 // How the child ends, as Python's:
 //   * the target returns                  -> exitcode 0
 //   * the target throws                   -> exitcode 1, after

@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -345,6 +347,31 @@ TEST(ProcessTest, DaemonChildrenAreTerminatedAtExitAndOthersJoined) {
 }
 
 TEST(ProcessTest, CpuCountIsPositive) { EXPECT_GE(CpuCount(), 1); }
+
+// CPython's _bootstrap calls util._close_stdin(): a child does not compete
+// with its parent for the parent's stdin, it reads /dev/null.
+TEST(ProcessTest, ChildStdinIsDevNullAsInCPython) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  ASSERT_EQ(::write(p[1], "secret", 6), 6);
+  ::close(p[1]);  // A reader gets the bytes, then EOF.
+  int saved = ::dup(0);
+  ::dup2(p[0], 0);
+  Process child([] {
+    char buf[16];
+    if (std::fgets(buf, sizeof buf, stdin) != nullptr) Exit(2);
+    struct stat st;
+    if (::fstat(0, &st) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3) Exit(3);
+  });
+  ASSERT_TRUE(child.Start().ok());
+  ASSERT_TRUE(child.Join().ok());
+  ::dup2(saved, 0);
+  ::close(saved);
+  EXPECT_EQ(child.exitcode(), 0) << "2: read the parent's stdin, 3: fd 0 is not /dev/null";
+  char buf[8] = {};
+  EXPECT_EQ(::read(p[0], buf, sizeof buf), 6) << "the parent's input is still there";
+  ::close(p[0]);
+}
 
 }  // namespace
 }  // namespace mp
