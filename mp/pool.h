@@ -163,7 +163,8 @@ class ImapIterator {
 };
 
 struct PoolOptions {
-  // Worker count; 0: CpuCount(). Python: processes=None.
+  // Worker count; 0: ProcessCpuCount(), the CPUs this process may run on,
+  // as CPython 3.13. Python: processes=None.
   int processes = 0;
   // Runs once in each worker before its first task (may capture anything:
   // workers are forks). Python: initializer=f, initargs=(...)

@@ -1,6 +1,7 @@
 #include "mp/pool.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -433,6 +434,28 @@ TEST(PoolTest, ThrowingTaskRaisesItsExceptionTypeInTheParent) {
   EXPECT_TRUE(Is(pool.Map(Throws, std::vector<int>{1, 2, 3}).status(), PyExc::kRuntimeError));
   EXPECT_FALSE(GetRemoteException(pool.Apply(BadStatus, std::tuple(1)).status()).has_value())
       << "a returned error status was not thrown";
+}
+
+// CPython 3.13's Pool() starts os.process_cpu_count() workers: the CPUs this
+// process may run on, not all the machine's.
+TEST(PoolTest, DefaultSizeIsTheProcessCpuCountAsInCPython313) {
+  if (CpuCount() < 2) GTEST_SKIP() << "needs two CPUs to leave one out";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    if (::sched_setaffinity(0, sizeof one, &one) != 0) _exit(2);
+    if (ProcessCpuCount() != 1) _exit(3);
+    Pool pool;
+    _exit(pool.processes() == 1 ? 0 : 4);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "2: setup, 3: ProcessCpuCount, 4: the pool's size";
+  EXPECT_EQ(ProcessCpuCount(), CpuCount()) << "this test's own affinity is unrestricted";
 }
 
 // Workers are Processes: their stdin is /dev/null, as CPython's.

@@ -1,6 +1,8 @@
 #include "mp/process.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio_ext.h>
 #include <unistd.h>
@@ -301,6 +303,21 @@ std::vector<Process> ActiveChildren() {
 int CpuCount() {
   long n = ::sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int ProcessCpuCount() {
+  // Machines with more CPUs than a cpu_set_t holds need a larger mask.
+  for (int cpus = CPU_SETSIZE; cpus <= (1 << 16); cpus *= 2) {
+    cpu_set_t* set = CPU_ALLOC(cpus);
+    if (set == nullptr) break;
+    const size_t size = CPU_ALLOC_SIZE(cpus);
+    const int r = ::sched_getaffinity(0, size, set);
+    const int n = r == 0 ? CPU_COUNT_S(size, set) : 0;
+    CPU_FREE(set);
+    if (r == 0) return n > 0 ? n : 1;
+    if (errno != EINVAL) break;
+  }
+  return CpuCount();
 }
 
 }  // namespace mp

@@ -186,6 +186,11 @@ std::vector<Process> ActiveChildren();
 // Python: multiprocessing.cpu_count()
 int CpuCount();
 
+// The number of CPUs this process may run on (its affinity mask), which is
+// what Pool() starts by default, as CPython 3.13 does.
+// Python: os.process_cpu_count()
+int ProcessCpuCount();
+
 }  // namespace mp
 
 #endif  // MP_PROCESS_H_

@@ -70,7 +70,7 @@ PoolCore::PoolCore(int processes, std::function<void()> initializer, int maxtask
 
 absl::StatusOr<std::unique_ptr<PoolCore>> PoolCore::Start(int processes, std::function<void()> initializer,
                                                          int maxtasksperchild) {
-  if (processes == 0) processes = CpuCount();
+  if (processes == 0) processes = ProcessCpuCount();
   if (processes < 1) return PyError(PyExc::kValueError, "Number of processes must be at least 1");
   if (maxtasksperchild < 0) return PyError(PyExc::kValueError, "maxtasksperchild must be a positive int or None");
   std::unique_ptr<PoolCore> core(new PoolCore(processes, std::move(initializer), maxtasksperchild));
