@@ -44,6 +44,12 @@ absl::Status Pool::SubmitAll(std::vector<internal::TaskRef> tasks) {
   return core_ ? core_->SubmitAll(std::move(tasks)) : NotRunning();
 }
 
+absl::Status Pool::FailOrNotRunning(internal::Job& job, absl::Status error) {
+  if (absl::Status running = core_ ? core_->CheckRunning() : NotRunning(); !running.ok()) return running;
+  job.Abort(std::move(error));
+  return absl::OkStatus();
+}
+
 absl::Status Pool::Close() { return core_ ? core_->Close() : NotRunning(); }
 absl::Status Pool::Terminate() { return core_ ? core_->Terminate() : NotRunning(); }
 absl::Status Pool::Join() { return core_ ? core_->Join() : NotRunning(); }

@@ -53,7 +53,7 @@
 // Example (the seed's pool program):
 //
 //   mp::Pool p(4);
-//   for (int i = 0; i < 5; ++i) p.ApplyAsync(long_time_task, std::tuple(i));
+//   for (int i = 0; i < 5; ++i) (void)p.ApplyAsync(long_time_task, std::tuple(i));
 //   p.Close();
 //   p.Join();
 //
@@ -197,16 +197,19 @@ class Pool {
   const absl::Status& status() const { return init_status_; }
 
   // Python: Pool.apply_async(func, args, callback=..., error_callback=...)
-  // Errors (through the result): ValueError "Pool not running" after
-  //   Close/Terminate, TypeError, the task's errors (see the top).
+  // Errors: ValueError "Pool not running" after Close/Terminate, at the call
+  //   (no callback runs), as CPython raises it; through the result (and the
+  //   error callback): TypeError, the task's errors (see the top).
   template <typename F, typename... A, typename V = internal::ApplyValue<F, A...>>
-  AsyncResult<V> ApplyAsync(F f, std::tuple<A...> args = {}, Callback<V> callback = nullptr,
-                            ErrorCallback error_callback = nullptr);
+  absl::StatusOr<AsyncResult<V>> ApplyAsync(F f, std::tuple<A...> args = {}, Callback<V> callback = nullptr,
+                                            ErrorCallback error_callback = nullptr);
 
   // Python: Pool.apply(func, args)
   template <typename F, typename... A, typename V = internal::ApplyValue<F, A...>>
   absl::StatusOr<V> Apply(F f, std::tuple<A...> args = {}) {
-    return ApplyAsync(f, std::move(args)).Get();
+    absl::StatusOr<AsyncResult<V>> r = ApplyAsync(f, std::move(args));
+    if (!r.ok()) return r.status();
+    return r->Get();
   }
 
   // Applies `f` to each item, in chunks of `chunksize` items (0: CPython's
@@ -214,10 +217,11 @@ class Pool {
   // error is the result's, and, as in CPython 3.8+, a failed map is ready
   // only once every chunk has run (or failed).
   // Python: Pool.map_async(func, iterable, chunksize, callback, error_callback)
+  // Errors: as ApplyAsync.
   template <typename F, typename A, typename V = internal::MapValue<F, A, false>>
-  AsyncResult<std::vector<V>> MapAsync(F f, const std::vector<A>& items, size_t chunksize = 0,
-                                       Callback<std::vector<V>> callback = nullptr,
-                                       ErrorCallback error_callback = nullptr) {
+  absl::StatusOr<AsyncResult<std::vector<V>>> MapAsync(F f, const std::vector<A>& items, size_t chunksize = 0,
+                                                       Callback<std::vector<V>> callback = nullptr,
+                                                       ErrorCallback error_callback = nullptr) {
     return MapImpl<F, A, V, false>(f, items, chunksize, std::move(callback), std::move(error_callback), "map");
   }
   // Items of plain numbers are lent to the pool, not copied, until Map
@@ -234,9 +238,9 @@ class Pool {
   // As MapAsync/Map, with each item a tuple of arguments.
   // Python: Pool.starmap_async(...), Pool.starmap(...)
   template <typename F, typename A, typename V = internal::MapValue<F, A, true>>
-  AsyncResult<std::vector<V>> StarmapAsync(F f, const std::vector<A>& items, size_t chunksize = 0,
-                                           Callback<std::vector<V>> callback = nullptr,
-                                           ErrorCallback error_callback = nullptr) {
+  absl::StatusOr<AsyncResult<std::vector<V>>> StarmapAsync(F f, const std::vector<A>& items, size_t chunksize = 0,
+                                                           Callback<std::vector<V>> callback = nullptr,
+                                                           ErrorCallback error_callback = nullptr) {
     return MapImpl<F, A, V, true>(f, items, chunksize, std::move(callback), std::move(error_callback), "starmap");
   }
   template <typename F, typename A, typename V = internal::MapValue<F, A, true>>
@@ -246,12 +250,13 @@ class Pool {
 
   // Results in order (Imap) or as they complete (ImapUnordered).
   // Python: Pool.imap(func, iterable, chunksize=1), Pool.imap_unordered(...)
+  // Errors: as ApplyAsync.
   template <typename F, typename A, typename V = internal::MapValue<F, A, false>>
-  ImapIterator<V> Imap(F f, const std::vector<A>& items, size_t chunksize = 1) {
+  absl::StatusOr<ImapIterator<V>> Imap(F f, const std::vector<A>& items, size_t chunksize = 1) {
     return ImapImpl<F, A, V>(f, items, chunksize, true);
   }
   template <typename F, typename A, typename V = internal::MapValue<F, A, false>>
-  ImapIterator<V> ImapUnordered(F f, const std::vector<A>& items, size_t chunksize = 1) {
+  absl::StatusOr<ImapIterator<V>> ImapUnordered(F f, const std::vector<A>& items, size_t chunksize = 1) {
     return ImapImpl<F, A, V>(f, items, chunksize, false);
   }
 
@@ -273,14 +278,16 @@ class Pool {
 
  private:
   template <typename F, typename A, typename V, bool kStar>
-  AsyncResult<std::vector<V>> MapImpl(F f, const std::vector<A>& items, size_t chunksize,
-                                      Callback<std::vector<V>> callback, ErrorCallback error_callback,
-                                      const char* kind, const internal::Loan* loan = nullptr);
+  absl::StatusOr<AsyncResult<std::vector<V>>> MapImpl(F f, const std::vector<A>& items, size_t chunksize,
+                                                      Callback<std::vector<V>> callback,
+                                                      ErrorCallback error_callback, const char* kind,
+                                                      const internal::Loan* loan = nullptr);
   template <typename F, typename A, typename V>
-  ImapIterator<V> ImapImpl(F f, const std::vector<A>& items, size_t chunksize, bool ordered);
+  absl::StatusOr<ImapIterator<V>> ImapImpl(F f, const std::vector<A>& items, size_t chunksize, bool ordered);
   // Queues the chunks of a map over `items`. Plain numbers are written from
   // the items themselves: lent by a blocking caller (`loan`), else from one
-  // copy shared by the chunks.
+  // copy shared by the chunks. Returns the error to report at the call (the
+  // pool is not running); others fail `job`.
   template <typename A>
   absl::Status SubmitChunks(const std::shared_ptr<internal::Job>& job, const std::vector<A>& items,
                             size_t chunksize, internal::Trampoline trampoline, uintptr_t fn,
@@ -288,10 +295,15 @@ class Pool {
   // With a `loan`, also waits until the pool holds no reference to the
   // lent items.
   template <typename V>
-  static absl::StatusOr<V> Take(AsyncResult<V> r, internal::Loan* loan = nullptr);
+  static absl::StatusOr<V> Take(absl::StatusOr<AsyncResult<V>> r, internal::Loan* loan = nullptr);
 
+  // Queue tasks. Errors: ValueError "Pool not running" (or why it did not
+  // start), the error to report at the call.
   absl::Status Submit(internal::TaskRef task);
   absl::Status SubmitAll(std::vector<internal::TaskRef> tasks);
+  // A task that could not be made fails its job, unless the pool is not
+  // running: that is reported at the call, as CPython checks it first.
+  absl::Status FailOrNotRunning(internal::Job& job, absl::Status error);
   size_t DefaultChunksize(size_t n) const;
   // The error of a pool that failed to start, or was moved from.
   absl::Status NotRunning() const;
@@ -305,20 +317,22 @@ class Pool {
 // Implementation details follow.
 
 template <typename F, typename... A, typename V>
-AsyncResult<V> Pool::ApplyAsync(F f, std::tuple<A...> args, Callback<V> callback, ErrorCallback error_callback) {
+absl::StatusOr<AsyncResult<V>> Pool::ApplyAsync(F f, std::tuple<A...> args, Callback<V> callback,
+                                                ErrorCallback error_callback) {
   static_assert(internal::kIsTaskFunction<F>, "Pool tasks must be plain functions or capture-less lambdas");
   auto job = std::make_shared<internal::ValueJob<V>>(Notifier(), 1, NextId(), typeid(F), "apply_async",
                                                      std::move(callback), std::move(error_callback));
   absl::StatusOr<internal::TaskRef> task = internal::MakeApplyTask(job, f, args);
-  absl::Status s = task.ok() ? Submit(*std::move(task)) : task.status();
-  if (!s.ok()) job->Abort(s);
+  absl::Status s = task.ok() ? Submit(*std::move(task)) : FailOrNotRunning(*job, task.status());
+  if (!s.ok()) return s;
   return AsyncResult<V>(std::move(job));
 }
 
 template <typename F, typename A, typename V, bool kStar>
-AsyncResult<std::vector<V>> Pool::MapImpl(F f, const std::vector<A>& items, size_t chunksize,
-                                          Callback<std::vector<V>> callback, ErrorCallback error_callback,
-                                          const char* kind, const internal::Loan* loan) {
+absl::StatusOr<AsyncResult<std::vector<V>>> Pool::MapImpl(F f, const std::vector<A>& items, size_t chunksize,
+                                                          Callback<std::vector<V>> callback,
+                                                          ErrorCallback error_callback, const char* kind,
+                                                          const internal::Loan* loan) {
   static_assert(internal::kIsTaskFunction<F>, "Pool tasks must be plain functions or capture-less lambdas");
   if (chunksize == 0) chunksize = std::max<size_t>(1, DefaultChunksize(items.size()));
   auto job = std::make_shared<internal::MapJob<V>>(Notifier(), items.size(), chunksize, NextId(), typeid(F), kind,
@@ -326,19 +340,19 @@ AsyncResult<std::vector<V>> Pool::MapImpl(F f, const std::vector<A>& items, size
   if (loan) job->set_lent();
   absl::Status s =
       SubmitChunks(job, items, chunksize, &internal::MapTrampoline<F, A, kStar>, internal::FnBits(f), loan);
-  if (!s.ok()) job->Abort(s);
+  if (!s.ok()) return s;
   return AsyncResult<std::vector<V>>(std::move(job));
 }
 
 template <typename F, typename A, typename V>
-ImapIterator<V> Pool::ImapImpl(F f, const std::vector<A>& items, size_t chunksize, bool ordered) {
+absl::StatusOr<ImapIterator<V>> Pool::ImapImpl(F f, const std::vector<A>& items, size_t chunksize, bool ordered) {
   static_assert(internal::kIsTaskFunction<F>, "Pool tasks must be plain functions or capture-less lambdas");
   if (chunksize == 0) chunksize = 1;
   size_t chunks = (items.size() + chunksize - 1) / chunksize;
   auto job = std::make_shared<internal::ImapJob<V>>(Notifier(), chunks, NextId(), typeid(F),
                                                     ordered ? "imap" : "imap_unordered", ordered);
   absl::Status s = SubmitChunks(job, items, chunksize, &internal::MapTrampoline<F, A, false>, internal::FnBits(f));
-  if (!s.ok()) job->Abort(s);
+  if (!s.ok()) return s;
   return ImapIterator<V>(std::move(job));
 }
 
@@ -346,7 +360,6 @@ template <typename A>
 absl::Status Pool::SubmitChunks(const std::shared_ptr<internal::Job>& job, const std::vector<A>& items,
                                 size_t chunksize, internal::Trampoline trampoline, uintptr_t fn,
                                 const internal::Loan* loan) {
-  if (!core_) return NotRunning();
   std::shared_ptr<const void> keep;
   const A* base = items.data();
   if constexpr (internal::kIsFlatElement<A>) {
@@ -360,16 +373,17 @@ absl::Status Pool::SubmitChunks(const std::shared_ptr<internal::Job>& job, const
   }
   absl::StatusOr<std::vector<internal::TaskRef>> tasks =
       internal::MakeChunkTasks(job, base, items.size(), chunksize, trampoline, fn, keep);
-  if (!tasks.ok()) return tasks.status();
+  if (!tasks.ok()) return FailOrNotRunning(*job, tasks.status());
   return SubmitAll(*std::move(tasks));
 }
 
 template <typename V>
-absl::StatusOr<V> Pool::Take(AsyncResult<V> r, internal::Loan* loan) {
-  r.job_->WaitUntil(absl::InfiniteFuture());
+absl::StatusOr<V> Pool::Take(absl::StatusOr<AsyncResult<V>> r, internal::Loan* loan) {
+  if (!r.ok()) return r.status();
+  r->job_->WaitUntil(absl::InfiniteFuture());
   if (loan) loan->Wait();
-  if (!r.job_->status().ok()) return internal::UnsharedCopy(r.job_->status());
-  return std::move(r.job_->value());
+  if (!r->job_->status().ok()) return internal::UnsharedCopy(r->job_->status());
+  return std::move(r->job_->value());
 }
 
 }  // namespace mp

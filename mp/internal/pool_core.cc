@@ -153,6 +153,12 @@ void PoolCore::Wake() {
   (void)!::write(wake_fd_, &one, sizeof one);
 }
 
+absl::Status PoolCore::CheckRunning() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (state_ != State::kRun) return PyError(PyExc::kValueError, "Pool not running");
+  return absl::OkStatus();
+}
+
 absl::Status PoolCore::Submit(TaskRef task) {
   bool wake = false;
   {

@@ -76,6 +76,9 @@ class PoolCore {
                                                         int maxtasksperchild);
   ~PoolCore();  // Terminate()
 
+  // Errors: ValueError "Pool not running" once closed or terminated.
+  absl::Status CheckRunning();
+
   // Queues tasks. Errors: ValueError "Pool not running".
   absl::Status Submit(TaskRef task);
   absl::Status SubmitAll(std::vector<TaskRef> tasks);
