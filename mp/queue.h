@@ -56,6 +56,7 @@
 #ifndef MP_QUEUE_H_
 #define MP_QUEUE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <new>
 #include <optional>
@@ -88,31 +89,30 @@ class TypedQueue {
     return ShmQueue::Create(maxsize, capacity_bytes);
   }
 
-  static absl::StatusOr<absl::Time> DeadlineOf(bool block, absl::Duration timeout) {
+  // A negative timeout is 0, as multiprocessing.Queue's (SemLock.acquire
+  // clamps it); without `block` the timeout does not matter.
+  static absl::Time DeadlineOf(bool block, absl::Duration timeout) {
     if (!block) return absl::InfiniteFuture();
-    if (timeout < absl::ZeroDuration()) return PyError(PyExc::kValueError, "'timeout' must be a non-negative number");
-    return absl::Now() + timeout;
+    return absl::Now() + std::max(timeout, absl::ZeroDuration());
   }
 
   absl::Status DoPut(const T& value, bool block, absl::Duration timeout) {
-    absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
-    if (!deadline.ok()) return deadline.status();
+    const absl::Time deadline = DeadlineOf(block, timeout);
     if constexpr (kIsFlatArray<T>) {
       // Encoded straight into the ring: one copy, as a raw ring's.
       return q_.PutWith(
-          FlatArrayEncodedSize(value), [&](char* dst) { EncodeFlatArray(value, dst); }, block, *deadline);
+          FlatArrayEncodedSize(value), [&](char* dst) { EncodeFlatArray(value, dst); }, block, deadline);
     } else {
       // Encoded outside the lock, into a buffer reused by this thread.
       thread_local std::string buf;
       buf.clear();
       if (absl::Status s = SerializeTo(value, &buf); !s.ok()) return s;
-      return q_.Put(buf, block, *deadline);
+      return q_.Put(buf, block, deadline);
     }
   }
 
   absl::StatusOr<T> DoGet(bool block, absl::Duration timeout) {
-    absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
-    if (!deadline.ok()) return deadline.status();
+    const absl::Time deadline = DeadlineOf(block, timeout);
     // Decoding holds the consumers' lock (never the producers'). Strings and
     // vectors of numbers are decoded with a single copy out of the ring.
     // Other small items decode straight from the ring; large ones are only
@@ -142,7 +142,7 @@ class TypedQueue {
           out.emplace(*std::move(v));
           return absl::OkStatus();
         },
-        block, *deadline);
+        block, deadline);
     if (!s.ok()) return s;
     if (copied) return Deserialize<T>(raw);
     return *std::move(out);
@@ -173,8 +173,9 @@ class Queue : public internal::TypedQueue<T> {
   // (absl::InfiniteDuration(): Python's None). Returns once committed. Only
   // a bounded queue (or a full overflow) ever has no room.
   // Python: Queue.put(obj, block=True, timeout=None)
-  // Errors: queue.Full; ValueError (closed, negative timeout, larger than
-  // the ring and the overflow); TypeError (not serializable).
+  // A negative timeout is 0, as CPython's.
+  // Errors: queue.Full; ValueError (closed, larger than the ring and the
+  // overflow); TypeError (not serializable).
   absl::Status Put(const T& value, bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
     if (this->closed_) return PyError(PyExc::kValueError, "Queue is closed");
     return this->DoPut(value, block, timeout);
@@ -184,8 +185,9 @@ class Queue : public internal::TypedQueue<T> {
 
   // Removes and returns the oldest item, waiting up to `timeout` if `block`.
   // Python: Queue.get(block=True, timeout=None)
-  // Errors: queue.Empty; ValueError (closed, negative timeout);
-  // UnpicklingError (the item does not decode as T; it is consumed).
+  // A negative timeout is 0, as CPython's.
+  // Errors: queue.Empty; ValueError (closed); UnpicklingError (the item does
+  // not decode as T; it is consumed).
   absl::StatusOr<T> Get(bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
     if (this->closed_) return PyError(PyExc::kValueError, "Queue is closed");
     return this->DoGet(block, timeout);
