@@ -221,8 +221,19 @@ absl::StatusOr<uint64_t> Connection::RecvHeader(uint64_t maxlength) {
         return internal::ReadFull(fd_.get(), data, size);
       });
   if (!header.ok()) return header.status();
-  if (header->body_size > maxlength) return PyError(PyExc::kOSError, "bad message length");
+  if (header->state == internal::FrameHeader::State::kBad || header->body_size > maxlength) return BadMessageLength();
   return header->body_size;
+}
+
+// CPython's _bad_message_length(): the message's bytes are left unread, so
+// nothing more can be read in step; a duplex connection stays writable.
+absl::Status Connection::BadMessageLength() {
+  if (writable_) {
+    readable_ = false;
+  } else {
+    Close();
+  }
+  return PyError(PyExc::kOSError, "bad message length");
 }
 
 absl::StatusOr<std::string> Connection::RecvBytes(size_t maxlength) {

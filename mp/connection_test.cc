@@ -123,6 +123,31 @@ TEST(ConnectionTest, LongerThanMaxlengthIsBadMessageLength) {
   EXPECT_EQ(*p2->second.RecvBytes(10), "0123456789");
 }
 
+// CPython's _bad_message_length(): the rest of the message is unread, so
+// the connection is no longer readable (a duplex one) or closed (a
+// read-only one), and a later receive fails instead of reading the
+// message's bytes as a header.
+TEST(ConnectionTest, MessageOverMaxlengthLeavesNoReadableConnectionAsCPython) {
+  auto duplex = Pipe();
+  ASSERT_TRUE(duplex.ok());
+  auto& [a, b] = *duplex;
+  ASSERT_TRUE(a.SendBytes(std::string(100, 'x')).ok());
+  ASSERT_TRUE(a.SendBytes("next").ok());
+  EXPECT_EQ(b.RecvBytes(10).status().message(), "OSError: bad message length");
+  EXPECT_FALSE(b.readable());
+  EXPECT_EQ(b.RecvBytes().status().message(), "OSError: connection is write-only");
+  EXPECT_TRUE(b.SendBytes("still writable").ok());
+  EXPECT_EQ(*a.RecvBytes(), "still writable");
+
+  auto simplex = Pipe(false);
+  ASSERT_TRUE(simplex.ok());
+  ASSERT_TRUE(simplex->second.SendBytes("0123456789").ok());
+  EXPECT_EQ(simplex->first.RecvBytesTo([](absl::string_view) { return absl::OkStatus(); }, 3).status().message(),
+            "OSError: bad message length");
+  EXPECT_TRUE(simplex->first.closed());
+  EXPECT_EQ(simplex->first.RecvBytes().status().message(), "OSError: handle is closed");
+}
+
 TEST(ConnectionTest, NegativeLengthIsBadMessageLength) {
   auto pipe = Pipe(false);
   ASSERT_TRUE(pipe.ok());

@@ -54,7 +54,6 @@ absl::StatusOr<FrameHeader> ReadFrameHeader(
     if (have < header.header_size) return PyError(PyExc::kOSError, "got end of file during message");
     header = DecodeFrameHeader(absl::string_view(h, have));
   }
-  if (header.state == FrameHeader::State::kBad) return PyError(PyExc::kOSError, "bad message length");
   return header;
 }
 

@@ -49,10 +49,11 @@ FrameHeader DecodeFrameHeader(absl::string_view bytes);
 
 // Reads one frame header from a stream through `read_full`, which reads
 // exactly `size` bytes into `data` unless EOF comes first, and returns how
-// many it read. Returns the decoded header (kComplete).
+// many it read. Returns the decoded header: kComplete, or kBad (the caller
+// decides what a malformed stream means for it).
 // Errors: EOFError "end of file" (EOF before the first byte); OSError "got
-// end of file during message" (EOF within the header); OSError "bad message
-// length" (kBad); whatever `read_full` returns.
+// end of file during message" (EOF within the header); whatever `read_full`
+// returns.
 absl::StatusOr<FrameHeader> ReadFrameHeader(
     absl::FunctionRef<absl::StatusOr<size_t>(char* data, size_t size)> read_full);
 

@@ -33,7 +33,7 @@ int64_t NowNs(clockid_t clock = CLOCK_MONOTONIC) {
 bool RecvFrame(int fd, ByteBuf* buf, absl::string_view* frame) {
   absl::StatusOr<FrameHeader> header =
       ReadFrameHeader([fd](char* data, size_t size) { return ReadFull(fd, data, size); });
-  if (!header.ok()) return false;
+  if (!header.ok() || header->state != FrameHeader::State::kComplete) return false;
   const size_t len = static_cast<size_t>(header->body_size);
   buf->Consume(buf->size());
   char* p = buf->Reserve(len);
