@@ -32,7 +32,13 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options) {
 
 Pool::Pool(Pool&&) noexcept = default;
 Pool& Pool::operator=(Pool&&) noexcept = default;
-Pool::~Pool() = default;  // PoolCore's destructor terminates.
+Pool::~Pool() {
+  // PoolCore's destructor terminates the workers and joins the handler. In a
+  // forked child (say, one that called exit() where the Pool is a global)
+  // neither is its own: it must not signal its parent's workers, nor wait
+  // for a thread it does not have. That copy is left as it is.
+  if (core_ && !core_->InCreator()) (void)core_.release();
+}
 
 absl::Status Pool::NotRunning() const {
   return init_status_.ok() ? PyError(PyExc::kValueError, "Pool not running") : init_status_;

@@ -57,6 +57,7 @@ int Mul(int a, int b) { return a * b; }
 int Throws(int x) { throw std::runtime_error(absl::StrCat("boom ", x)); }
 int ThrowsInvalidArgument(int x) { throw std::invalid_argument(absl::StrCat("bad ", x)); }
 int ThrowsInt(int x) { throw x; }
+int ExitsWorker(int code) { throw SystemExit{code}; }
 int ThrowsSystemError(int) { throw std::system_error(ENOENT, std::generic_category(), "no file"); }
 absl::Status BadStatus(int) { return PyError(PyExc::kValueError, "bad value"); }
 absl::StatusOr<int> MaybeHalf(int x) {
@@ -465,6 +466,18 @@ TEST(PoolTest, DefaultSizeIsTheProcessCpuCountAsInCPython313) {
   ASSERT_TRUE(WIFEXITED(wstatus));
   EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "2: setup, 3: ProcessCpuCount, 4: the pool's size";
   EXPECT_EQ(ProcessCpuCount(), CpuCount()) << "this test's own affinity is unrestricted";
+}
+
+// sys.exit in a CPython pool task ends its worker (and the pool loses the
+// task); mp::SystemExit does the same, and the task fails as lost.
+TEST(PoolTest, SystemExitInATaskEndsItsWorkerAsSysExitDoes) {
+  Pool pool(1);
+  std::vector<pid_t> before = pool.WorkerPids();
+  absl::Status s = pool.Apply(ExitsWorker, std::tuple(3)).status();
+  EXPECT_TRUE(Is(s, PyExc::kWorkerLostError)) << s;
+  EXPECT_TRUE(Contains(std::string(s.message()), "exited with 3")) << s;
+  EXPECT_EQ(pool.Apply(AddOne, std::tuple(1)).value(), 2) << "the worker was replaced";
+  EXPECT_NE(pool.WorkerPids(), before);
 }
 
 // Workers are Processes: their stdin is /dev/null, as CPython's.

@@ -58,7 +58,13 @@ struct Registry {
   bool atexit_registered = false;
 };
 
-Registry* g_registry = new Registry;
+// Made on first use, so that a Process or Pool constructed during static
+// initialization (a global Pool) finds it, whatever the order of
+// initialization across files.
+Registry*& TheRegistry() {
+  static Registry* registry = new Registry;
+  return registry;
+}
 
 std::shared_ptr<ProcessState> CurrentState(Registry& r) {
   // Caller holds r.mu.
@@ -71,7 +77,7 @@ std::shared_ptr<ProcessState> CurrentState(Registry& r) {
 }
 
 void Discard(const ProcessState* state) {
-  Registry& r = *g_registry;
+  Registry& r = *TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
   std::erase_if(r.children, [state](const auto& c) { return c.get() == state; });
 }
@@ -107,6 +113,18 @@ void CloseStdin() {
   std::clearerr(stdin);
 }
 
+// std::exit(status) in a child, the natural port of sys.exit(status): as
+// CPython's child ends with os._exit after SystemExit, the child joins its
+// own children and flushes stdio, then _exits, so that no exit handler its
+// parent registered (its atexit functions, the destructors of its globals:
+// a global Pool's would stop the parent's pool) runs in the child.
+// Registered in the child, so it runs before every handler the parent had.
+void ExitInChild(int status, void*) {
+  RunExitFunction();
+  FlushStdio();
+  ::_exit(status);
+}
+
 // Runs in the child: CPython's BaseProcess._bootstrap.
 int Bootstrap(const std::shared_ptr<ProcessState>& self) {
   CloseStdin();
@@ -114,11 +132,14 @@ int Bootstrap(const std::shared_ptr<ProcessState>& self) {
   r->current = self;
   r->parent = ParentInfo{self->parent_name, self->parent_pid};
   r->in_child = true;
-  g_registry = r;
+  TheRegistry() = r;
+  ::on_exit(ExitInChild, nullptr);
 
   int code = 0;
   try {
     self->target();
+  } catch (const SystemExit& e) {
+    code = e.code;  // Python: sys.exit(n); the stack has unwound.
   } catch (...) {
     code = 1;
     internal::CaughtException e = internal::CurrentException();
@@ -140,7 +161,7 @@ absl::Status ClosedError() { return PyError(PyExc::kValueError, "process object 
 
 Process::Process(std::function<void()> target, ProcessOptions options)
     : state_(std::make_shared<ProcessState>()) {
-  Registry& r = *g_registry;
+  Registry& r = *TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
   std::shared_ptr<ProcessState> current = CurrentState(r);
   state_->target = std::move(target);
@@ -159,7 +180,7 @@ absl::Status Process::Start() {
   if (state_->parent_pid != ::getpid()) {
     return PyError(PyExc::kAssertionError, "can only start a process object created by current process");
   }
-  Registry& r = *g_registry;
+  Registry& r = *TheRegistry();
   {
     std::lock_guard<std::mutex> lock(r.mu);
     if (CurrentState(r)->daemon) {
@@ -268,7 +289,7 @@ absl::Status Process::set_daemon(bool daemon) {
 void Exit(int code) {
   bool in_child;
   {
-    Registry& r = *g_registry;
+    Registry& r = *TheRegistry();
     std::lock_guard<std::mutex> lock(r.mu);
     in_child = r.in_child;
   }
@@ -279,19 +300,19 @@ void Exit(int code) {
 }
 
 Process CurrentProcess() {
-  Registry& r = *g_registry;
+  Registry& r = *TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
   return Process(CurrentState(r));
 }
 
 std::optional<ParentInfo> ParentProcess() {
-  Registry& r = *g_registry;
+  Registry& r = *TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
   return r.parent;
 }
 
 std::vector<Process> ActiveChildren() {
-  Registry& r = *g_registry;
+  Registry& r = *TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
   Cleanup(r);
   std::vector<Process> out;

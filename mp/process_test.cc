@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "mp/errors.h"
 #include "mp/os.h"
+#include "mp/subprocess.h"
 
 namespace mp {
 namespace {
@@ -344,6 +345,47 @@ TEST(ProcessTest, DaemonChildrenAreTerminatedAtExitAndOthersJoined) {
   // The parent joined (reaped) the terminated daemon, so its pid is gone.
   EXPECT_EQ(::kill(daemon_pid, 0), -1) << "daemon " << daemon_pid << " survived its parent";
   if (::kill(daemon_pid, 0) == 0) ::kill(daemon_pid, SIGKILL);
+}
+
+// Python's sys.exit(n) in a child raises SystemExit: the stack unwinds
+// (finally blocks run), and the child ends with n. mp::SystemExit is that
+// exception; like SystemExit, which is no Exception, it is not a
+// std::exception.
+TEST(ProcessTest, SystemExitUnwindsTheChildAndGivesItsCode) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const int write_end = fds[1];
+  Process child([write_end] {
+    struct Cleanup {
+      int fd;
+      ~Cleanup() { (void)!::write(fd, "u", 1); }
+    } cleanup{write_end};
+    try {
+      throw SystemExit{5};
+    } catch (const std::exception&) {
+      Exit(9);  // `except Exception:` does not catch SystemExit.
+    }
+  });
+  ASSERT_TRUE(child.Start().ok());
+  ::close(fds[1]);
+  ASSERT_TRUE(child.Join().ok());
+  EXPECT_EQ(child.exitcode(), 5);
+  char c = 0;
+  EXPECT_EQ(::read(fds[0], &c, 1), 1) << "the destructor did not run";
+  EXPECT_EQ(c, 'u');
+  ::close(fds[0]);
+}
+
+// The natural port of sys.exit(7), std::exit(7), ends the child with 7 and
+// runs none of the parent's exit handlers or static destructors in it (a
+// CPython child ends with os._exit after SystemExit): here, a global Pool's.
+TEST(ProcessTest, StdExitInAChildRunsNoneOfTheParentsExitHandlers) {
+  std::string bin = std::string(std::getenv("TEST_SRCDIR")) + "/mp/mp/testing/exit_in_child";
+  absl::StatusOr<subprocess::CompletedProcess> r =
+      subprocess::Run({bin}, {.capture_output = true, .timeout = absl::Seconds(60)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->std_out, "exitcode 7, pool works\n") << r->std_err;
+  EXPECT_EQ(r->returncode, 0);
 }
 
 TEST(ProcessTest, CpuCountIsPositive) { EXPECT_GE(CpuCount(), 1); }

@@ -44,6 +44,8 @@
 #ifndef MP_INTERNAL_POOL_CORE_H_
 #define MP_INTERNAL_POOL_CORE_H_
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -78,6 +80,10 @@ class PoolCore {
 
   // Errors: ValueError "Pool not running" once closed or terminated.
   absl::Status CheckRunning();
+
+  // Whether this is the process that started the pool: a forked child holds
+  // a copy of it whose handler thread and workers are not its own.
+  bool InCreator() const { return ::getpid() == creator_; }
 
   // Queues tasks. Errors: ValueError "Pool not running".
   absl::Status Submit(TaskRef task);
@@ -120,6 +126,7 @@ class PoolCore {
   void CompleteBatch();
   void Wake();
 
+  const pid_t creator_ = ::getpid();
   const int processes_;
   const std::function<void()> initializer_;
   const int maxtasksperchild_;

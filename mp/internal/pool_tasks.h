@@ -33,6 +33,7 @@
 #include "mp/internal/exceptions.h"
 #include "mp/internal/pool_job.h"
 #include "mp/internal/pool_wire.h"
+#include "mp/process.h"
 #include "mp/serialize.h"
 
 namespace mp {
@@ -178,6 +179,8 @@ void ApplyTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
   ApplyValue<F, A...> value{};
   try {
     if (!InvokeTask([&] { return std::apply(f, *args); }, &value, out)) return;
+  } catch (const SystemExit&) {
+    throw;  // Ends the worker, as sys.exit in a CPython pool task does.
   } catch (...) {
     out.Raised(CurrentException());
     return;
@@ -262,6 +265,8 @@ void MapTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
           std::memcpy(buf->data() + base + i * sizeof(V), &v, sizeof(V));
         }
       }
+    } catch (const SystemExit&) {
+      throw;  // Ends the worker, as sys.exit in a CPython pool task does.
     } catch (...) {
       out.Abandon(start);
       out.Raised(CurrentException());
@@ -303,6 +308,8 @@ void MapTrampoline(uintptr_t fn, absl::string_view bytes, TaskOutput& out) {
         if (!ok) return;
       }
     }
+  } catch (const SystemExit&) {
+    throw;  // Ends the worker, as sys.exit in a CPython pool task does.
   } catch (...) {
     out.Raised(CurrentException());
     return;
