@@ -33,11 +33,16 @@ absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options) {
 Pool::Pool(Pool&&) noexcept = default;
 Pool& Pool::operator=(Pool&&) noexcept = default;
 Pool::~Pool() {
-  // PoolCore's destructor terminates the workers and joins the handler. In a
-  // forked child (say, one that called exit() where the Pool is a global)
-  // neither is its own: it must not signal its parent's workers, nor wait
-  // for a thread it does not have. That copy is left as it is.
-  if (core_ && !core_->InCreator()) (void)core_.release();
+  if (!core_) return;
+  if (!core_->InCreator()) {
+    // A forked child's copy (one that called exit() where the Pool is a
+    // global): neither the workers nor the handler thread are its own, so
+    // it must neither signal the one nor wait for the other. Left as it is.
+    new std::shared_ptr<internal::PoolCore>(std::move(core_));
+    return;
+  }
+  // Terminated now, whoever else (an imap's feeder) still holds the core.
+  (void)core_->Terminate();
 }
 
 absl::Status Pool::NotRunning() const {
@@ -45,6 +50,15 @@ absl::Status Pool::NotRunning() const {
 }
 
 absl::Status Pool::Submit(internal::TaskRef task) { return core_ ? core_->Submit(std::move(task)) : NotRunning(); }
+
+internal::TaskSink Pool::Sink() const {
+  std::weak_ptr<internal::PoolCore> core = core_;
+  return [core](std::vector<internal::TaskRef> tasks) -> absl::Status {
+    std::shared_ptr<internal::PoolCore> c = core.lock();
+    if (!c) return PyError(PyExc::kValueError, "Pool not running");
+    return c->SubmitAll(std::move(tasks));
+  };
+}
 
 absl::Status Pool::SubmitAll(std::vector<internal::TaskRef> tasks) {
   return core_ ? core_->SubmitAll(std::move(tasks)) : NotRunning();

@@ -66,9 +66,12 @@
 #include <sys/types.h>
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -145,21 +148,67 @@ class AsyncResult {
   std::shared_ptr<internal::ValueJob<V>> job_;
 };
 
-// What Imap and ImapUnordered return: Python's IMapIterator.
+// What Imap and ImapUnordered return: Python's IMapIterator. Copies refer to
+// the same iteration. Also an input range of absl::StatusOr<V>, one per
+// result (an error in its place, and iteration goes on, as Python's next()
+// raises and may be called again):
+//
+//   absl::StatusOr<mp::ImapIterator<int>> it = pool.Imap(f, std::views::iota(0, 1000000));
+//   for (const absl::StatusOr<int>& v : *it) ...
+//
+// (Keep the StatusOr in a variable: a range-for over `*pool.Imap(...)` would
+// outlive the temporary, before C++23.)
 template <typename V>
 class ImapIterator {
  public:
   // The next result; nullopt after the last one (Python's StopIteration).
   // Python: IMapIterator.next(timeout)
-  // Errors: TimeoutError, the error of the task (chunk) at this position.
+  // Errors: TimeoutError, the error of the task (chunk) at this position
+  // (ValueError "Pool not running" for input the pool stopped taking).
   absl::StatusOr<std::optional<V>> Next(absl::Duration timeout = absl::InfiniteDuration()) {
-    return job_->Next(absl::Now() + timeout);
+    return job_->Next(absl::Now() + timeout, feeder_.get(), window_);
   }
+
+  class iterator {
+   public:
+    using value_type = absl::StatusOr<V>;
+    using difference_type = std::ptrdiff_t;
+    const value_type& operator*() const { return current_; }
+    const value_type* operator->() const { return &current_; }
+    iterator& operator++() {
+      Advance();
+      return *this;
+    }
+    void operator++(int) { Advance(); }
+    friend bool operator==(const iterator& it, std::default_sentinel_t) { return it.done_; }
+
+   private:
+    friend class ImapIterator;
+    explicit iterator(ImapIterator* parent) : parent_(parent) { Advance(); }
+    void Advance() {
+      absl::StatusOr<std::optional<V>> next = parent_->Next();
+      if (next.ok() && !next->has_value()) {
+        done_ = true;
+      } else if (next.ok()) {
+        current_ = **std::move(next);
+      } else {
+        current_ = next.status();
+      }
+    }
+    ImapIterator* parent_;
+    value_type current_ = absl::UnknownError("no result yet");
+    bool done_ = false;
+  };
+  iterator begin() { return iterator(this); }
+  std::default_sentinel_t end() { return {}; }
 
  private:
   friend class Pool;
-  explicit ImapIterator(std::shared_ptr<internal::ImapJob<V>> job) : job_(std::move(job)) {}
+  ImapIterator(std::shared_ptr<internal::ImapJob<V>> job, std::shared_ptr<internal::ImapFeeder> feeder, size_t window)
+      : job_(std::move(job)), feeder_(std::move(feeder)), window_(window) {}
   std::shared_ptr<internal::ImapJob<V>> job_;
+  std::shared_ptr<internal::ImapFeeder> feeder_;
+  size_t window_;
 };
 
 struct PoolOptions {
@@ -248,16 +297,25 @@ class Pool {
     return Take(StarmapAsync(f, items, chunksize));
   }
 
-  // Results in order (Imap) or as they complete (ImapUnordered).
+  // Results in order (Imap) or as they complete (ImapUnordered), over any
+  // input range (a container, a view, a generator: a range that ends or
+  // not). The input is read lazily, `chunksize` items a task, on the
+  // reader's thread: the pool works at most 2 * processes() chunks ahead of
+  // the reader, so neither the input nor the results pile up in memory
+  // (CPython's imap reads all its input as fast as the pool takes it). An
+  // lvalue range is read where it is, so it must outlive the iterator; an
+  // rvalue one is moved in.
   // Python: Pool.imap(func, iterable, chunksize=1), Pool.imap_unordered(...)
-  // Errors: as ApplyAsync.
-  template <typename F, typename A, typename V = internal::MapValue<F, A, false>>
-  absl::StatusOr<ImapIterator<V>> Imap(F f, const std::vector<A>& items, size_t chunksize = 1) {
-    return ImapImpl<F, A, V>(f, items, chunksize, true);
+  // Errors: as ApplyAsync; an item that does not serialize fails its chunk.
+  template <typename F, std::ranges::input_range R, typename A = std::ranges::range_value_t<R>,
+            typename V = internal::MapValue<F, A, false>>
+  absl::StatusOr<ImapIterator<V>> Imap(F f, R&& items, size_t chunksize = 1) {
+    return ImapImpl<F, R, V>(f, std::forward<R>(items), chunksize, true);
   }
-  template <typename F, typename A, typename V = internal::MapValue<F, A, false>>
-  absl::StatusOr<ImapIterator<V>> ImapUnordered(F f, const std::vector<A>& items, size_t chunksize = 1) {
-    return ImapImpl<F, A, V>(f, items, chunksize, false);
+  template <typename F, std::ranges::input_range R, typename A = std::ranges::range_value_t<R>,
+            typename V = internal::MapValue<F, A, false>>
+  absl::StatusOr<ImapIterator<V>> ImapUnordered(F f, R&& items, size_t chunksize = 1) {
+    return ImapImpl<F, R, V>(f, std::forward<R>(items), chunksize, false);
   }
 
   // No more tasks; workers exit once the queued ones are done.
@@ -282,8 +340,8 @@ class Pool {
                                                       Callback<std::vector<V>> callback,
                                                       ErrorCallback error_callback, const char* kind,
                                                       const internal::Loan* loan = nullptr);
-  template <typename F, typename A, typename V>
-  absl::StatusOr<ImapIterator<V>> ImapImpl(F f, const std::vector<A>& items, size_t chunksize, bool ordered);
+  template <typename F, typename R, typename V>
+  absl::StatusOr<ImapIterator<V>> ImapImpl(F f, R&& items, size_t chunksize, bool ordered);
   // Queues the chunks of a map over `items`. Plain numbers are written from
   // the items themselves: lent by a blocking caller (`loan`), else from one
   // copy shared by the chunks. Returns the error to report at the call (the
@@ -301,6 +359,9 @@ class Pool {
   // start), the error to report at the call.
   absl::Status Submit(internal::TaskRef task);
   absl::Status SubmitAll(std::vector<internal::TaskRef> tasks);
+  // Submits to this pool's core for as long as it lives (for an imap,
+  // which may outlive the Pool object).
+  internal::TaskSink Sink() const;
   // A task that could not be made fails its job, unless the pool is not
   // running: that is reported at the call, as CPython checks it first.
   absl::Status FailOrNotRunning(internal::Job& job, absl::Status error);
@@ -310,7 +371,7 @@ class Pool {
   std::shared_ptr<internal::Notifier> Notifier() const;
   uint64_t NextId();
 
-  std::unique_ptr<internal::PoolCore> core_;
+  std::shared_ptr<internal::PoolCore> core_;
   absl::Status init_status_;
 };
 
@@ -344,16 +405,20 @@ absl::StatusOr<AsyncResult<std::vector<V>>> Pool::MapImpl(F f, const std::vector
   return AsyncResult<std::vector<V>>(std::move(job));
 }
 
-template <typename F, typename A, typename V>
-absl::StatusOr<ImapIterator<V>> Pool::ImapImpl(F f, const std::vector<A>& items, size_t chunksize, bool ordered) {
+template <typename F, typename R, typename V>
+absl::StatusOr<ImapIterator<V>> Pool::ImapImpl(F f, R&& items, size_t chunksize, bool ordered) {
   static_assert(internal::kIsTaskFunction<F>, "Pool tasks must be plain functions or capture-less lambdas");
   if (chunksize == 0) chunksize = 1;
-  size_t chunks = (items.size() + chunksize - 1) / chunksize;
-  auto job = std::make_shared<internal::ImapJob<V>>(Notifier(), chunks, NextId(), typeid(F),
+  auto job = std::make_shared<internal::ImapJob<V>>(Notifier(), NextId(), typeid(F),
                                                     ordered ? "imap" : "imap_unordered", ordered);
-  absl::Status s = SubmitChunks(job, items, chunksize, &internal::MapTrampoline<F, A, false>, internal::FnBits(f));
-  if (!s.ok()) return s;
-  return ImapIterator<V>(std::move(job));
+  using View = std::views::all_t<R>;
+  auto feeder = std::make_shared<internal::RangeFeeder<F, View, V>>(std::views::all(std::forward<R>(items)),
+                                                                     internal::FnBits(f), chunksize, job, Sink());
+  // The first chunks go now, so the workers start at once, and a pool that
+  // is not running fails the call.
+  const size_t window = 2 * static_cast<size_t>(std::max(processes(), 1));
+  if (absl::Status s = feeder->Feed(window); !s.ok()) return s;
+  return ImapIterator<V>(std::move(job), std::move(feeder), window);
 }
 
 template <typename A>

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <numeric>
+#include <ranges>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -414,6 +415,61 @@ TEST(PoolTest, ImapOfUnserializableItemsEndsWithErrors) {
   EXPECT_TRUE(Is(it.Next(absl::Seconds(10)).status(), PyExc::kTypeError));
   EXPECT_TRUE(Is(it.Next(absl::Seconds(10)).status(), PyExc::kTypeError));
   EXPECT_EQ(it.Next(absl::Seconds(10)).value(), std::nullopt);
+}
+
+// CPython's imap takes any iterable, a generator too, and reads it as it
+// goes. mp's reads any input range lazily, and stays at most 2 * processes()
+// chunks ahead of the reader, so even an endless input works.
+TEST(PoolTest, ImapReadsAnyRangeLazilyWithBackPressure) {
+  Pool pool(2);
+  int pulled = 0;
+  auto endless = std::views::iota(0) | std::views::transform([&pulled](int i) {
+                   ++pulled;
+                   return i;
+                 });
+  absl::StatusOr<ImapIterator<int>> it = pool.Imap(AddOne, endless);
+  ASSERT_TRUE(it.ok()) << it.status();
+  EXPECT_LE(pulled, 4) << "read ahead of the reader";
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(it->Next(absl::Seconds(30)).value(), i + 1);
+  EXPECT_LE(pulled, 104);
+  ::usleep(50 * 1000);
+  EXPECT_LE(pulled, 104) << "the pool kept reading while nobody read results";
+}
+
+TEST(PoolTest, ImapIsARangeOfResults) {
+  Pool pool(2);
+  absl::StatusOr<ImapIterator<int>> it = pool.Imap(MaybeHalf, std::vector<int>{2, 3, 4}, 1);
+  ASSERT_TRUE(it.ok());
+  std::vector<std::string> seen;
+  for (const absl::StatusOr<int>& v : *it) seen.push_back(v.ok() ? std::to_string(*v) : PythonException(v.status()));
+  EXPECT_EQ(seen, (std::vector<std::string>{"1", "ValueError", "2"}));
+  absl::StatusOr<ImapIterator<int>> unordered = pool.ImapUnordered(AddOne, std::views::iota(0, 50), 7);
+  ASSERT_TRUE(unordered.ok());
+  std::set<int> got;
+  for (const absl::StatusOr<int>& v : *unordered) got.insert(v.value());
+  EXPECT_EQ(got.size(), 50u);
+  EXPECT_EQ(*got.rbegin(), 50);
+}
+
+TEST(PoolTest, ImapEndsWithErrorsWhenThePoolGoesAway) {
+  absl::StatusOr<ImapIterator<int>> it = absl::UnknownError("unset");
+  {
+    Pool pool(1);
+    it = pool.Imap(AddOne, std::views::iota(0));
+    ASSERT_TRUE(it.ok());
+    ASSERT_EQ(it->Next(absl::Seconds(30)).value(), 1);
+  }
+  int errors = 0;
+  for (int i = 0; i < 1000; ++i) {
+    absl::StatusOr<std::optional<int>> v = it->Next(absl::Seconds(30));
+    if (v.ok() && !v->has_value()) break;
+    if (!v.ok()) {
+      EXPECT_TRUE(Is(v.status(), PyExc::kProcessError) || Is(v.status(), PyExc::kValueError)) << v.status();
+      ++errors;
+    }
+  }
+  EXPECT_GT(errors, 0);
+  EXPECT_EQ(it->Next(absl::Seconds(30)).value(), std::nullopt) << "ended";
 }
 
 // CPython re-raises a task's own exception in the parent, with the remote

@@ -317,7 +317,8 @@ ResultStreamParser::Event PoolCore::HandleResults(Worker& w) {
       }
       case Event::kInPlaceDone: {
         TaskRef t = Answered(w);
-        if (t.job->DeliverInPlace(t.chunk)) completed_.push_back(std::move(t.job));
+        const bool done = t.job->DeliverInPlace(t.chunk);
+        Delivered(std::move(t.job), done);
         break;
       }
       case Event::kRecord: {
@@ -329,7 +330,7 @@ ResultStreamParser::Event PoolCore::HandleResults(Worker& w) {
         } else {
           done = t.job->DeliverError(t.chunk, DecodeTaskError(e.result, e.code, e.payload, t.job->Describe(t.chunk)));
         }
-        if (done) completed_.push_back(std::move(t.job));
+        Delivered(std::move(t.job), done);
         break;
       }
     }
@@ -378,8 +379,14 @@ void PoolCore::Unlend(const Job* job) {
   }
 }
 
+void PoolCore::Delivered(std::shared_ptr<Job> job, bool completed) {
+  if (job->streaming()) arrived_ = true;  // Its reader takes each chunk.
+  if (completed) completed_.push_back(std::move(job));
+}
+
 void PoolCore::CompleteBatch() {
-  if (completed_.empty()) return;
+  if (completed_.empty() && !std::exchange(arrived_, false)) return;
+  arrived_ = false;
   notifier_->cv.notify_all();
   for (auto& job : completed_) {
     if (job->lent()) Unlend(job.get());
@@ -417,9 +424,8 @@ void PoolCore::HandleExit(size_t slot) {
                                      any_running && t.index == running ? " while running "
                                                                        : " before sending the result of ",
                                      t.job->Describe(t.chunk));
-      if (t.job->DeliverError(t.chunk, PyError(PyExc::kWorkerLostError, msg))) {
-        completed_.push_back(std::move(t.job));
-      }
+      const bool done = t.job->DeliverError(t.chunk, PyError(PyExc::kWorkerLostError, msg));
+      Delivered(std::move(t.job), done);
     }
   }
   // Requeued before the callbacks, so that Unlend() sees these tasks.
@@ -607,11 +613,10 @@ void PoolCore::FailAll(const absl::Status& status) {
   {
     std::lock_guard<std::mutex> lock(notifier_->mu);
     for (TaskRef& t : pending_) {
-      if (t.job->DeliverError(t.chunk, PyErrorFromParts(status.code(), PythonException(status),
-                                                        absl::StrCat(status.message(), ": ",
-                                                                     t.job->Describe(t.chunk))))) {
-        completed_.push_back(std::move(t.job));
-      }
+      const bool done = t.job->DeliverError(
+          t.chunk, PyErrorFromParts(status.code(), PythonException(status),
+                                    absl::StrCat(status.message(), ": ", t.job->Describe(t.chunk))));
+      Delivered(std::move(t.job), done);
     }
     pending_.clear();
   }

@@ -123,6 +123,9 @@ class PoolCore {
   void Steal();
   void TerminateWorkers();
   void FailAll(const absl::Status& status);
+  // A delivery to `job`, which `completed`: records what CompleteBatch must
+  // do (notify the readers; run the callbacks of completed jobs).
+  void Delivered(std::shared_ptr<Job> job, bool completed);
   void CompleteBatch();
   void Wake();
 
@@ -152,6 +155,7 @@ class PoolCore {
   size_t inflight_total_ = 0;
   double task_ns_ = 0;  // EWMA of a task's run time; 0 until measured.
   std::vector<std::shared_ptr<Job>> completed_;  // Scratch for callbacks.
+  bool arrived_ = false;  // A streaming job got a chunk: wake its reader.
   std::mutex workers_mu_;  // Guards workers_ against WorkerPids().
 };
 

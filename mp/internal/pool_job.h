@@ -92,6 +92,11 @@ class Job {
   // Valid once ready().
   const absl::Status& status() const { return status_; }
 
+  // Streaming jobs (imap) complete only when all chunks arrive, but want
+  // every chunk, and their reader each one as it arrives; others stop at
+  // the first error.
+  virtual bool streaming() const { return false; }
+
   // "task #12 (apply_async of int (*)(int))", for error messages.
   std::string Describe(size_t chunk) const;
   const std::shared_ptr<Notifier>& notifier() const { return notifier_; }
@@ -101,9 +106,6 @@ class Job {
   virtual absl::Status OnChunk(size_t chunk, absl::string_view payload) = 0;
   // A chunk failed; jobs that stream (imap) keep going.
   virtual void OnChunkError(size_t chunk, const absl::Status& status) { (void)chunk, (void)status; }
-  // Streaming jobs (imap) complete only when all chunks arrive, but want
-  // every chunk; others stop at the first error.
-  virtual bool streaming() const { return false; }
 
   std::shared_ptr<Notifier> notifier_;
   size_t remaining_;
@@ -239,17 +241,62 @@ class MapJob : public ValueJob<std::vector<V>> {
   size_t chunksize_;
 };
 
-// imap / imap_unordered: chunks are handed out as they arrive (unordered)
-// or in order.
+// What feeds an imap's input to the pool, chunk by chunk, as the reader
+// makes room (see ImapJob::Next).
+class ImapFeeder {
+ public:
+  virtual ~ImapFeeder() = default;
+  // Adds and submits up to `max_chunks` chunks (ImapJob::AddChunk), and
+  // calls ImapJob::EndInput once the input is exhausted.
+  // Errors: ValueError "Pool not running" (the chunks it added then fail with
+  // it, and the input ends).
+  virtual absl::Status Feed(size_t max_chunks) = 0;
+};
+
+// imap / imap_unordered over an input read lazily: chunks are added as the
+// reader consumes results, at most `window` ahead of it, and handed out as
+// they arrive (unordered) or in order. Until the input ends, the job counts
+// one chunk more than it has (the input itself), so it is not ready while
+// chunks may still come.
 template <typename V>
 class ImapJob : public Job {
  public:
-  ImapJob(std::shared_ptr<Notifier> n, size_t chunks, uint64_t id, const std::type_info& t, const char* kind,
-          bool ordered)
-      : Job(std::move(n), chunks, id, t, kind), ordered_(ordered), slots_(ordered ? chunks : 0), total_(chunks) {}
+  ImapJob(std::shared_ptr<Notifier> n, uint64_t id, const std::type_info& t, const char* kind, bool ordered)
+      : Job(std::move(n), 1, id, t, kind), ordered_(ordered) {}
 
+  // Registers the next chunk; returns its index. Takes the lock.
+  size_t AddChunk() {
+    std::lock_guard<std::mutex> lock(notifier_->mu);
+    ++remaining_;
+    if (ordered_) slots_.emplace_back();
+    return total_++;
+  }
+  // No chunk will be added after the ones registered. Takes the lock.
+  void EndInput() {
+    bool done;
+    {
+      std::lock_guard<std::mutex> lock(notifier_->mu);
+      input_done_ = true;
+      done = DeliverError(total_, absl::OkStatus());  // The input's own count.
+    }
+    notifier_->cv.notify_all();
+    (void)done;
+  }
+  // Fails a chunk that was registered but never ran. Takes the lock.
+  void FailChunk(size_t chunk, const absl::Status& status) {
+    {
+      std::lock_guard<std::mutex> lock(notifier_->mu);
+      (void)DeliverError(chunk, status);
+    }
+    notifier_->cv.notify_all();
+  }
+
+  bool streaming() const override { return true; }
+
+  // The next result; nullopt after the last. Before waiting, asks `feeder`
+  // for more chunks while fewer than `window` are ahead of the reader.
   // Python: IMapIterator.next(timeout)
-  absl::StatusOr<std::optional<V>> Next(absl::Time deadline) {
+  absl::StatusOr<std::optional<V>> Next(absl::Time deadline, ImapFeeder* feeder, size_t window) {
     std::unique_lock<std::mutex> lock(notifier_->mu);
     for (;;) {
       if (pos_ < current_.size()) return std::optional<V>(std::move(current_[pos_++]));
@@ -262,7 +309,15 @@ class ImapJob : public Job {
         pos_ = 0;
         continue;
       }
-      if (consumed_ == total_) return std::optional<V>();
+      if (input_done_ && consumed_ == total_) return std::optional<V>();
+      if (!input_done_ && feeder != nullptr && total_ - consumed_ < window) {
+        const size_t room = window - (total_ - consumed_);
+        lock.unlock();
+        absl::Status fed = feeder->Feed(room);
+        lock.lock();
+        if (!fed.ok()) return fed;
+        continue;
+      }
       if (deadline == absl::InfiniteFuture()) {
         notifier_->cv.wait(lock);
       } else {
@@ -274,12 +329,13 @@ class ImapJob : public Job {
   }
 
  protected:
-  bool streaming() const override { return true; }
   absl::Status OnChunk(size_t chunk, absl::string_view payload) override {
     Arrive(chunk, Deserialize<std::vector<V>>(payload));
     return absl::OkStatus();
   }
-  void OnChunkError(size_t chunk, const absl::Status& status) override { Arrive(chunk, status); }
+  void OnChunkError(size_t chunk, const absl::Status& status) override {
+    if (chunk < total_) Arrive(chunk, status);  // Not the input's own count.
+  }
 
  private:
   void Arrive(size_t chunk, absl::StatusOr<std::vector<V>> v) {
@@ -287,22 +343,24 @@ class ImapJob : public Job {
       arrived_.push_back(std::move(v));
       return;
     }
-    slots_[chunk] = std::move(v);
-    while (next_ < slots_.size() && slots_[next_]) {
-      arrived_.push_back(*std::move(slots_[next_]));
-      slots_[next_].reset();
+    // slots_[i] is chunk next_ + i: only the chunks not yet in order.
+    slots_[chunk - next_] = std::move(v);
+    while (!slots_.empty() && slots_.front()) {
+      arrived_.push_back(*std::move(slots_.front()));
+      slots_.pop_front();
       ++next_;
     }
   }
 
-  bool ordered_;
-  std::vector<std::optional<absl::StatusOr<std::vector<V>>>> slots_;
+  const bool ordered_;
+  std::deque<std::optional<absl::StatusOr<std::vector<V>>>> slots_;
   size_t next_ = 0;
   std::deque<absl::StatusOr<std::vector<V>>> arrived_;
   std::vector<V> current_;
   size_t pos_ = 0;
-  size_t consumed_ = 0;
-  size_t total_;
+  size_t consumed_ = 0;  // Chunks the reader has taken.
+  size_t total_ = 0;     // Chunks registered.
+  bool input_done_ = false;
 };
 
 // A copy of an error status that shares no storage with it. Copies of a

@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <string>
 #include <tuple>
 #include <type_traits>
@@ -359,6 +360,68 @@ absl::StatusOr<std::vector<TaskRef>> MakeChunkTasks(const std::shared_ptr<Job>& 
   }
   return tasks;
 }
+
+// Queues tasks in the pool: Pool's, for as long as the pool lives.
+// Errors: ValueError "Pool not running".
+using TaskSink = std::function<absl::Status(std::vector<TaskRef>)>;
+
+// Feeds an imap from any input range, which it owns (an owning_view of an
+// rvalue) or refers to (a ref_view of an lvalue, which must outlive it): it
+// reads the range only when the reader asks for more (ImapJob::Next), on the
+// reader's thread, a chunk of `chunksize` items per task.
+template <typename F, typename R, typename V>
+class RangeFeeder : public ImapFeeder {
+ public:
+  using A = std::ranges::range_value_t<R>;
+
+  RangeFeeder(R range, uintptr_t fn, size_t chunksize, std::shared_ptr<ImapJob<V>> job, TaskSink sink)
+      : range_(std::move(range)), it_(std::ranges::begin(range_)), fn_(fn), chunksize_(chunksize),
+        job_(std::move(job)), sink_(std::move(sink)) {}
+  RangeFeeder(const RangeFeeder&) = delete;  // it_ points into range_.
+  RangeFeeder& operator=(const RangeFeeder&) = delete;
+
+  absl::Status Feed(size_t max_chunks) override {
+    std::vector<TaskRef> tasks;
+    std::vector<size_t> indices;
+    std::vector<A> chunk;
+    bool ended = false;
+    while (tasks.size() < max_chunks) {
+      chunk.clear();
+      for (; chunk.size() < chunksize_ && it_ != std::ranges::end(range_); ++it_) chunk.push_back(*it_);
+      if (chunk.empty()) {
+        ended = true;
+        break;
+      }
+      const size_t index = job_->AddChunk();
+      TaskRef t{job_, static_cast<uint32_t>(index), {}};
+      TaskRecordWriter record(&t.record, &MapTrampoline<F, A, false>, fn_);
+      if (absl::Status s = SerializeTo(chunk, record.record()); !s.ok()) {
+        job_->FailChunk(index, s);  // That position's error, as CPython's imap reports it.
+        continue;
+      }
+      record.Finish();
+      tasks.push_back(std::move(t));
+      indices.push_back(index);
+    }
+    absl::Status submitted = tasks.empty() ? absl::OkStatus() : sink_(std::move(tasks));
+    if (!submitted.ok()) {
+      // The pool stopped: the chunks that did not go fail with why, and
+      // no more are read.
+      for (size_t index : indices) job_->FailChunk(index, submitted);
+      ended = true;
+    }
+    if (ended) job_->EndInput();
+    return submitted;
+  }
+
+ private:
+  R range_;
+  std::ranges::iterator_t<R> it_;
+  uintptr_t fn_;
+  size_t chunksize_;
+  std::shared_ptr<ImapJob<V>> job_;
+  TaskSink sink_;
+};
 
 }  // namespace internal
 }  // namespace mp
