@@ -32,7 +32,7 @@
 //     up to memory. Items go into a shared ring of `capacity_bytes` (64 MiB
 //     of address space by default, touched as used); what does not fit
 //     there, an item larger than the ring, or everything put while the ring
-//     is full and no consumer made room for 20 ms, goes into an overflow
+//     is full and no consumer made room for 100 ms, goes into an overflow
 //     area, in order. The overflow is address space reserved at Create (the
 //     machine's RAM and swap, at most 1 TiB, less under `ulimit -v`), whose
 //     pages are touched as items arrive and given back as they are

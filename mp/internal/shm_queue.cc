@@ -32,8 +32,11 @@ constexpr int kSpinLock = 200;
 constexpr int kSpinWait = 4000;
 constexpr long kLockSliceNanos = 20 * 1000 * 1000;
 // A put that finds the ring full waits this long for a consumer to make
-// room before it overflows.
-constexpr absl::Duration kSpillAfter = absl::Milliseconds(20);
+// room before it overflows: longer than a slow consumer takes for one large
+// item (a 1 MiB item takes ~70 ms under ThreadSanitizer), so that a consumer
+// that keeps going keeps all traffic in the ring, and short enough that a
+// put never waits noticeably for consumers that are not there.
+constexpr absl::Duration kSpillAfter = absl::Milliseconds(100);
 
 // One round of busy-waiting. Every 64th round yields the CPU instead: with
 // more runnable processes than CPUs (the peer we wait for may be the one
