@@ -10,20 +10,20 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <climits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
 #include "mp/internal/fd.h"
+#include "mp/internal/framing.h"
 
 namespace mp {
 namespace {
 
-constexpr uint64_t kMaxShortLength = 0x7fffffff;
 constexpr size_t kChunk = size_t{1} << 20;
 
 absl::Status Truncated() { return PyError(PyExc::kOSError, "got end of file during message"); }
@@ -137,18 +137,6 @@ bool IsSocket(int fd) {
 
 }  // namespace
 
-namespace internal {
-size_t EncodeFrameHeader(uint64_t size, char out[12]) {
-  if (size > kMaxShortLength) {
-    std::memcpy(out, "\xff\xff\xff\xff", 4);
-    for (int i = 0; i < 8; ++i) out[4 + i] = static_cast<char>(size >> (56 - 8 * i));
-    return 12;
-  }
-  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(size >> (24 - 8 * i));
-  return 4;
-}
-}  // namespace internal
-
 Connection Connection::FromFd(int fd, bool readable, bool writable) {
   Connection c(fd, readable, writable);
   c.is_socket_ = IsSocket(fd);
@@ -169,7 +157,7 @@ absl::Status Connection::CheckWritable() const {
 
 absl::Status Connection::SendBytes(absl::string_view buf) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  char header[12];
+  char header[internal::kMaxFrameHeader];
   struct iovec iov[2];
   iov[0].iov_base = header;
   iov[0].iov_len = internal::EncodeFrameHeader(buf.size(), header);
@@ -184,7 +172,7 @@ absl::Status Connection::SendBytesV(absl::Span<const absl::string_view> pieces) 
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
   uint64_t size = 0;
   for (absl::string_view p : pieces) size += p.size();
-  char header[12];
+  char header[internal::kMaxFrameHeader];
   std::vector<struct iovec> iov;
   iov.reserve(pieces.size() + 1);
   iov.push_back({header, internal::EncodeFrameHeader(size, header)});
@@ -201,7 +189,7 @@ absl::Status Connection::SendBytesV(absl::Span<const absl::string_view> pieces) 
 
 absl::Status Connection::SendBytesChunks(uint64_t size, absl::FunctionRef<absl::string_view()> next_chunk) {
   if (absl::Status s = CheckWritable(); !s.ok()) return s;
-  char header[12];
+  char header[internal::kMaxFrameHeader];
   struct iovec iov[1];
   iov[0].iov_base = header;
   iov[0].iov_len = internal::EncodeFrameHeader(size, header);
@@ -224,27 +212,28 @@ absl::Status Connection::SendBytesChunks(uint64_t size, absl::FunctionRef<absl::
 
 absl::StatusOr<uint64_t> Connection::RecvHeader(uint64_t maxlength) {
   if (absl::Status s = CheckReadable(); !s.ok()) return s;
-  unsigned char h[8];
-  // Only the header wait spins: once a header is in, its body follows at once.
-  absl::StatusOr<size_t> n = ReadFullSpinning(fd_.get(), is_socket_, &can_spin_, reinterpret_cast<char*>(h), 4);
-  if (!n.ok()) return n.status();
-  if (*n == 0) return PyError(PyExc::kEOFError, "end of file");
-  if (*n < 4) return Truncated();
-  int32_t size32 = static_cast<int32_t>(uint32_t{h[0]} << 24 | uint32_t{h[1]} << 16 | uint32_t{h[2]} << 8 | h[3]);
-  uint64_t size;
-  if (size32 == -1) {
-    n = internal::ReadFull(fd_.get(), h, 8);
-    if (!n.ok()) return n.status();
-    if (*n < 8) return Truncated();
-    size = 0;
-    for (int i = 0; i < 8; ++i) size = size << 8 | h[i];
-  } else if (size32 < 0) {
-    return PyError(PyExc::kOSError, "bad message length");
+  bool first = true;
+  absl::StatusOr<internal::FrameHeader> header =
+      internal::ReadFrameHeader([&](char* data, size_t size) -> absl::StatusOr<size_t> {
+        // Only the header's first read spins: the rest of a message follows
+        // at once.
+        if (std::exchange(first, false)) return ReadFullSpinning(fd_.get(), is_socket_, &can_spin_, data, size);
+        return internal::ReadFull(fd_.get(), data, size);
+      });
+  if (!header.ok()) return header.status();
+  if (header->state == internal::FrameHeader::State::kBad || header->body_size > maxlength) return BadMessageLength();
+  return header->body_size;
+}
+
+// CPython's _bad_message_length(): the message's bytes are left unread, so
+// nothing more can be read in step; a duplex connection stays writable.
+absl::Status Connection::BadMessageLength() {
+  if (writable_) {
+    readable_ = false;
   } else {
-    size = static_cast<uint64_t>(size32);
+    Close();
   }
-  if (size > maxlength) return PyError(PyExc::kOSError, "bad message length");
-  return size;
+  return PyError(PyExc::kOSError, "bad message length");
 }
 
 absl::StatusOr<std::string> Connection::RecvBytes(size_t maxlength) {
@@ -289,8 +278,7 @@ absl::StatusOr<uint64_t> Connection::RecvBytesTo(absl::FunctionRef<absl::Status(
 
 absl::StatusOr<bool> Connection::Poll(absl::Duration timeout) {
   if (absl::Status s = CheckReadable(); !s.ok()) return s;
-  absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
-  return internal::PollReadable(fd_.get(), deadline);
+  return internal::PollReadable(fd_.get(), absl::Now() + timeout);
 }
 
 void Connection::Close() { fd_.reset(); }

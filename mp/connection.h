@@ -103,9 +103,10 @@ class Connection {
   // Python: Connection.recv_bytes(maxlength)
   // Errors: EOFError (the peer closed at a message boundary); OSError "got end
   // of file during message" (the peer closed mid-message); OSError "bad
-  // message length" (the message is longer than `maxlength`; its bytes stay
-  // unread, so the connection is unusable after, as in CPython); OSError
-  // "handle is closed" / "connection is write-only".
+  // message length" (the message is longer than `maxlength`, or its header is
+  // malformed: its bytes stay unread, so, as CPython does, the connection
+  // stops being readable, and a read-only one is closed); OSError "handle is
+  // closed" / "connection is write-only".
   absl::StatusOr<std::string> RecvBytes(size_t maxlength = SIZE_MAX);
 
   // Receives one message, passing its bytes to `sink` in pieces as they are
@@ -161,6 +162,7 @@ class Connection {
   absl::Status CheckWritable() const;
   // Reads the frame header; returns the message length.
   absl::StatusOr<uint64_t> RecvHeader(uint64_t maxlength);
+  absl::Status BadMessageLength();
 
   internal::UniqueFd fd_;
   bool readable_ = false;
@@ -177,12 +179,6 @@ class Connection {
 // Python: multiprocessing.Pipe(duplex=True)
 // Errors: OSError (EMFILE, ENFILE).
 absl::StatusOr<std::pair<Connection, Connection>> Pipe(bool duplex = true);
-
-namespace internal {
-// Writes CPython's frame header for a message of `size` bytes into `out` and
-// returns its length (4 or 12). Exposed for tests.
-size_t EncodeFrameHeader(uint64_t size, char out[12]);
-}  // namespace internal
 
 }  // namespace mp
 

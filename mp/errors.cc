@@ -36,7 +36,6 @@ const Row kTable[] = {
     {PyExc::kBrokenPipeError, "BrokenPipeError", absl::StatusCode::kUnavailable, true},
     {PyExc::kChildProcessError, "ChildProcessError", absl::StatusCode::kFailedPrecondition, true},
     {PyExc::kCalledProcessError, "subprocess.CalledProcessError", absl::StatusCode::kAborted, false},
-    {PyExc::kRemoteError, "multiprocessing.pool.RemoteError", absl::StatusCode::kUnknown, false},
     {PyExc::kWorkerLostError, "WorkerLostError", absl::StatusCode::kAborted, false},
     {PyExc::kProcessError, "multiprocessing.ProcessError", absl::StatusCode::kFailedPrecondition, false},
     {PyExc::kRuntimeError, "RuntimeError", absl::StatusCode::kInternal, false},
@@ -45,7 +44,15 @@ const Row kTable[] = {
     {PyExc::kBrokenBarrierError, "threading.BrokenBarrierError", absl::StatusCode::kAborted, false},
     {PyExc::kFileExistsError, "FileExistsError", absl::StatusCode::kAlreadyExists, true},
     {PyExc::kOwnerDiedError, "mp.OwnerDiedError", absl::StatusCode::kAborted, false},
+    {PyExc::kSubprocessError, "subprocess.SubprocessError", absl::StatusCode::kUnknown, false},
+    {PyExc::kLookupError, "LookupError", absl::StatusCode::kInvalidArgument, false},
+    {PyExc::kUnicodeDecodeError, "UnicodeDecodeError", absl::StatusCode::kDataLoss, false},
+    {PyExc::kUnicodeEncodeError, "UnicodeEncodeError", absl::StatusCode::kInvalidArgument, false},
+    {PyExc::kUnsupportedOperation, "io.UnsupportedOperation", absl::StatusCode::kFailedPrecondition, true},
     {PyExc::kIndexError, "IndexError", absl::StatusCode::kOutOfRange, false},
+    {PyExc::kOverflowError, "OverflowError", absl::StatusCode::kOutOfRange, false},
+    {PyExc::kArithmeticError, "ArithmeticError", absl::StatusCode::kOutOfRange, false},
+    {PyExc::kException, "Exception", absl::StatusCode::kUnknown, false},
 };
 
 const Row& RowOf(PyExc exc) { return kTable[static_cast<int>(exc)]; }

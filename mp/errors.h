@@ -50,7 +50,6 @@ enum class PyExc {
   kBrokenPipeError,     // Unavailable: the peer is gone.
   kChildProcessError,   // FailedPrecondition: waiting on a process not ours.
   kCalledProcessError,  // Aborted: a checked child exited non-zero.
-  kRemoteError,         // Unknown: a task raised in a worker (pool RemoteError).
   kWorkerLostError,     // Aborted: a pool worker died mid-task.
   kProcessError,        // FailedPrecondition: multiprocessing.ProcessError.
   kRuntimeError,        // Internal: an invariant of mp itself broke.
@@ -62,7 +61,17 @@ enum class PyExc {
   // there): a lock's previous holder died holding it. The caller HOLDS the
   // lock when it gets this error (as with EOWNERDEAD): see mp/lock.h.
   kOwnerDiedError,
-  kIndexError,          // OutOfRange: an index past a shared Array's end.
+  kSubprocessError,     // Unknown: subprocess.SubprocessError (a preexec_fn raised).
+  kLookupError,         // InvalidArgument: e.g. an unknown encoding.
+  kUnicodeDecodeError,  // DataLoss: bytes that are not valid in the encoding.
+  kUnicodeEncodeError,  // InvalidArgument: text the encoding cannot express.
+  kUnsupportedOperation,  // FailedPrecondition: io.UnsupportedOperation (an OSError).
+  // OutOfRange: an index past a shared Array's end; and what a pool task's
+  // std::out_of_range stands for (pool.h), as the next three:
+  kIndexError,
+  kOverflowError,       // OutOfRange: std::overflow_error, std::range_error.
+  kArithmeticError,     // OutOfRange: std::underflow_error.
+  kException,           // Unknown: any other exception. Keep it last.
 };
 
 // The Python name of `exc`, e.g. "queue.Empty" or "ValueError".

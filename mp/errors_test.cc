@@ -53,7 +53,7 @@ TEST(ErrorsTest, ForeignStatusHasNoPythonException) {
 }
 
 TEST(ErrorsTest, EveryExceptionHasANameAndDistinctRow) {
-  for (int i = 0; i <= static_cast<int>(PyExc::kIndexError); ++i) {
+  for (int i = 0; i <= static_cast<int>(PyExc::kException); ++i) {
     PyExc e = static_cast<PyExc>(i);
     EXPECT_FALSE(PyExcName(e).empty()) << i;
     EXPECT_TRUE(Is(PyError(e, "m"), e)) << PyExcName(e);

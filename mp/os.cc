@@ -1,10 +1,8 @@
 #include "mp/os.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
-#include "mp/internal/fd.h"
+#include "mp/internal/child.h"
 
 namespace mp {
 
@@ -62,27 +60,14 @@ absl::StatusOr<std::optional<ExitStatus>> TryWaitPid(pid_t pid) { return Wait(pi
 
 absl::StatusOr<std::optional<ExitStatus>> WaitPidUntil(pid_t pid, absl::Time deadline) {
   if (deadline == absl::InfiniteFuture()) return WaitPid(pid);
-  // A pidfd becomes readable when the child terminates, so the wait needs no
-  // polling loop and no SIGCHLD handler.
-  internal::UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-  if (!pidfd.valid()) {
-    if (errno == ESRCH) return Wait(pid, WNOHANG);  // Gone already: reap or ECHILD.
-    if (errno != ENOSYS) return PyOSError(errno, absl::StrCat("pidfd_open(", pid, ")"));
-    // Kernels before 5.3: poll waitpid with a short backoff.
-    for (absl::Duration nap = absl::Microseconds(50);; nap = std::min(nap * 2, absl::Milliseconds(10))) {
-      auto st = Wait(pid, WNOHANG);
-      if (!st.ok() || st->has_value() || absl::Now() >= deadline) return st;
-      absl::SleepFor(std::min(nap, deadline - absl::Now()));
-    }
-  }
-  absl::StatusOr<bool> ready = internal::PollReadable(pidfd.get(), deadline);
-  if (!ready.ok()) return ready.status();
-  return Wait(pid, *ready ? 0 : WNOHANG);
+  // The same wait as Process and Popen use: a pidfd, or polling without one.
+  absl::StatusOr<bool> ended = internal::WaitForExit(pid, -1, deadline);
+  if (!ended.ok()) return ended.status();
+  return Wait(pid, WNOHANG);
 }
 
 absl::StatusOr<std::optional<ExitStatus>> WaitPidFor(pid_t pid, absl::Duration timeout) {
-  return WaitPidUntil(pid, timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                               : absl::Now() + timeout);
+  return WaitPidUntil(pid, absl::Now() + timeout);
 }
 
 absl::Status Kill(pid_t pid, int signo) {

@@ -93,6 +93,12 @@ TEST(OsTest, TryWaitPidAndTimedWaitDoNotReapRunningChild) {
   EXPECT_EQ(**done, ExitStatus::Exited(5));
 }
 
+// mp computes every deadline as absl::Now() + timeout and treats
+// InfiniteFuture() as "no deadline": that needs absl's saturation.
+TEST(OsTest, NowPlusAnInfiniteTimeoutIsTheInfiniteFuture) {
+  EXPECT_EQ(absl::Now() + absl::InfiniteDuration(), absl::InfiniteFuture());
+}
+
 TEST(OsTest, KillUnknownPidIsOSError) {
   absl::Status s = Kill(0x3fffffff, SIGTERM);
   EXPECT_TRUE(Is(s, PyExc::kOSError)) << s;

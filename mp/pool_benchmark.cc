@@ -194,7 +194,7 @@ void BM_PoolApplyAsync(benchmark::State& state) {
   results.reserve(kTasks);
   for (auto _ : state) {
     results.clear();
-    for (int64_t i = 0; i < kTasks; ++i) results.push_back(pool.ApplyAsync(AddOne, std::tuple(i)));
+    for (int64_t i = 0; i < kTasks; ++i) results.push_back(*pool.ApplyAsync(AddOne, std::tuple(i)));
     int64_t sum = 0;
     for (auto& r : results) sum += *r.Get();
     benchmark::DoNotOptimize(sum);

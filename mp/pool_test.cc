@@ -1,9 +1,12 @@
 #include "mp/pool.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,9 +18,11 @@
 #include <atomic>
 #include <cstdlib>
 #include <numeric>
+#include <ranges>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <vector>
@@ -35,6 +40,13 @@
 namespace mp {
 namespace {
 
+// The value of `r`, which the test expects to be OK (it aborts otherwise).
+template <typename T>
+T Ok(absl::StatusOr<T> r) {
+  EXPECT_TRUE(r.ok()) << r.status();
+  return *std::move(r);
+}
+
 // Whether `text` contains `part`, printing both when it does not.
 ::testing::AssertionResult Contains(const std::string& text, const std::string& part) {
   if (absl::StrContains(text, part)) return ::testing::AssertionSuccess();
@@ -44,6 +56,10 @@ namespace {
 int AddOne(int x) { return x + 1; }
 int Mul(int a, int b) { return a * b; }
 int Throws(int x) { throw std::runtime_error(absl::StrCat("boom ", x)); }
+int ThrowsInvalidArgument(int x) { throw std::invalid_argument(absl::StrCat("bad ", x)); }
+int ThrowsInt(int x) { throw x; }
+int ExitsWorker(int code) { throw SystemExit{code}; }
+int ThrowsSystemError(int) { throw std::system_error(ENOENT, std::generic_category(), "no file"); }
 absl::Status BadStatus(int) { return PyError(PyExc::kValueError, "bad value"); }
 absl::StatusOr<int> MaybeHalf(int x) {
   if (x % 2) return PyError(PyExc::kValueError, absl::StrCat(x, " is odd"));
@@ -71,6 +87,12 @@ struct Unserializable {
   }
 };
 Unserializable MakeUnserializable(int) { return {}; }
+int TakesUnserializable(Unserializable) { return 0; }
+
+bool StdinIsDevNull(int) {
+  struct stat st;
+  return ::fstat(0, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+}
 
 int g_initialized = 0;
 int InitCount(int) { return g_initialized; }
@@ -81,7 +103,7 @@ TEST(PoolTest, ApplyAndApplyAsync) {
   EXPECT_EQ(pool.Apply(AddOne, std::tuple(41)).value(), 42);
   EXPECT_EQ(pool.Apply(Mul, std::tuple(6, 7)).value(), 42);
   EXPECT_EQ(pool.Apply([] { return std::string("hi"); }).value(), "hi");
-  AsyncResult<int> r = pool.ApplyAsync([](int x) { return x * 2; }, std::tuple(21));
+  AsyncResult<int> r = Ok(pool.ApplyAsync([](int x) { return x * 2; }, std::tuple(21)));
   EXPECT_EQ(r.Get().value(), 42);
   EXPECT_TRUE(r.Ready());
   EXPECT_TRUE(r.Successful().value());
@@ -92,7 +114,7 @@ TEST(PoolTest, ApplyAndApplyAsync) {
 TEST(PoolTest, ManyApplyAsyncResultsAreAllCorrect) {
   Pool pool(3);
   std::vector<AsyncResult<int>> results;
-  for (int i = 0; i < 20000; ++i) results.push_back(pool.ApplyAsync(AddOne, std::tuple(i)));
+  for (int i = 0; i < 20000; ++i) results.push_back(Ok(pool.ApplyAsync(AddOne, std::tuple(i))));
   for (int i = 0; i < 20000; ++i) ASSERT_EQ(results[i].Get().value(), i + 1);
   ASSERT_TRUE(pool.Close().ok());
   ASSERT_TRUE(pool.Join().ok());
@@ -103,10 +125,10 @@ TEST(PoolTest, WorkersAreNamedChildrenAndSpreadTheWork) {
   std::vector<pid_t> pids = pool.WorkerPids();
   ASSERT_EQ(pids.size(), 2u);
   std::vector<AsyncResult<pid_t>> results;
-  for (int i = 0; i < 4; ++i) results.push_back(pool.ApplyAsync([](int ms) {
+  for (int i = 0; i < 4; ++i) results.push_back(Ok(pool.ApplyAsync([](int ms) {
     ::usleep(ms * 1000);
     return ::getpid();
-  }, std::tuple(300)));
+  }, std::tuple(300))));
   std::set<pid_t> seen;
   for (auto& r : results) seen.insert(r.Get().value());
   EXPECT_EQ(seen, std::set<pid_t>(pids.begin(), pids.end()));
@@ -190,7 +212,7 @@ TEST(PoolTest, MapAsyncDoesNotReadTheCallersItemsAfterReturning) {
   // MapAsync returns.
   auto items = std::make_unique<std::vector<int>>(4 << 20);
   std::iota(items->begin(), items->end(), 0);
-  AsyncResult<std::vector<int>> r = pool.MapAsync(AddOne, *items);
+  AsyncResult<std::vector<int>> r = Ok(pool.MapAsync(AddOne, *items));
   std::fill(items->begin(), items->end(), -1);
   items.reset();
   absl::StatusOr<std::vector<int>> out = r.Get();
@@ -229,8 +251,8 @@ TEST(PoolTest, MapFailsWithTheFirstErrorOnlyOnceEveryChunkHasRun) {
     std::iota(items.begin(), items.end(), 0);
     absl::StatusOr<std::vector<int>> out = pool.Map(ThrowAtZeroElseCount, items, chunksize);
     ASSERT_FALSE(out.ok());
-    EXPECT_TRUE(Is(out.status(), PyExc::kRemoteError)) << out.status();
-    EXPECT_TRUE(Contains(std::string(out.status().message()), "std::runtime_error: zero"));
+    EXPECT_TRUE(Is(out.status(), PyExc::kRuntimeError)) << out.status();
+    EXPECT_TRUE(Contains(std::string(out.status().message()), "RuntimeError: zero (std::runtime_error raised in"));
     // The items of every chunk but the failed one's ran before Map returned.
     EXPECT_EQ(g_ran->load(), static_cast<int64_t>(n - chunksize));
     // The pool holds no reference to `items`: ASan would see it read them
@@ -290,11 +312,11 @@ TEST(PoolTest, MapAsyncCallbackRunsInTheParent) {
   Pool pool(2);
   std::atomic<pid_t> callback_pid{0};
   std::atomic<size_t> callback_size{0};
-  AsyncResult<std::vector<int>> r = pool.MapAsync(
+  AsyncResult<std::vector<int>> r = Ok(pool.MapAsync(
       AddOne, std::vector<int>{1, 2, 3}, 0, [&](const std::vector<int>& v) {
         callback_pid = ::getpid();
         callback_size = v.size();
-      });
+      }));
   EXPECT_EQ(r.Get().value(), (std::vector<int>{2, 3, 4}));
   ASSERT_TRUE(pool.Close().ok());
   ASSERT_TRUE(pool.Join().ok());  // Callbacks have run once join returns.
@@ -308,14 +330,14 @@ TEST(PoolTest, ApplyAsyncCallbackAndErrorCallbackRunInTheParent) {
   std::atomic<pid_t> pid{0};
   std::string error;
   std::mutex mu;
-  auto ok = pool.ApplyAsync(AddOne, std::tuple(1), [&](const int& v) {
+  auto ok = Ok(pool.ApplyAsync(AddOne, std::tuple(1), [&](const int& v) {
     value = v;
     pid = ::getpid();
-  });
-  auto bad = pool.ApplyAsync(Throws, std::tuple(2), nullptr, [&](const absl::Status& s) {
+  }));
+  auto bad = Ok(pool.ApplyAsync(Throws, std::tuple(2), nullptr, [&](const absl::Status& s) {
     std::lock_guard<std::mutex> lock(mu);
     error = std::string(s.message());
-  });
+  }));
   EXPECT_TRUE(ok.Wait(absl::Seconds(30)));
   EXPECT_TRUE(bad.Wait(absl::Seconds(30)));
   ASSERT_TRUE(pool.Close().ok());
@@ -329,14 +351,14 @@ TEST(PoolTest, StarmapAppliesTuples) {
   Pool pool(2);
   std::vector<std::tuple<int, int>> items = {{1, 2}, {3, 4}, {5, 6}};
   EXPECT_EQ(pool.Starmap(Mul, items).value(), (std::vector<int>{2, 12, 30}));
-  EXPECT_EQ(pool.StarmapAsync(Mul, items, 1).Get().value(), (std::vector<int>{2, 12, 30}));
+  EXPECT_EQ(Ok(pool.StarmapAsync(Mul, items, 1)).Get().value(), (std::vector<int>{2, 12, 30}));
 }
 
 TEST(PoolTest, ShortTasksDoNotWaitBehindALongOne) {
   Pool pool(2);
-  AsyncResult<int> slow = pool.ApplyAsync(SleepMs, std::tuple(5000));
+  AsyncResult<int> slow = Ok(pool.ApplyAsync(SleepMs, std::tuple(5000)));
   std::vector<AsyncResult<int>> quick;
-  for (int i = 0; i < 40; ++i) quick.push_back(pool.ApplyAsync(SleepMs, std::tuple(1)));
+  for (int i = 0; i < 40; ++i) quick.push_back(Ok(pool.ApplyAsync(SleepMs, std::tuple(1))));
   for (auto& r : quick) EXPECT_EQ(r.Get(absl::Seconds(60)).value(), 1);
   // Had any quick task been stuck behind the slow one, it would have
   // finished after it.
@@ -348,7 +370,7 @@ TEST(PoolTest, ImapYieldsInOrder) {
   Pool pool(3);
   // Earlier items sleep longer, so they finish last.
   std::vector<int> items = {300, 200, 100, 0, 50};
-  ImapIterator<int> it = pool.Imap(SleepMs, items);
+  ImapIterator<int> it = Ok(pool.Imap(SleepMs, items));
   std::vector<int> got;
   for (;;) {
     absl::StatusOr<std::optional<int>> v = it.Next(absl::Seconds(60));
@@ -363,7 +385,7 @@ TEST(PoolTest, ImapUnorderedYieldsEveryResultOnce) {
   Pool pool(3);
   std::vector<int> items(200);
   std::iota(items.begin(), items.end(), 0);
-  ImapIterator<int> it = pool.ImapUnordered(AddOne, items, 7);
+  ImapIterator<int> it = Ok(pool.ImapUnordered(AddOne, items, 7));
   std::multiset<int> got;
   while (true) {
     absl::StatusOr<std::optional<int>> v = it.Next(absl::Seconds(60));
@@ -378,7 +400,7 @@ TEST(PoolTest, ImapUnorderedYieldsEveryResultOnce) {
 
 TEST(PoolTest, ImapReportsAFailingItemAndContinues) {
   Pool pool(2);
-  ImapIterator<int> it = pool.Imap(MaybeHalf, std::vector<int>{2, 3, 4});
+  ImapIterator<int> it = Ok(pool.Imap(MaybeHalf, std::vector<int>{2, 3, 4}));
   EXPECT_EQ(it.Next().value(), 1);
   absl::StatusOr<std::optional<int>> bad = it.Next();
   EXPECT_TRUE(Is(bad.status(), PyExc::kValueError)) << bad.status();
@@ -388,25 +410,136 @@ TEST(PoolTest, ImapReportsAFailingItemAndContinues) {
 
 TEST(PoolTest, ImapOfUnserializableItemsEndsWithErrors) {
   Pool pool(1);
-  ImapIterator<int> it = pool.Imap([](const Unserializable&) { return 1; }, std::vector<Unserializable>(2));
+  ImapIterator<int> it =
+      Ok(pool.Imap([](const Unserializable&) { return 1; }, std::vector<Unserializable>(2)));
   EXPECT_TRUE(Is(it.Next(absl::Seconds(10)).status(), PyExc::kTypeError));
   EXPECT_TRUE(Is(it.Next(absl::Seconds(10)).status(), PyExc::kTypeError));
   EXPECT_EQ(it.Next(absl::Seconds(10)).value(), std::nullopt);
 }
 
-TEST(PoolTest, ThrowingTaskIsARemoteErrorNamingTheTask) {
+// CPython's imap takes any iterable, a generator too, and reads it as it
+// goes. mp's reads any input range lazily, and stays at most 2 * processes()
+// chunks ahead of the reader, so even an endless input works.
+TEST(PoolTest, ImapReadsAnyRangeLazilyWithBackPressure) {
   Pool pool(2);
-  AsyncResult<int> r = pool.ApplyAsync(Throws, std::tuple(7));
+  int pulled = 0;
+  auto endless = std::views::iota(0) | std::views::transform([&pulled](int i) {
+                   ++pulled;
+                   return i;
+                 });
+  absl::StatusOr<ImapIterator<int>> it = pool.Imap(AddOne, endless);
+  ASSERT_TRUE(it.ok()) << it.status();
+  EXPECT_LE(pulled, 4) << "read ahead of the reader";
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(it->Next(absl::Seconds(30)).value(), i + 1);
+  EXPECT_LE(pulled, 104);
+  ::usleep(50 * 1000);
+  EXPECT_LE(pulled, 104) << "the pool kept reading while nobody read results";
+}
+
+TEST(PoolTest, ImapIsARangeOfResults) {
+  Pool pool(2);
+  absl::StatusOr<ImapIterator<int>> it = pool.Imap(MaybeHalf, std::vector<int>{2, 3, 4}, 1);
+  ASSERT_TRUE(it.ok());
+  std::vector<std::string> seen;
+  for (const absl::StatusOr<int>& v : *it) seen.push_back(v.ok() ? std::to_string(*v) : PythonException(v.status()));
+  EXPECT_EQ(seen, (std::vector<std::string>{"1", "ValueError", "2"}));
+  absl::StatusOr<ImapIterator<int>> unordered = pool.ImapUnordered(AddOne, std::views::iota(0, 50), 7);
+  ASSERT_TRUE(unordered.ok());
+  std::set<int> got;
+  for (const absl::StatusOr<int>& v : *unordered) got.insert(v.value());
+  EXPECT_EQ(got.size(), 50u);
+  EXPECT_EQ(*got.rbegin(), 50);
+}
+
+TEST(PoolTest, ImapEndsWithErrorsWhenThePoolGoesAway) {
+  absl::StatusOr<ImapIterator<int>> it = absl::UnknownError("unset");
+  {
+    Pool pool(1);
+    it = pool.Imap(AddOne, std::views::iota(0));
+    ASSERT_TRUE(it.ok());
+    ASSERT_EQ(it->Next(absl::Seconds(30)).value(), 1);
+  }
+  int errors = 0;
+  for (int i = 0; i < 1000; ++i) {
+    absl::StatusOr<std::optional<int>> v = it->Next(absl::Seconds(30));
+    if (v.ok() && !v->has_value()) break;
+    if (!v.ok()) {
+      EXPECT_TRUE(Is(v.status(), PyExc::kProcessError) || Is(v.status(), PyExc::kValueError)) << v.status();
+      ++errors;
+    }
+  }
+  EXPECT_GT(errors, 0);
+  EXPECT_EQ(it->Next(absl::Seconds(30)).value(), std::nullopt) << "ended";
+}
+
+// CPython re-raises a task's own exception in the parent, with the remote
+// traceback as its cause; mp gives the Python exception the C++ type stands
+// for, naming the task, with the C++ type and what() attached.
+TEST(PoolTest, ThrowingTaskRaisesItsExceptionTypeInTheParent) {
+  Pool pool(2);
+  AsyncResult<int> r = Ok(pool.ApplyAsync(ThrowsInvalidArgument, std::tuple(7)));
   absl::StatusOr<int> v = r.Get();
   ASSERT_FALSE(v.ok());
-  EXPECT_TRUE(Is(v.status(), PyExc::kRemoteError)) << v.status();
-  EXPECT_TRUE(Contains(std::string(v.status().message()), "std::runtime_error: boom 7"));
-  EXPECT_TRUE(Contains(std::string(v.status().message()), "task #"));
+  EXPECT_TRUE(Is(v.status(), PyExc::kValueError)) << v.status();
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Contains(std::string(v.status().message()),
+                       "ValueError: bad 7 (std::invalid_argument raised in task #"));
   EXPECT_TRUE(Contains(std::string(v.status().message()), "apply_async of int (*)(int)"));
+  std::optional<RemoteException> remote = GetRemoteException(v.status());
+  ASSERT_TRUE(remote.has_value());
+  EXPECT_EQ(remote->type, "std::invalid_argument");
+  EXPECT_EQ(remote->what, "bad 7");
   EXPECT_FALSE(r.Successful().value());
-  // The pool keeps working.
+  absl::Status runtime = pool.Apply(Throws, std::tuple(1)).status();
+  EXPECT_TRUE(Is(runtime, PyExc::kRuntimeError)) << runtime;
+  EXPECT_EQ(GetRemoteException(runtime)->what, "boom 1");
+  EXPECT_TRUE(Is(pool.Apply(ThrowsInt, std::tuple(1)).status(), PyExc::kException));
+  EXPECT_TRUE(Is(pool.Apply(ThrowsSystemError, std::tuple(1)).status(), PyExc::kFileNotFoundError));
+  // The pool keeps working; a map fails with its first chunk's exception.
   EXPECT_EQ(pool.Apply(AddOne, std::tuple(1)).value(), 2);
-  EXPECT_TRUE(Is(pool.Map(Throws, std::vector<int>{1, 2, 3}).status(), PyExc::kRemoteError));
+  EXPECT_TRUE(Is(pool.Map(Throws, std::vector<int>{1, 2, 3}).status(), PyExc::kRuntimeError));
+  EXPECT_FALSE(GetRemoteException(pool.Apply(BadStatus, std::tuple(1)).status()).has_value())
+      << "a returned error status was not thrown";
+}
+
+// CPython 3.13's Pool() starts os.process_cpu_count() workers: the CPUs this
+// process may run on, not all the machine's.
+TEST(PoolTest, DefaultSizeIsTheProcessCpuCountAsInCPython313) {
+  if (CpuCount() < 2) GTEST_SKIP() << "needs two CPUs to leave one out";
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    if (::sched_setaffinity(0, sizeof one, &one) != 0) _exit(2);
+    if (ProcessCpuCount() != 1) _exit(3);
+    Pool pool;
+    _exit(pool.processes() == 1 ? 0 : 4);
+  }
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "2: setup, 3: ProcessCpuCount, 4: the pool's size";
+  EXPECT_EQ(ProcessCpuCount(), CpuCount()) << "this test's own affinity is unrestricted";
+}
+
+// sys.exit in a CPython pool task ends its worker (and the pool loses the
+// task); mp::SystemExit does the same, and the task fails as lost.
+TEST(PoolTest, SystemExitInATaskEndsItsWorkerAsSysExitDoes) {
+  Pool pool(1);
+  std::vector<pid_t> before = pool.WorkerPids();
+  absl::Status s = pool.Apply(ExitsWorker, std::tuple(3)).status();
+  EXPECT_TRUE(Is(s, PyExc::kWorkerLostError)) << s;
+  EXPECT_TRUE(Contains(std::string(s.message()), "exited with 3")) << s;
+  EXPECT_EQ(pool.Apply(AddOne, std::tuple(1)).value(), 2) << "the worker was replaced";
+  EXPECT_NE(pool.WorkerPids(), before);
+}
+
+// Workers are Processes: their stdin is /dev/null, as CPython's.
+TEST(PoolTest, WorkerStdinIsDevNullAsInCPython) {
+  Pool pool(1);
+  EXPECT_EQ(pool.Apply(StdinIsDevNull, std::tuple(0)).value(), true);
 }
 
 TEST(PoolTest, ErrorStatusKeepsCodeAndExceptionAndNamesTheTask) {
@@ -431,8 +564,8 @@ TEST(PoolTest, UnserializableResultIsTypeErrorAndPoolGoesOn) {
 TEST(PoolTest, UnserializableArgumentIsTypeErrorAndPoolGoesOn) {
   Pool pool(1);
   std::string error;
-  AsyncResult<int> r = pool.ApplyAsync([](Unserializable) { return 1; }, std::tuple(Unserializable{}), nullptr,
-                                       [&](const absl::Status& s) { error = std::string(s.message()); });
+  AsyncResult<int> r = Ok(pool.ApplyAsync([](Unserializable) { return 1; }, std::tuple(Unserializable{}), nullptr,
+                                       [&](const absl::Status& s) { error = std::string(s.message()); }));
   EXPECT_TRUE(Is(r.Get().status(), PyExc::kTypeError)) << r.Get().status();
   EXPECT_TRUE(Contains(error, "TypeError"));
   EXPECT_TRUE(Is(pool.Map([](const Unserializable&) { return 1; }, std::vector<Unserializable>(3)).status(),
@@ -442,7 +575,7 @@ TEST(PoolTest, UnserializableArgumentIsTypeErrorAndPoolGoesOn) {
 
 TEST(PoolTest, GetTimesOutWithTimeoutError) {
   Pool pool(1);
-  AsyncResult<std::string> r = pool.ApplyAsync(SleepThenName, std::tuple(500));
+  AsyncResult<std::string> r = Ok(pool.ApplyAsync(SleepThenName, std::tuple(500)));
   absl::StatusOr<std::string> v = r.Get(absl::Milliseconds(10));
   EXPECT_TRUE(Is(v.status(), PyExc::kTimeoutError)) << v.status();
   EXPECT_FALSE(r.Ready());
@@ -467,10 +600,10 @@ TEST(PoolTest, KilledWorkerFailsItsTaskWithPidAndSignalAndIsReplaced) {
   {
     Pool pool(1);
     pid_t target = pool.WorkerPids().at(0);
-    AsyncResult<int> victim = pool.ApplyAsync(SignalThenSleepForever, std::tuple(0));
+    AsyncResult<int> victim = Ok(pool.ApplyAsync(SignalThenSleepForever, std::tuple(0)));
     // Queued behind the victim on the same worker: must survive its death.
     std::vector<AsyncResult<int>> others;
-    for (int i = 0; i < 50; ++i) others.push_back(pool.ApplyAsync(AddOne, std::tuple(i)));
+    for (int i = 0; i < 50; ++i) others.push_back(Ok(pool.ApplyAsync(AddOne, std::tuple(i))));
     char c;
     ASSERT_EQ(::read(fds[0], &c, 1), 1);
     ASSERT_TRUE(Kill(target, SIGKILL).ok());
@@ -497,7 +630,7 @@ TEST(PoolTest, AbortingWorkerFailsOnlyItsTaskAndJoinReturns) {
   Pool pool(2);
   std::vector<AsyncResult<int>> results;
   for (int i = 0; i < 20; ++i) {
-    results.push_back(i == 5 ? pool.ApplyAsync(AbortTask, std::tuple(i)) : pool.ApplyAsync(SleepMs, std::tuple(5)));
+    results.push_back(Ok(i == 5 ? pool.ApplyAsync(AbortTask, std::tuple(i)) : pool.ApplyAsync(SleepMs, std::tuple(5))));
   }
   ASSERT_TRUE(pool.Close().ok());
   ASSERT_TRUE(pool.Join().ok());
@@ -515,14 +648,14 @@ TEST(PoolTest, AbortingWorkerFailsOnlyItsTaskAndJoinReturns) {
 TEST(PoolTest, TerminateFailsPendingTasks) {
   Pool pool(1);
   std::vector<AsyncResult<int>> results;
-  for (int i = 0; i < 5; ++i) results.push_back(pool.ApplyAsync(SleepForever, std::tuple(i)));
+  for (int i = 0; i < 5; ++i) results.push_back(Ok(pool.ApplyAsync(SleepForever, std::tuple(i))));
   ASSERT_TRUE(pool.Terminate().ok());
   for (auto& r : results) {
     absl::StatusOr<int> v = r.Get(absl::Seconds(10));
     EXPECT_TRUE(Is(v.status(), PyExc::kProcessError)) << v.status();
   }
   EXPECT_TRUE(pool.Join().ok());
-  EXPECT_TRUE(Is(pool.ApplyAsync(AddOne, std::tuple(1)).Get().status(), PyExc::kValueError));
+  EXPECT_TRUE(Is(pool.ApplyAsync(AddOne, std::tuple(1)).status(), PyExc::kValueError));
   EXPECT_TRUE(ActiveChildren().empty());
 }
 
@@ -531,18 +664,33 @@ TEST(PoolTest, DestructorTerminates) {
   {
     Pool pool(2);
     pids = pool.WorkerPids();
-    pool.ApplyAsync(SleepForever, std::tuple(0));
+    ASSERT_TRUE(pool.ApplyAsync(SleepForever, std::tuple(0)).ok());
   }
   EXPECT_TRUE(ActiveChildren().empty());
 }
 
-TEST(PoolTest, CloseThenApplyIsValueErrorAndJoinBeforeCloseIsValueError) {
+// CPython's apply_async, map_async, starmap_async, imap and imap_unordered
+// raise ValueError("Pool not running") at the call and never call the
+// callbacks.
+TEST(PoolTest, SubmittingToAClosedPoolFailsAtTheCallAsCPython) {
   Pool pool(1);
-  EXPECT_TRUE(Is(pool.Join(), PyExc::kValueError));
+  EXPECT_TRUE(Is(pool.Join(), PyExc::kValueError)) << "join before close";
   ASSERT_TRUE(pool.Close().ok());
-  absl::StatusOr<int> v = pool.ApplyAsync(AddOne, std::tuple(1)).Get();
-  EXPECT_TRUE(Is(v.status(), PyExc::kValueError)) << v.status();
-  EXPECT_TRUE(Contains(std::string(v.status().message()), "Pool not running"));
+  int callbacks = 0;
+  auto count = [&callbacks](const auto&) { ++callbacks; };
+  absl::StatusOr<AsyncResult<int>> a = pool.ApplyAsync(AddOne, std::tuple(1), count, count);
+  EXPECT_TRUE(Is(a.status(), PyExc::kValueError)) << a.status();
+  EXPECT_EQ(a.status().message(), "ValueError: Pool not running");
+  EXPECT_TRUE(Is(pool.MapAsync(AddOne, std::vector<int>{1}, 0, count, count).status(), PyExc::kValueError));
+  EXPECT_TRUE(Is(pool.StarmapAsync(Mul, std::vector<std::tuple<int, int>>{{1, 2}}, 0, count, count).status(),
+                 PyExc::kValueError));
+  EXPECT_TRUE(Is(pool.Imap(AddOne, std::vector<int>{1}).status(), PyExc::kValueError));
+  EXPECT_TRUE(Is(pool.ImapUnordered(AddOne, std::vector<int>{1}).status(), PyExc::kValueError));
+  EXPECT_TRUE(Is(pool.Apply(AddOne, std::tuple(1)).status(), PyExc::kValueError));
+  EXPECT_TRUE(Is(pool.Map(AddOne, std::vector<int>{1}).status(), PyExc::kValueError));
+  // Arguments that cannot be serialized do not hide it.
+  EXPECT_TRUE(Is(pool.ApplyAsync(TakesUnserializable, std::tuple(Unserializable{})).status(), PyExc::kValueError));
+  EXPECT_EQ(callbacks, 0);
   ASSERT_TRUE(pool.Join().ok());
 }
 
@@ -550,14 +698,14 @@ TEST(PoolTest, BadArgumentsAreValueErrors) {
   EXPECT_TRUE(Is(Pool::Create({.processes = -1}).status(), PyExc::kValueError));
   EXPECT_TRUE(Is(Pool::Create({.processes = 1, .maxtasksperchild = -1}).status(), PyExc::kValueError));
   Pool bad(PoolOptions{.processes = -2});
-  EXPECT_TRUE(Is(bad.ApplyAsync(AddOne, std::tuple(1)).Get().status(), PyExc::kValueError));
+  EXPECT_TRUE(Is(bad.ApplyAsync(AddOne, std::tuple(1)).status(), PyExc::kValueError));
 }
 
 TEST(PoolTest, MaxTasksPerChildReplacesWorkers) {
   Pool pool(PoolOptions{.processes = 2, .maxtasksperchild = 3});
   std::set<pid_t> pids;
   std::vector<AsyncResult<pid_t>> results;
-  for (int i = 0; i < 30; ++i) results.push_back(pool.ApplyAsync(MyPid, std::tuple(i)));
+  for (int i = 0; i < 30; ++i) results.push_back(Ok(pool.ApplyAsync(MyPid, std::tuple(i))));
   std::map<pid_t, int> per_pid;
   for (auto& r : results) ++per_pid[r.Get(absl::Seconds(60)).value()];
   EXPECT_GE(per_pid.size(), 10u);
@@ -569,7 +717,7 @@ TEST(PoolTest, MaxTasksPerChildReplacesWorkers) {
 TEST(PoolTest, InitializerRunsOncePerWorker) {
   Pool pool(PoolOptions{.processes = 2, .initializer = [] { ++g_initialized; }});
   std::vector<AsyncResult<int>> results;
-  for (int i = 0; i < 100; ++i) results.push_back(pool.ApplyAsync(InitCount, std::tuple(i)));
+  for (int i = 0; i < 100; ++i) results.push_back(Ok(pool.ApplyAsync(InitCount, std::tuple(i))));
   for (auto& r : results) EXPECT_EQ(r.Get().value(), 1);
   EXPECT_EQ(g_initialized, 0);  // Not in the parent.
 }

@@ -7,12 +7,18 @@
 // a copy of the parent's memory. The target may capture anything, since the
 // child is a fork.
 //
+// The child's stdin is /dev/null, as CPython's _bootstrap makes it, so that
+// it never competes with its parent for input (fd 0 itself: C++ has no
+// separate sys.stdin to repoint).
+//
 // How the child ends, as Python's:
 //   * the target returns                  -> exitcode 0
 //   * the target throws                   -> exitcode 1, after
 //                                            "Process <name>:" and the error
 //                                            on stderr
-//   * the target calls mp::Exit(n)        -> exitcode n
+//   * the target calls mp::Exit(n), throws
+//     mp::SystemExit{n} or calls
+//     std::exit(n)                        -> exitcode n
 //   * signal N kills it                   -> exitcode -N
 //
 // A Process is a reference to a process object, as a Python variable is:
@@ -152,11 +158,28 @@ class Process {
   std::shared_ptr<internal::ProcessState> state_;
 };
 
-// Ends the current process with exit code `code`, as sys.exit(code) does.
-// In a Process child: terminates the child's daemonic children, joins its
-// other children, flushes stdio and _exit()s, so exitcode() is `code`. In the
-// main process: std::exit(code) (atexit handlers run, including mp's).
-// Unlike sys.exit, it does not unwind the stack.
+// Python's SystemExit. Thrown in a Process child, it unwinds the stack
+// (destructors run, as `finally` blocks do) up to the child's start, which
+// ends the child with `code`, as sys.exit(code) does. Like SystemExit, which
+// is no Exception, it is not a std::exception: `catch (const
+// std::exception&)` lets it through. In a pool task it ends the worker, as
+// sys.exit does in CPython's (mp fails that task with WorkerLostError and
+// replaces the worker; CPython's pool loses the task). In the main program,
+// catch it in main().
+// Python: raise SystemExit(code), sys.exit(code)
+struct SystemExit {
+  int code = 0;
+};
+
+// Ends the current process with exit code `code`, as sys.exit(code) does, but
+// without unwinding the stack (throw SystemExit for that). In a Process
+// child: terminates the child's daemonic children, joins its other children,
+// flushes stdio and _exit()s, so exitcode() is `code`. In the main process:
+// std::exit(code) (atexit handlers run, including mp's).
+//
+// std::exit(code) itself, in a Process child, does the same as Exit(code): no
+// exit handler of the parent's (atexit functions, destructors of its
+// globals) runs in the child, as none of its Python ones would.
 // Python: sys.exit(code)
 [[noreturn]] void Exit(int code);
 
@@ -181,6 +204,11 @@ std::vector<Process> ActiveChildren();
 // The number of CPUs in the system.
 // Python: multiprocessing.cpu_count()
 int CpuCount();
+
+// The number of CPUs this process may run on (its affinity mask), which is
+// what Pool() starts by default, as CPython 3.13 does.
+// Python: os.process_cpu_count()
+int ProcessCpuCount();
 
 }  // namespace mp
 

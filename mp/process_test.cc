@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "mp/errors.h"
 #include "mp/os.h"
+#include "mp/subprocess.h"
 
 namespace mp {
 namespace {
@@ -344,7 +347,73 @@ TEST(ProcessTest, DaemonChildrenAreTerminatedAtExitAndOthersJoined) {
   if (::kill(daemon_pid, 0) == 0) ::kill(daemon_pid, SIGKILL);
 }
 
+// Python's sys.exit(n) in a child raises SystemExit: the stack unwinds
+// (finally blocks run), and the child ends with n. mp::SystemExit is that
+// exception; like SystemExit, which is no Exception, it is not a
+// std::exception.
+TEST(ProcessTest, SystemExitUnwindsTheChildAndGivesItsCode) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  const int write_end = fds[1];
+  Process child([write_end] {
+    struct Cleanup {
+      int fd;
+      ~Cleanup() { (void)!::write(fd, "u", 1); }
+    } cleanup{write_end};
+    try {
+      throw SystemExit{5};
+    } catch (const std::exception&) {
+      Exit(9);  // `except Exception:` does not catch SystemExit.
+    }
+  });
+  ASSERT_TRUE(child.Start().ok());
+  ::close(fds[1]);
+  ASSERT_TRUE(child.Join().ok());
+  EXPECT_EQ(child.exitcode(), 5);
+  char c = 0;
+  EXPECT_EQ(::read(fds[0], &c, 1), 1) << "the destructor did not run";
+  EXPECT_EQ(c, 'u');
+  ::close(fds[0]);
+}
+
+// The natural port of sys.exit(7), std::exit(7), ends the child with 7 and
+// runs none of the parent's exit handlers or static destructors in it (a
+// CPython child ends with os._exit after SystemExit): here, a global Pool's.
+TEST(ProcessTest, StdExitInAChildRunsNoneOfTheParentsExitHandlers) {
+  std::string bin = std::string(std::getenv("TEST_SRCDIR")) + "/mp/mp/testing/exit_in_child";
+  absl::StatusOr<subprocess::CompletedProcess> r =
+      subprocess::Run({bin}, {.capture_output = true, .timeout = absl::Seconds(60)});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->std_out, "exitcode 7, pool works\n") << r->std_err;
+  EXPECT_EQ(r->returncode, 0);
+}
+
 TEST(ProcessTest, CpuCountIsPositive) { EXPECT_GE(CpuCount(), 1); }
+
+// CPython's _bootstrap calls util._close_stdin(): a child does not compete
+// with its parent for the parent's stdin, it reads /dev/null.
+TEST(ProcessTest, ChildStdinIsDevNullAsInCPython) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  ASSERT_EQ(::write(p[1], "secret", 6), 6);
+  ::close(p[1]);  // A reader gets the bytes, then EOF.
+  int saved = ::dup(0);
+  ::dup2(p[0], 0);
+  Process child([] {
+    char buf[16];
+    if (std::fgets(buf, sizeof buf, stdin) != nullptr) Exit(2);
+    struct stat st;
+    if (::fstat(0, &st) != 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3) Exit(3);
+  });
+  ASSERT_TRUE(child.Start().ok());
+  ASSERT_TRUE(child.Join().ok());
+  ::dup2(saved, 0);
+  ::close(saved);
+  EXPECT_EQ(child.exitcode(), 0) << "2: read the parent's stdin, 3: fd 0 is not /dev/null";
+  char buf[8] = {};
+  EXPECT_EQ(::read(p[0], buf, sizeof buf), 6) << "the parent's input is still there";
+  ::close(p[0]);
+}
 
 }  // namespace
 }  // namespace mp

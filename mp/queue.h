@@ -28,11 +28,17 @@
 //   * Items nobody reads stay in the shared memory until the last process
 //     that maps the queue exits or destroys its Queue; then they are
 //     discarded, silently (CPython's would be lost with the pipe).
-//   * Besides `maxsize` items, a queue holds at most `capacity_bytes` of
-//     encoded items (default 64 MiB of address space, touched as used); a put
-//     that does not fit waits as for a full queue (a pipe's back-pressure on
-//     CPython's feeder), and an item larger than the whole buffer is a
-//     ValueError.
+//   * Only `maxsize` bounds a queue, as in CPython: maxsize=0 is unbounded,
+//     up to memory. Items go into a shared ring of `capacity_bytes` (64 MiB
+//     of address space by default, touched as used); what does not fit
+//     there, an item larger than the ring, or everything put while the ring
+//     is full and no consumer made room for 100 ms, goes into an overflow
+//     area, in order. The overflow is address space reserved at Create (the
+//     machine's RAM and swap, at most 1 TiB, less under `ulimit -v`), whose
+//     pages are touched as items arrive and given back as they are
+//     consumed. So a put blocks (or returns queue.Full) only on `maxsize`,
+//     or if the overflow itself is full; CPython's put never blocks there
+//     because its feeder thread buffers in the producer's memory instead.
 //
 // Thread-safety: thread- and process-safe, except Close (per process: call it
 // when no other thread of this process uses the queue).
@@ -50,6 +56,7 @@
 #ifndef MP_QUEUE_H_
 #define MP_QUEUE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <new>
 #include <optional>
@@ -82,31 +89,30 @@ class TypedQueue {
     return ShmQueue::Create(maxsize, capacity_bytes);
   }
 
-  static absl::StatusOr<absl::Time> DeadlineOf(bool block, absl::Duration timeout) {
-    if (!block || timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
-    if (timeout < absl::ZeroDuration()) return PyError(PyExc::kValueError, "'timeout' must be a non-negative number");
-    return absl::Now() + timeout;
+  // A negative timeout is 0, as multiprocessing.Queue's (SemLock.acquire
+  // clamps it); without `block` the timeout does not matter.
+  static absl::Time DeadlineOf(bool block, absl::Duration timeout) {
+    if (!block) return absl::InfiniteFuture();
+    return absl::Now() + std::max(timeout, absl::ZeroDuration());
   }
 
   absl::Status DoPut(const T& value, bool block, absl::Duration timeout) {
-    absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
-    if (!deadline.ok()) return deadline.status();
+    const absl::Time deadline = DeadlineOf(block, timeout);
     if constexpr (kIsFlatArray<T>) {
       // Encoded straight into the ring: one copy, as a raw ring's.
       return q_.PutWith(
-          FlatArrayEncodedSize(value), [&](char* dst) { EncodeFlatArray(value, dst); }, block, *deadline);
+          FlatArrayEncodedSize(value), [&](char* dst) { EncodeFlatArray(value, dst); }, block, deadline);
     } else {
       // Encoded outside the lock, into a buffer reused by this thread.
       thread_local std::string buf;
       buf.clear();
       if (absl::Status s = SerializeTo(value, &buf); !s.ok()) return s;
-      return q_.Put(buf, block, *deadline);
+      return q_.Put(buf, block, deadline);
     }
   }
 
   absl::StatusOr<T> DoGet(bool block, absl::Duration timeout) {
-    absl::StatusOr<absl::Time> deadline = DeadlineOf(block, timeout);
-    if (!deadline.ok()) return deadline.status();
+    const absl::Time deadline = DeadlineOf(block, timeout);
     // Decoding holds the consumers' lock (never the producers'). Strings and
     // vectors of numbers are decoded with a single copy out of the ring.
     // Other small items decode straight from the ring; large ones are only
@@ -136,7 +142,7 @@ class TypedQueue {
           out.emplace(*std::move(v));
           return absl::OkStatus();
         },
-        block, *deadline);
+        block, deadline);
     if (!s.ok()) return s;
     if (copied) return Deserialize<T>(raw);
     return *std::move(out);
@@ -153,8 +159,8 @@ class Queue : public internal::TypedQueue<T> {
   using Base = internal::TypedQueue<T>;
 
  public:
-  // A queue of at most `maxsize` items (<= 0: unbounded, up to
-  // `capacity_bytes` of encoded items).
+  // A queue of at most `maxsize` items (<= 0: unbounded, up to memory),
+  // with a shared ring of `capacity_bytes` (see the top).
   // Python: multiprocessing.Queue(maxsize=0)
   // Errors: OSError (mmap); ValueError (capacity_bytes < 64).
   static absl::StatusOr<Queue> Create(int64_t maxsize = 0, uint64_t capacity_bytes = kDefaultQueueCapacityBytes) {
@@ -164,10 +170,12 @@ class Queue : public internal::TypedQueue<T> {
   }
 
   // Puts `value`, waiting up to `timeout` for room if `block`
-  // (absl::InfiniteDuration(): Python's None). Returns once committed.
+  // (absl::InfiniteDuration(): Python's None). Returns once committed. Only
+  // a bounded queue (or a full overflow) ever has no room.
   // Python: Queue.put(obj, block=True, timeout=None)
-  // Errors: queue.Full; ValueError (closed, negative timeout, too large);
-  // TypeError (not serializable).
+  // A negative timeout is 0, as CPython's.
+  // Errors: queue.Full; ValueError (closed, larger than the ring and the
+  // overflow); TypeError (not serializable).
   absl::Status Put(const T& value, bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
     if (this->closed_) return PyError(PyExc::kValueError, "Queue is closed");
     return this->DoPut(value, block, timeout);
@@ -177,8 +185,9 @@ class Queue : public internal::TypedQueue<T> {
 
   // Removes and returns the oldest item, waiting up to `timeout` if `block`.
   // Python: Queue.get(block=True, timeout=None)
-  // Errors: queue.Empty; ValueError (closed, negative timeout);
-  // UnpicklingError (the item does not decode as T; it is consumed).
+  // A negative timeout is 0, as CPython's.
+  // Errors: queue.Empty; ValueError (closed); UnpicklingError (the item does
+  // not decode as T; it is consumed).
   absl::StatusOr<T> Get(bool block = true, absl::Duration timeout = absl::InfiniteDuration()) {
     if (this->closed_) return PyError(PyExc::kValueError, "Queue is closed");
     return this->DoGet(block, timeout);
@@ -192,6 +201,10 @@ class Queue : public internal::TypedQueue<T> {
   // Python: Queue.empty() / Queue.full()
   bool Empty() const { return Qsize() == 0; }
   bool Full() const { return this->q_.maxsize() > 0 && Qsize() >= this->q_.maxsize(); }
+
+  // The bytes of the shared ring, and of the overflow reserved beyond it.
+  uint64_t capacity_bytes() const { return this->q_.capacity(); }
+  uint64_t overflow_capacity() const { return this->q_.overflow_capacity(); }
 
   // This process will put and get no more; the queue stays usable by
   // others. Idempotent.
@@ -237,8 +250,7 @@ class JoinableQueue : public Queue<T> {
   // Errors: multiprocessing.TimeoutError (only with a finite timeout, an
   // mp addition).
   absl::Status Join(absl::Duration timeout = absl::InfiniteDuration()) {
-    absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
-    if (!this->q_.JoinUntil(deadline)) {
+    if (!this->q_.JoinUntil(absl::Now() + timeout)) {
       return PyError(PyExc::kTimeoutError, absl::StrCat(this->q_.Unfinished(), " tasks still unfinished"));
     }
     return absl::OkStatus();
@@ -253,7 +265,7 @@ class SimpleQueue : public internal::TypedQueue<T> {
   using Base = internal::TypedQueue<T>;
 
  public:
-  // An unbounded queue (up to `capacity_bytes` of encoded items).
+  // An unbounded queue (up to memory, see Queue).
   // Python: multiprocessing.SimpleQueue()
   static absl::StatusOr<SimpleQueue> Create(uint64_t capacity_bytes = kDefaultQueueCapacityBytes) {
     absl::StatusOr<internal::ShmQueue> q = Base::Make(0, capacity_bytes);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <stdexcept>
 #include <string>
@@ -76,6 +77,20 @@ struct ThrowsInDecodeLarge {
   }
 };
 
+// The resident size of this process's mapping of the queue's overflow (the
+// one mapping of exactly that size), from /proc/self/smaps.
+size_t OverflowResidentKb(uint64_t overflow_bytes) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool in_it = false;
+  while (std::getline(smaps, line)) {
+    size_t kb = 0;
+    if (std::sscanf(line.c_str(), "Size: %zu kB", &kb) == 1) in_it = kb * 1024 == overflow_bytes;
+    if (in_it && std::sscanf(line.c_str(), "Rss: %zu kB", &kb) == 1) return kb;
+  }
+  return ~size_t{0};
+}
+
 void ExpectExit0(pid_t pid) {
   absl::StatusOr<ExitStatus> st = WaitPid(pid);
   ASSERT_TRUE(st.ok()) << st.status();
@@ -126,14 +141,18 @@ TEST(QueueTest, MaxsizeMakesPutNowaitFull) {
   EXPECT_EQ(*q->Get(), 3);
 }
 
-TEST(QueueTest, NegativeTimeoutIsValueError) {
-  auto q = Queue<int>::Create();
+// multiprocessing.Queue treats a negative timeout as 0 (SemLock.acquire
+// clamps it; _poll(negative) polls once), so code that passes
+// "deadline - now()" straight in keeps working.
+TEST(QueueTest, NegativeTimeoutIsZeroAsInCPython) {
+  auto q = Queue<int>::Create(1);
   ASSERT_TRUE(q.ok());
-  absl::Status s = q->Get(true, absl::Milliseconds(-1)).status();
-  EXPECT_EQ(s.message(), "ValueError: 'timeout' must be a non-negative number");
-  EXPECT_TRUE(Is(q->Put(1, true, absl::Seconds(-1)), PyExc::kValueError));
-  // Without block the timeout is ignored, as in CPython.
-  EXPECT_TRUE(q->Put(1, false, absl::Seconds(-1)).ok());
+  absl::Time start = absl::Now();
+  EXPECT_TRUE(Is(q->Get(true, absl::Milliseconds(-1)).status(), PyExc::kQueueEmpty));
+  EXPECT_TRUE(q->Put(1, true, absl::Seconds(-1)).ok());
+  EXPECT_TRUE(Is(q->Put(2, true, absl::Seconds(-1)), PyExc::kQueueFull));
+  EXPECT_EQ(*q->Get(true, absl::Seconds(-5)), 1);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1)) << "no wait";
 }
 
 TEST(QueueTest, ClosedQueueRefusesPutAndGet) {
@@ -149,15 +168,67 @@ TEST(QueueTest, ClosedQueueRefusesPutAndGet) {
   q->CancelJoinThread();
 }
 
-TEST(QueueTest, ItemLargerThanBufferIsValueError) {
+// CPython's unbounded put() never blocks (its feeder thread buffers in
+// memory), so "fill the queue, then start the consumers" works; here items
+// past the shared ring overflow into memory the consumers can reach.
+TEST(QueueTest, UnboundedPutNeverBlocksSoConsumersMayStartAfterTheProducer) {
+  auto q = Queue<std::string>::Create(0, 4096);
+  ASSERT_TRUE(q.ok());
+  ASSERT_GT(q->overflow_capacity(), 0u);
+  auto make = [](int i) { return std::string(1000 + i % 200, static_cast<char>('a' + i % 26)); };
+  constexpr int kItems = 2000;  // 2 MB through a 4 KiB ring.
+  absl::Time start = absl::Now();
+  for (int i = 0; i < kItems; ++i) {
+    absl::Status s = i % 2 ? q->PutNowait(make(i)) : q->Put(make(i), true, absl::Seconds(10));
+    ASSERT_TRUE(s.ok()) << i << ": " << s;
+  }
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "puts waited for a consumer";
+  EXPECT_EQ(q->Qsize(), kItems);
+  EXPECT_FALSE(q->Full());
+  pid_t consumer = *Fork();
+  if (consumer == 0) {
+    for (int i = 0; i < kItems; ++i) {
+      absl::StatusOr<std::string> got = q->Get(true, absl::Seconds(30));
+      if (!got.ok() || *got != make(i)) _exit(1);
+    }
+    _exit(q->Empty() ? 0 : 2);
+  }
+  ExpectExit0(consumer);
+}
+
+TEST(QueueTest, ItemLargerThanTheRingOverflowsInOrder) {
   auto q = Queue<std::string>::Create(0, 1024);
   ASSERT_TRUE(q.ok());
-  absl::Status s = q->Put(std::string(2000, 'x'));
-  EXPECT_TRUE(Is(s, PyExc::kValueError)) << s;
-  EXPECT_TRUE(q->Put(std::string(900, 'y')).ok());  // Fits when alone.
-  EXPECT_TRUE(Is(q->PutNowait(std::string(900, 'z')), PyExc::kQueueFull));
-  EXPECT_EQ(q->Get()->size(), 900u);
+  ASSERT_TRUE(q->Put("before").ok());
+  ASSERT_TRUE(q->PutNowait(std::string(100000, 'x')).ok());
+  ASSERT_TRUE(q->Put("after").ok());
+  EXPECT_EQ(*q->Get(), "before");
+  EXPECT_EQ(q->Get()->size(), 100000u);
+  EXPECT_EQ(*q->Get(), "after");
   EXPECT_TRUE(Is(Queue<int>::Create(0, 8).status(), PyExc::kValueError));
+}
+
+// Python: full() is qsize() >= maxsize; bytes never make a queue full.
+TEST(QueueTest, BoundedQueueIsFullByItemCountOnly) {
+  auto q = Queue<std::string>::Create(3, 256);
+  ASSERT_TRUE(q.ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(q->PutNowait(std::string(200, 'b')).ok()) << i;
+  EXPECT_TRUE(q->Full());
+  EXPECT_TRUE(Is(q->PutNowait("one more"), PyExc::kQueueFull));
+  ASSERT_TRUE(q->Get().ok());
+  EXPECT_FALSE(q->Full());
+  EXPECT_TRUE(q->PutNowait("fits now").ok());
+}
+
+// The overflow's pages go back to the kernel as they are consumed: once it
+// drained, the mapping holds at most the page the next item would go to.
+TEST(QueueTest, DrainedOverflowHoldsNoMemory) {
+  auto q = Queue<std::string>::Create(0, 4096);
+  ASSERT_TRUE(q.ok());
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(q->PutNowait(std::string(256 << 10, 'r')).ok());
+  EXPECT_GE(OverflowResidentKb(q->overflow_capacity()), 8u << 10) << "16 MiB were put";
+  for (int i = 0; i < 64; ++i) ASSERT_TRUE(q->Get().ok());
+  EXPECT_LE(OverflowResidentKb(q->overflow_capacity()), 4u);
 }
 
 TEST(QueueTest, WrapsAroundSmallBufferKeepingOrder) {
@@ -166,8 +237,9 @@ TEST(QueueTest, WrapsAroundSmallBufferKeepingOrder) {
   int next_put = 0, next_get = 0;
   auto make = [](int i) { return std::string(static_cast<size_t>(i * 37 % 150), static_cast<char>('a' + i % 26)); };
   while (next_get < 2000) {
-    while (q->PutNowait(make(next_put)).ok()) ++next_put;
-    int take = 1 + next_get % 3;
+    // Batches that sometimes fill the ring and overflow, sometimes not.
+    for (int i = 0; i < 1 + next_put % 7; ++i) ASSERT_TRUE(q->PutNowait(make(next_put++)).ok());
+    int take = 1 + next_get % 5;
     for (int i = 0; i < take && next_get < next_put; ++i) {
       absl::StatusOr<std::string> got = q->Get();
       ASSERT_TRUE(got.ok()) << got.status();

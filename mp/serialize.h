@@ -59,6 +59,7 @@
 #include "cereal/types/variant.hpp"
 #include "cereal/types/vector.hpp"
 #include "mp/errors.h"
+#include "mp/internal/exceptions.h"
 
 namespace mp {
 namespace internal {
@@ -92,9 +93,6 @@ class ViewBuf : public std::streambuf {
   }
 };
 
-// Python's pickle error names, for messages: "cannot serialize <type>".
-std::string TypeName(const std::type_info& type);
-
 // MemoryError for a Deserialize that ran out of memory. noexcept: if even
 // the fallback message cannot be allocated, the process ends (std::terminate)
 // rather than unwinding through a caller that holds a queue's lock.
@@ -108,18 +106,23 @@ inline thread_local std::streambuf* decoding = nullptr;
 // elements of a container may encode to nothing (empty structs).
 inline constexpr uint64_t kUncheckedLength = 4096;
 
-// cereal's binary archive encodes a std::string, and a std::vector of an
-// arithmetic type other than bool, as its element count (a native uint64)
-// then the elements' bytes. The functions below write and read exactly that
-// encoding without cereal's streams, so that a large item can be encoded
-// straight into its destination (mp::Queue's shared ring) and decoded with one
-// copy. serialize_test checks that they agree with Serialize/Deserialize.
+// cereal's binary archive encodes a std::string, and a std::vector of numbers
+// (any arithmetic type but bool, or an enum: cereal writes its underlying
+// value), as its element count (a native uint64) then the elements' bytes.
+// This is mp's one encoding of "a vector of numbers": the functions below
+// write and read exactly those bytes without cereal's streams, so that a large
+// item can be encoded straight into its destination (mp::Queue's shared ring,
+// a Pool task written from the caller's items) and decoded with one copy.
+// serialize_test checks that they agree with Serialize/Deserialize.
+template <typename E>
+inline constexpr bool kIsFlatElement = (std::is_arithmetic_v<E> && !std::is_same_v<E, bool>) || std::is_enum_v<E>;
+
 template <typename T>
 struct IsFlatArray : std::false_type {};
 template <>
 struct IsFlatArray<std::string> : std::true_type {};
 template <typename E, typename A>
-struct IsFlatArray<std::vector<E, A>> : std::bool_constant<std::is_arithmetic_v<E> && !std::is_same_v<E, bool>> {};
+struct IsFlatArray<std::vector<E, A>> : std::bool_constant<kIsFlatElement<E>> {};
 template <typename T>
 inline constexpr bool kIsFlatArray = IsFlatArray<T>::value;
 
@@ -130,12 +133,39 @@ size_t FlatArrayEncodedSize(const T& v) {
   return kFlatArrayHeader + v.size() * sizeof(typename T::value_type);
 }
 
+// Writes the header of a flat array of `n` elements (kFlatArrayHeader bytes).
+inline void EncodeFlatArrayHeader(uint64_t n, char* dst) { std::memcpy(dst, &n, kFlatArrayHeader); }
+
+// Writes the encoding of `n` elements at `items` to `dst`.
+template <typename E>
+void EncodeFlatArray(const E* items, size_t n, char* dst) {
+  EncodeFlatArrayHeader(n, dst);
+  if (n != 0) std::memcpy(dst + kFlatArrayHeader, items, n * sizeof(E));
+}
+
 // Writes the encoding of `v` to `dst` (FlatArrayEncodedSize(v) bytes).
 template <typename T>
 void EncodeFlatArray(const T& v, char* dst) {
-  uint64_t n = v.size();
-  std::memcpy(dst, &n, kFlatArrayHeader);
-  if (n != 0) std::memcpy(dst + kFlatArrayHeader, v.data(), v.size() * sizeof(typename T::value_type));
+  EncodeFlatArray(v.data(), v.size(), dst);
+}
+
+// The element count a flat array's header claims.
+inline uint64_t DecodeFlatArrayHeader(const char* src) {
+  uint64_t n;
+  std::memcpy(&n, src, kFlatArrayHeader);
+  return n;
+}
+
+// How many E's the flat array `bytes` holds (they start kFlatArrayHeader
+// bytes in, possibly unaligned), or nullopt if its size disagrees with its
+// header.
+template <typename E>
+std::optional<size_t> FlatArrayCount(absl::string_view bytes) {
+  if (bytes.size() < kFlatArrayHeader) return std::nullopt;
+  const uint64_t n = DecodeFlatArrayHeader(bytes.data());
+  const size_t body = bytes.size() - kFlatArrayHeader;
+  if (body % sizeof(E) != 0 || n != body / sizeof(E)) return std::nullopt;
+  return static_cast<size_t>(n);
 }
 
 // Decodes `bytes` if they are exactly one encoded T, else nullopt
@@ -143,12 +173,10 @@ void EncodeFlatArray(const T& v, char* dst) {
 template <typename T>
 std::optional<T> DecodeFlatArray(absl::string_view bytes) {
   using E = typename T::value_type;
-  if (bytes.size() < kFlatArrayHeader) return std::nullopt;
-  uint64_t n;
-  std::memcpy(&n, bytes.data(), kFlatArrayHeader);
-  const size_t body = bytes.size() - kFlatArrayHeader;
-  if (body % sizeof(E) != 0 || n != body / sizeof(E)) return std::nullopt;
+  std::optional<size_t> n = FlatArrayCount<E>(bytes);
+  if (!n) return std::nullopt;
   const char* p = bytes.data() + kFlatArrayHeader;
+  const size_t body = bytes.size() - kFlatArrayHeader;
   if constexpr (std::is_same_v<T, std::string>) {
     return std::string(p, body);
   } else {
@@ -156,10 +184,10 @@ std::optional<T> DecodeFlatArray(absl::string_view bytes) {
     if (reinterpret_cast<uintptr_t>(p) % alignof(E) == 0) {
       // One pass: no value-initialisation before the copy.
       const E* first = reinterpret_cast<const E*>(p);
-      v.assign(first, first + n);
+      v.assign(first, first + *n);
     } else {
-      v.resize(n);
-      if (n != 0) std::memcpy(v.data(), p, body);
+      v.resize(*n);
+      if (*n != 0) std::memcpy(v.data(), p, body);
     }
     return v;
   }

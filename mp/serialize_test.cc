@@ -103,15 +103,20 @@ void ExpectFlatArrayMatchesCereal(const T& v) {
   EXPECT_FALSE(internal::DecodeFlatArray<T>(cereal + "x").has_value());
 }
 
+enum class Color : uint16_t { kRed = 1, kGreen = 2, kBlue = 0x8000 };
+
 TEST(SerializeTest, FlatArrayCodecMatchesCereal) {
   static_assert(internal::kIsFlatArray<std::string> && internal::kIsFlatArray<std::vector<double>>);
+  static_assert(internal::kIsFlatArray<std::vector<Color>>);
   static_assert(!internal::kIsFlatArray<std::vector<bool>> && !internal::kIsFlatArray<std::vector<std::string>>);
   for (size_t n : {size_t{0}, size_t{1}, size_t{7}, size_t{300}}) {
     std::string s(n, '\0');
     std::vector<double> d(n);
     std::vector<int16_t> i16(n);
     std::vector<uint8_t> u8(n);
+    std::vector<Color> colors(n);
     for (size_t i = 0; i < n; ++i) {
+      colors[i] = i % 3 == 0 ? Color::kRed : i % 3 == 1 ? Color::kGreen : Color::kBlue;
       s[i] = static_cast<char>(i * 31 + 7);
       d[i] = static_cast<double>(i) * 0.5 - 3;
       i16[i] = static_cast<int16_t>(i * 1000);
@@ -121,6 +126,7 @@ TEST(SerializeTest, FlatArrayCodecMatchesCereal) {
     ExpectFlatArrayMatchesCereal(d);
     ExpectFlatArrayMatchesCereal(i16);
     ExpectFlatArrayMatchesCereal(u8);
+    ExpectFlatArrayMatchesCereal(colors);
   }
   ExpectFlatArrayMatchesCereal(std::string(size_t{1} << 20, 'm'));
 }

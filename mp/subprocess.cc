@@ -4,13 +4,10 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 #include <utility>
 
 #include "absl/strings/cord.h"
@@ -20,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/child.h"
 #include "mp/internal/fd.h"
 #include "mp/internal/spawn.h"
 #include "mp/os.h"
@@ -33,18 +31,18 @@ using internal::UniqueFd;
 
 struct Popen::State {
   std::vector<std::string> args;
-  pid_t pid = -1;
+  std::unique_ptr<internal::Child> child;
   bool own_group = false;  // The child leads its own process group.
-  UniqueFd in, out, err;   // The parent's pipe ends.
+  // The parent's pipe ends; a stream that is not a pipe has none (Python's
+  // None), and a closed File stays (Python's closed file object).
+  std::optional<io::File> in, out, err;
 
-  std::mutex mu;
-  std::optional<ExitStatus> status;  // Guarded by mu.
-  UniqueFd pidfd;                    // Guarded by mu; opened on first wait.
-
-  // Communicate's progress, kept across a TimeoutExpired.
+  // Communicate's progress, kept across a TimeoutExpired: the input still to
+  // send (encoded), and which outputs reached EOF.
   bool communicating = false;
   std::string pending_input;
-  std::string out_buf, err_buf;
+  size_t input_sent = 0;
+  bool out_done = false, err_done = false;
 };
 
 namespace {
@@ -92,28 +90,11 @@ absl::Status CalledError(const std::vector<std::string>& cmd, int rc, std::strin
                   info);
 }
 
-absl::Time DeadlineAfter(absl::Duration timeout) {
-  return timeout == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + timeout;
-}
-
 int PollTimeoutMs(absl::Time deadline) {
   if (deadline == absl::InfiniteFuture()) return -1;
   absl::Duration left = std::max(deadline - absl::Now(), absl::ZeroDuration());
   return static_cast<int>(
       std::min<int64_t>(absl::ToInt64Milliseconds(left + absl::Microseconds(999)), INT32_MAX));
-}
-
-// Appends what one read(2) returns; false at EOF or on a hard error. Reads
-// into a stack buffer: growing the string first would zero-fill 64 KiB per
-// read, which costs more than the copy for the usual short outputs.
-bool ReadSome(int fd, std::string* buf) {
-  char chunk[64 * 1024];
-  ssize_t n;
-  do {
-    n = ::read(fd, chunk, sizeof chunk);
-  } while (n < 0 && errno == EINTR);
-  if (n > 0) buf->append(chunk, static_cast<size_t>(n));
-  return n > 0 || (n < 0 && errno == EAGAIN);
 }
 
 // The environment the child gets, as "K=V" strings; nullopt: ours, as is.
@@ -171,6 +152,7 @@ std::optional<SubprocessErrorInfo> GetSubprocessErrorInfo(const absl::Status& st
 }
 
 absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
+  internal::ReapAbandoned();
   if (args.empty()) return PyError(PyExc::kValueError, "args must not be empty");
   if (o.std_in.kind == Redirect::Kind::kStdout || o.std_out.kind == Redirect::Kind::kStdout) {
     return PyError(PyExc::kValueError, "STDOUT is valid only for stderr");
@@ -211,7 +193,11 @@ absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
   UniqueFd child_ends[3];
   UniqueFd devnull;
   const Redirect* streams[3] = {&o.std_in, &o.std_out, &o.std_err};
-  UniqueFd* parent_ends[3] = {&state->in, &state->out, &state->err};
+  std::optional<io::File>* parent_ends[3] = {&state->in, &state->out, &state->err};
+  // Text mode (Python: text=, universal_newlines=, encoding=): UTF-8 unless
+  // an encoding is given (CPython: the locale's).
+  std::optional<std::string> encoding = o.encoding;
+  if (o.text && !encoding) encoding = "utf-8";
   for (int i = 0; i < 3; ++i) {
     switch (streams[i]->kind) {
       case Redirect::Kind::kInherit: break;
@@ -227,7 +213,11 @@ absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
       case Redirect::Kind::kPipe: {
         absl::StatusOr<internal::PipeFds> p = internal::MakePipe();
         if (!p.ok()) return p.status();
-        *parent_ends[i] = i == 0 ? std::move(p->write) : std::move(p->read);
+        absl::StatusOr<io::File> f =
+            i == 0 ? io::File::FromFd(p->write.release(), io::File::Mode::kWrite, encoding)
+                   : io::File::FromFd(p->read.release(), io::File::Mode::kRead, encoding);
+        if (!f.ok()) return f.status();
+        *parent_ends[i] = *std::move(f);
         child_ends[i] = i == 0 ? std::move(p->read) : std::move(p->write);
         plan.stdio[i] = child_ends[i].get();
         break;
@@ -253,7 +243,7 @@ absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
   FlushStdio();
   absl::StatusOr<pid_t> pid = internal::Spawn(plan);
   if (!pid.ok()) return pid.status();
-  state->pid = *pid;
+  state->child = std::make_unique<internal::Child>(*pid, internal::Child::kLostAsSubprocess);
   state->own_group = o.start_new_session || (o.process_group && *o.process_group == 0);
   state->args = std::move(args);
   return Popen(std::move(state));
@@ -263,7 +253,7 @@ Popen::Popen(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Popen::Popen(Popen&&) noexcept = default;
 Popen& Popen::operator=(Popen&& other) noexcept {
   if (this != &other) {
-    Popen old(std::move(*this));  // Closes and waits as a destructor would.
+    Popen old(std::move(*this));  // Closes the pipes as a destructor would.
     state_ = std::move(other.state_);
   }
   return *this;
@@ -271,22 +261,31 @@ Popen& Popen::operator=(Popen&& other) noexcept {
 
 Popen::~Popen() {
   if (state_ == nullptr) return;
+  // Closed as CPython's Popen.__del__ leaves them to their own finalizers:
+  // what was written through std_in() is flushed, errors ignored.
   state_->in.reset();
   state_->out.reset();
   state_->err.reset();
-  (void)Wait();
+  internal::ReapInBackground(std::move(state_->child));
 }
 
-pid_t Popen::pid() const { return state_->pid; }
+namespace {
+
+io::File* FileOf(std::optional<io::File>& f) { return f ? &*f : nullptr; }
+int FdOf(const std::optional<io::File>& f) { return f && !f->closed() ? *f->fileno() : -1; }
+
+}  // namespace
+
+pid_t Popen::pid() const { return state_->child->pid(); }
 const std::vector<std::string>& Popen::args() const { return state_->args; }
-int Popen::stdin_fd() const { return state_->in.get(); }
-int Popen::stdout_fd() const { return state_->out.get(); }
-int Popen::stderr_fd() const { return state_->err.get(); }
+io::File* Popen::std_in() { return FileOf(state_->in); }
+io::File* Popen::std_out() { return FileOf(state_->out); }
+io::File* Popen::std_err() { return FileOf(state_->err); }
+int Popen::stdin_fd() const { return FdOf(state_->in); }
+int Popen::stdout_fd() const { return FdOf(state_->out); }
+int Popen::stderr_fd() const { return FdOf(state_->err); }
 
-std::optional<ExitStatus> Popen::exit_status() const {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  return state_->status;
-}
+std::optional<ExitStatus> Popen::exit_status() const { return state_->child->status(); }
 
 std::optional<int> Popen::returncode() const {
   std::optional<ExitStatus> st = exit_status();
@@ -294,128 +293,69 @@ std::optional<int> Popen::returncode() const {
   return st->python_returncode();
 }
 
-namespace {
-
-// Reaps without blocking; the caller holds s.mu.
-void ReapLocked(Popen::State& s) {
-  if (s.status) return;
-  int wstatus = 0;
-  pid_t r;
-  do {
-    r = ::waitpid(s.pid, &wstatus, WNOHANG);
-  } while (r < 0 && errno == EINTR);
-  if (r == s.pid) {
-    s.status = ExitStatus::FromWaitStatus(wstatus);
-    s.pidfd.reset();
-  } else if (r < 0) {
-    // ECHILD: reaped behind our back (SIGCHLD ignored, waitpid(-1)); CPython
-    // reports 0 in that case.
-    s.status = ExitStatus::Exited(0);
-    s.pidfd.reset();
-  }
-}
-
-}  // namespace
-
 std::optional<int> Popen::Poll() {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  ReapLocked(*state_);
-  if (!state_->status) return std::nullopt;
-  return state_->status->python_returncode();
+  std::optional<ExitStatus> st = state_->child->Poll();
+  if (!st) return std::nullopt;
+  return st->python_returncode();
 }
 
 absl::StatusOr<int> Popen::Wait(absl::Duration timeout) {
-  State& s = *state_;
-  if (timeout == absl::InfiniteDuration()) {
-    for (bool first = true;; first = false) {
-      {
-        std::lock_guard<std::mutex> lock(s.mu);
-        // The first time, a still-running child is likely: go straight to
-        // waitid, which returns at once for a dead one anyway.
-        if (!first) ReapLocked(s);
-        if (s.status) return s.status->python_returncode();
-      }
-      // WNOWAIT waits for the exit but leaves the zombie (and so the pid)
-      // in place; reaping happens under the lock, so SendSignal never
-      // reaches a recycled pid.
-      siginfo_t info;
-      if (::waitid(P_PID, static_cast<id_t>(s.pid), &info, WEXITED | WNOWAIT) != 0 &&
-          errno != EINTR && errno != ECHILD) {
-        return PyOSError(errno, absl::StrCat("waitid(", s.pid, ")"));
-      }
-    }
-  }
-  absl::Time deadline = DeadlineAfter(timeout);
-  for (;;) {
-    int pidfd;
-    {
-      std::lock_guard<std::mutex> lock(s.mu);
-      ReapLocked(s);
-      if (s.status) return s.status->python_returncode();
-      if (!s.pidfd.valid()) {
-        // Race-free: the child is unreaped, so its pid is still its own.
-        s.pidfd.reset(static_cast<int>(::syscall(SYS_pidfd_open, s.pid, 0)));
-        if (!s.pidfd.valid()) return PyOSError(errno, absl::StrCat("pidfd_open(", s.pid, ")"));
-      }
-      pidfd = s.pidfd.get();
-    }
-    // Block outside the lock, so SendSignal and Poll stay responsive.
-    absl::StatusOr<bool> ready = internal::PollReadable(pidfd, deadline);
-    if (!ready.ok()) return ready.status();
-    if (!*ready) {
-      std::lock_guard<std::mutex> lock(s.mu);
-      ReapLocked(s);
-      if (s.status) return s.status->python_returncode();
-      return TimeoutError(s.args, timeout, "", "");
-    }
-  }
+  absl::StatusOr<std::optional<ExitStatus>> st = state_->child->Wait(absl::Now() + timeout);
+  if (!st.ok()) return st.status();
+  if (!*st) return TimeoutError(state_->args, timeout, "", "");
+  return (*st)->python_returncode();
 }
 
-absl::Status Popen::SendSignal(int signo) {
-  std::lock_guard<std::mutex> lock(state_->mu);
-  ReapLocked(*state_);
-  if (state_->status) return absl::OkStatus();
-  if (::kill(state_->pid, signo) == 0 || errno == ESRCH) return absl::OkStatus();
-  return PyOSError(errno, absl::StrCat("kill(", state_->pid, ", ", signo, ")"));
-}
-
+absl::Status Popen::SendSignal(int signo) { return state_->child->SendSignal(signo); }
 absl::Status Popen::Terminate() { return SendSignal(SIGTERM); }
 absl::Status Popen::Kill() { return SendSignal(SIGKILL); }
 
 absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duration timeout) {
   State& s = *state_;
-  absl::Time deadline = DeadlineAfter(timeout);
-  absl::string_view pending;
+  absl::Time deadline = absl::Now() + timeout;
+  const bool in_open = s.in && !s.in->closed();
   if (!s.communicating) {
     s.communicating = true;
-    if (s.in.valid()) {
+    s.out_done = !s.out || s.out->closed();
+    s.err_done = !s.err || s.err->closed();
+    if (in_open) {
+      // As CPython: first flush what the caller wrote through std_in() (this
+      // may block), then send the input, or close stdin at once. A child
+      // that stopped reading is no error.
+      (void)s.in->Flush();
       if (input.empty()) {
-        s.in.reset();
+        (void)s.in->Close();
       } else {
-        ::fcntl(s.in.get(), F_SETFL, ::fcntl(s.in.get(), F_GETFL) | O_NONBLOCK);
-        pending = input;
+        absl::StatusOr<std::string> bytes = s.in->Encode(input);
+        if (!bytes.ok()) return bytes.status();
+        s.pending_input = *std::move(bytes);
+        int fd = *s.in->fileno();
+        ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
       }
     }
-  } else {
-    pending = s.pending_input;
   }
 
   std::optional<internal::SigpipeGuard> sigpipe;
-  if (s.in.valid()) sigpipe.emplace();
+  if (s.in && !s.in->closed()) sigpipe.emplace();
   for (;;) {
+    const int in_fd = FdOf(s.in);
+    const int out_fd = s.out_done ? -1 : FdOf(s.out);
+    const int err_fd = s.err_done ? -1 : FdOf(s.err);
     struct pollfd fds[3];
     int n = 0;
-    if (s.in.valid()) fds[n++] = {s.in.get(), POLLOUT, 0};
-    if (s.out.valid()) fds[n++] = {s.out.get(), POLLIN, 0};
-    if (s.err.valid()) fds[n++] = {s.err.get(), POLLIN, 0};
+    if (in_fd >= 0) fds[n++] = {in_fd, POLLOUT, 0};
+    if (out_fd >= 0) fds[n++] = {out_fd, POLLIN, 0};
+    if (err_fd >= 0) fds[n++] = {err_fd, POLLIN, 0};
     if (n == 0) break;
-    if (n == 1 && !s.in.valid() && deadline == absl::InfiniteFuture()) {
+    if (n == 1 && in_fd < 0 && deadline == absl::InfiniteFuture()) {
       // One output pipe, no deadline: plain blocking reads.
-      UniqueFd& fd = s.out.valid() ? s.out : s.err;
-      std::string* buf = s.out.valid() ? &s.out_buf : &s.err_buf;
-      while (ReadSome(fd.get(), buf)) {
+      io::File& f = out_fd >= 0 ? *s.out : *s.err;
+      for (;;) {
+        absl::StatusOr<bool> more = f.ReadOnce();
+        if (!more.ok()) return more.status();
+        if (!*more) break;
       }
-      fd.reset();
+      (out_fd >= 0 ? s.out_done : s.err_done) = true;
       break;
     }
     int r = ::poll(fds, n, PollTimeoutMs(deadline));
@@ -425,20 +365,23 @@ absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duratio
     }
     if (r == 0) {
       if (absl::Now() < deadline) continue;
-      s.pending_input = std::string(pending);
-      return TimeoutError(s.args, timeout, s.out_buf, s.err_buf);
+      return TimeoutError(s.args, timeout, s.out ? s.out->Peek() : "", s.err ? s.err->Peek() : "");
     }
     for (int i = 0; i < n; ++i) {
       if (fds[i].revents == 0) continue;
-      if (fds[i].fd == s.in.get()) {
-        ssize_t w = ::write(s.in.get(), pending.data(), std::min<size_t>(pending.size(), 1 << 20));
-        if (w > 0) pending.remove_prefix(static_cast<size_t>(w));
+      if (fds[i].fd == in_fd) {
+        absl::string_view pending = absl::string_view(s.pending_input).substr(s.input_sent);
+        ssize_t w = ::write(in_fd, pending.data(), std::min<size_t>(pending.size(), 1 << 20));
+        if (w > 0) s.input_sent += static_cast<size_t>(w);
         if (w < 0 && errno == EPIPE) sigpipe->Caused();
-        if (pending.empty() || (w < 0 && errno != EAGAIN && errno != EINTR)) s.in.reset();
-      } else if (fds[i].fd == s.out.get()) {
-        if (!ReadSome(s.out.get(), &s.out_buf)) s.out.reset();
-      } else if (fds[i].fd == s.err.get()) {
-        if (!ReadSome(s.err.get(), &s.err_buf)) s.err.reset();
+        if (s.input_sent == s.pending_input.size() || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+          (void)s.in->Close();
+        }
+      } else {
+        bool& done = fds[i].fd == out_fd ? s.out_done : s.err_done;
+        absl::StatusOr<bool> more = (fds[i].fd == out_fd ? *s.out : *s.err).ReadOnce();
+        if (!more.ok()) return more.status();
+        if (!*more) done = true;
       }
     }
   }
@@ -447,11 +390,19 @@ absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duratio
   absl::StatusOr<int> rc = Wait(std::max(deadline - absl::Now(), absl::ZeroDuration()));
   if (!rc.ok()) {
     if (Is(rc.status(), PyExc::kTimeoutExpired)) {
-      return TimeoutError(s.args, timeout, s.out_buf, s.err_buf);
+      return TimeoutError(s.args, timeout, s.out ? s.out->Peek() : "", s.err ? s.err->Peek() : "");
     }
     return rc.status();
   }
-  return Output{std::move(s.out_buf), std::move(s.err_buf)};
+  Output output;
+  for (auto [file, text] : {std::pair(&s.out, &output.std_out), std::pair(&s.err, &output.std_err)}) {
+    if (!*file || (*file)->closed()) continue;
+    absl::StatusOr<std::string> all = (*file)->Read();  // At EOF: what is buffered.
+    if (!all.ok()) return all.status();
+    *text = *std::move(all);
+    (void)(*file)->Close();
+  }
+  return output;
 }
 
 absl::StatusOr<CompletedProcess> Run(std::vector<std::string> args, RunOptions options) {
@@ -476,11 +427,7 @@ absl::StatusOr<CompletedProcess> Run(std::vector<std::string> args, RunOptions o
       p->Communicate(options.input ? *options.input : absl::string_view(), options.timeout);
   if (!out.ok()) {
     Popen::State& s = *p->state_;
-    if (s.own_group) {
-      std::lock_guard<std::mutex> lock(s.mu);
-      ReapLocked(s);
-      if (!s.status) ::kill(-s.pid, SIGKILL);
-    }
+    if (s.own_group) (void)s.child->SendSignal(SIGKILL, /*to_group=*/true);
     (void)p->Kill();
     (void)p->Wait();
     if (!Is(out.status(), PyExc::kTimeoutExpired)) return out.status();
@@ -490,7 +437,7 @@ absl::StatusOr<CompletedProcess> Run(std::vector<std::string> args, RunOptions o
     if (rest.ok()) {
       return TimeoutError(args, options.timeout, std::move(rest->std_out), std::move(rest->std_err));
     }
-    return TimeoutError(args, options.timeout, std::move(s.out_buf), std::move(s.err_buf));
+    return TimeoutError(args, options.timeout, s.out ? s.out->Peek() : "", s.err ? s.err->Peek() : "");
   }
   CompletedProcess done{std::move(args), *p->returncode(), std::move(out->std_out),
                         std::move(out->std_err)};

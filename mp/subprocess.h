@@ -76,6 +76,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "mp/exit_status.h"
+#include "mp/io.h"
 
 namespace mp::subprocess {
 
@@ -126,12 +127,22 @@ struct Options {
   std::optional<pid_t> process_group;
   // umask(umask) in the child.
   std::optional<mode_t> umask;
+  // Text mode: the pipes are text files (io.h): the child's output is
+  // decoded into UTF-8 with universal newlines, input is encoded. `encoding`
+  // alone also selects text mode; with `text` alone it is UTF-8 (CPython:
+  // the locale's encoding). Python: text=True (universal_newlines=True),
+  // encoding=...; errors= is always 'strict'.
+  bool text = false;
+  std::optional<std::string> encoding;
   // Runs in the child after fork, before exec; forces a full fork(). It must
-  // be async-signal-safe if the parent has threads.
+  // be async-signal-safe if the parent has threads. If it throws, the child
+  // ends there and Start returns SubprocessError "Exception occurred in
+  // preexec_fn." (as CPython raises it).
   std::function<void()> preexec_fn;
 };
 
-// What Communicate() collected. A stream that is not a pipe gives "".
+// What Communicate() collected (decoded in text mode). A stream that is not
+// a pipe gives "".
 struct Output {
   std::string std_out;
   std::string std_err;
@@ -167,16 +178,22 @@ std::optional<SubprocessErrorInfo> GetSubprocessErrorInfo(const absl::Status& st
 
 struct RunOptions;
 
-// A running (or finished) child. Move-only. Destroying a Popen closes its
-// pipes and then waits for the child (as CPython's `with Popen(...)` does),
-// so no zombie is left; Kill() it first if it must not be waited for.
+// A running (or finished) child. Move-only.
+//
+// Destroying (or assigning over) a Popen closes its pipes and does not wait
+// for the child, as CPython's Popen.__del__ does not: a child still running
+// is reaped in the background when it ends (CPython keeps it in
+// subprocess._active and reaps it at the next Popen), so no zombie is left
+// and the caller never blocks. Call Wait() to wait, as `with Popen(...)`
+// does in Python. (CPython also emits a ResourceWarning, hidden by default;
+// mp has no warnings.)
 class Popen {
  public:
   // Starts args (see the file comment for PATH lookup and the shell).
   // Python: subprocess.Popen(args, **options)
   // Errors: ValueError (empty args, bad option); FileNotFoundError,
   // PermissionError, OSError from exec, chdir or pipe creation, naming the
-  // path.
+  // path; SubprocessError (preexec_fn threw).
   static absl::StatusOr<Popen> Start(std::vector<std::string> args, Options options = {});
 
   Popen(Popen&&) noexcept;
@@ -185,8 +202,16 @@ class Popen {
 
   pid_t pid() const;
   const std::vector<std::string>& args() const;
-  // The parent's ends of the pipes, or -1 for a stream that is not kPipe.
-  // Owned by the Popen. Python: Popen.stdin/stdout/stderr.
+
+  // The parent's ends of the pipes, as file objects (io.h), owned by the
+  // Popen; nullptr for a stream that is not kPipe (Python's None). Write to
+  // the child's stdin and Close() it to send EOF; read the child's output a
+  // line at a time while it runs.
+  // Python: Popen.stdin, Popen.stdout, Popen.stderr
+  io::File* std_in();
+  io::File* std_out();
+  io::File* std_err();
+  // Shorthands: their fds, or -1 (not a pipe, or closed).
   int stdin_fd() const;
   int stdout_fd() const;
   int stderr_fd() const;
@@ -204,12 +229,14 @@ class Popen {
   // Errors: TimeoutExpired (the child keeps running).
   absl::StatusOr<int> Wait(absl::Duration timeout = absl::InfiniteDuration());
 
-  // Writes `input` to stdin (then closes it), reads stdout and stderr until
-  // EOF, and waits for the child, all at once (poll(2) over every pipe), so
-  // no pipe can fill up and deadlock. A child that stops reading stdin is
-  // not an error (EPIPE is ignored, as CPython does). After a timeout the
-  // call may be repeated; the output collected so far is kept, and the
-  // input is not resent.
+  // Flushes what was written through std_in(), writes `input` to stdin
+  // (then closes it), reads stdout and stderr until EOF, and waits for the
+  // child, all at once (poll(2) over every pipe), so no pipe can fill up and
+  // deadlock. A child that stops reading stdin is not an error (EPIPE is
+  // ignored, as CPython does). After a timeout the call may be repeated; the
+  // output collected so far is kept, and the input is not resent. Output
+  // already buffered in std_out()/std_err() by earlier reads is included
+  // (CPython's would skip it).
   // Python: Popen.communicate(input, timeout)
   // Errors: TimeoutExpired (the payload's output/std_err hold what was read
   // so far; the child keeps running); OSError.

@@ -33,8 +33,8 @@ sources() {
     transcript) echo conformance/checker/transcript_fuzz.cc $(judge) conformance/checker/checker.cc \
       conformance/checker/model.cc conformance/checker/solver.cc ;;
     connection) echo mp/fuzz/connection_fuzz.cc mp/connection.cc mp/serialize.cc mp/errors.cc mp/internal/fd.cc \
-      base/posix/fd.cc ;;
-    serialize) echo mp/fuzz/serialize_fuzz.cc mp/serialize.cc mp/errors.cc ;;
+      mp/internal/framing.cc mp/internal/exceptions.cc base/posix/fd.cc ;;
+    serialize) echo mp/fuzz/serialize_fuzz.cc mp/serialize.cc mp/errors.cc mp/internal/exceptions.cc ;;
     *) echo "fuzz.sh: unknown target '$1' (one of: ${targets[*]})" >&2; exit 2 ;;
   esac
 }

@@ -1,4 +1,6 @@
-// Private: the untyped engine under mp::Pool (mp/pool.h holds the typed API).
+// Private: the Pool's handler, the untyped engine under mp::Pool (mp/pool.h
+// holds the typed API; pool_job.h the jobs, pool_tasks.h the tasks,
+// pool_wire.h the bytes, pool_worker.h the workers' loop).
 //
 // Design, for throughput and for surviving worker death:
 //   * Each worker has its own task pipe (parent -> worker) and result pipe
@@ -42,6 +44,8 @@
 #ifndef MP_INTERNAL_POOL_CORE_H_
 #define MP_INTERNAL_POOL_CORE_H_
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -59,201 +63,27 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "mp/internal/pool_job.h"
+#include "mp/internal/pool_wire.h"
 
 namespace mp::internal {
 
-// What a task writes back: a record [u8 kind][u32 code][u32 len][bytes].
-class TaskOutput {
- public:
-  enum Kind : uint8_t { kOk = 0, kRaised = 1, kStatus = 2 };
-  explicit TaskOutput(std::string* out) : out_(out) {}
-  TaskOutput(const TaskOutput&) = delete;
-  TaskOutput& operator=(const TaskOutput&) = delete;
-  // Starts an OK record; the caller appends the value; then EndOk().
-  size_t BeginOk();
-  void EndOk(size_t start);
-  // Discards a record begun with BeginOk (serializing the value failed).
-  void Abandon(size_t start);
-  // The task threw (`what` names the exception type and message), or
-  // returned an error status.
-  void Raised(absl::string_view what);
-  void Failed(const absl::Status& status);
-  std::string* buffer() { return out_; }
-
-  // Appends `n` bytes for the caller to fill through the returned pointer
-  // (aligned for any arithmetic type). They are neither zero-filled nor
-  // copied into buffer(): they are sent from where they lie, spliced in at
-  // this point. For a map chunk's raw results, hundreds of KB. Valid until
-  // Clear().
-  char* AppendBulk(size_t n);
-  // All bytes, buffer() with the bulk spliced in, and their total size.
-  void Pieces(std::vector<absl::string_view>* pieces) const;
-  size_t size() const { return out_->size() + bulk_bytes_; }
-  bool has_bulk() const { return !splices_.empty(); }
-  // Whether a task failed since the last Clear().
-  bool has_error() const { return has_error_; }
-  // Keeps the first `keep` bytes of buffer() and drops all bulk.
-  void Clear(size_t keep);
-
- private:
-  void Header(Kind kind, uint32_t code, uint32_t len);
-  // Bulk bytes spliced in before buffer()[at].
-  struct Splice {
-    size_t at;
-    const char* data;
-    size_t size;
-  };
-  struct Block {
-    std::unique_ptr<char[]> data;
-    size_t size;
-  };
-  std::string* out_;
-  std::vector<Splice> splices_;
-  size_t bulk_bytes_ = 0;
-  bool has_error_ = false;
-  std::vector<Block> blocks_;  // Bump-allocated, reused after Clear().
-  size_t block_ = 0, block_used_ = 0;
-};
-
-// Runs one task in a worker: decodes `args`, calls the function (`fn` is a
-// function pointer, or null for a capture-less lambda type), writes one
-// record to `out`. Never throws.
-using Trampoline = void (*)(uintptr_t fn, absl::string_view args, TaskOutput& out);
-
-// Wakes threads waiting on jobs of one pool.
-struct Notifier {
-  std::mutex mu;
-  std::condition_variable cv;
-};
-
-// One submitted call (apply) or one map/imap over chunks.
-class Job {
- public:
-  Job(std::shared_ptr<Notifier> notifier, size_t chunks, uint64_t id, const std::type_info& fn_type,
-      const char* kind);
-  virtual ~Job() = default;
-
-  // The handler thread calls these under notifier->mu. Each returns true
-  // when the job just became complete.
-  bool Deliver(size_t chunk, absl::string_view payload);
-  bool DeliverError(size_t chunk, absl::Status status);
-
-  // The handler thread calls this after releasing the lock, once, for a job
-  // that became complete.
-  virtual void RunCallbacks() {}
-
-  // Jobs whose results are raw values (a map of plain numbers) may have a
-  // chunk's values read straight into place. InPlaceSize: how many bytes of
-  // values chunk `chunk` has, 0 if it cannot go in place. InPlaceTarget:
-  // where the `bytes` bytes of chunk `chunk` (a raw vector of `count`
-  // values) go, or null to take them through Deliver. The handler thread
-  // calls these under notifier->mu and fills the target later, outside it;
-  // then DeliverInPlace.
-  virtual size_t InPlaceSize(size_t chunk) const {
-    (void)chunk;
-    return 0;
-  }
-  virtual char* InPlaceTarget(size_t chunk, uint64_t count, uint64_t bytes) {
-    (void)chunk, (void)count, (void)bytes;
-    return nullptr;
-  }
-  bool DeliverInPlace(size_t chunk);
-
-  // The job's items are lent by a caller who waits until the pool holds no
-  // reference to them (see Loan): once the job completes, the pool copies
-  // what of them it still needs.
-  void set_lent() { lent_ = true; }
-  bool lent() const { return lent_; }
-
-  // Fails the job from outside the handler (e.g. its arguments did not
-  // serialize): delivers, wakes waiters, runs the error callback.
-  void Abort(absl::Status status);
-
-  bool ready() const { return ready_.load(std::memory_order_acquire); }
-  // Waits until ready or `deadline`; returns ready().
-  bool WaitUntil(absl::Time deadline);
-  // Valid once ready().
-  const absl::Status& status() const { return status_; }
-
-  // "task #12 (apply_async of int (*)(int))", for error messages.
-  std::string Describe(size_t chunk) const;
-  const std::shared_ptr<Notifier>& notifier() const { return notifier_; }
-
- protected:
-  // Stores a chunk's value; returns an error if it does not decode.
-  virtual absl::Status OnChunk(size_t chunk, absl::string_view payload) = 0;
-  // A chunk failed; jobs that stream (imap) keep going.
-  virtual void OnChunkError(size_t chunk, const absl::Status& status) { (void)chunk, (void)status; }
-  // Streaming jobs (imap) complete only when all chunks arrive, but want
-  // every chunk; others stop at the first error.
-  virtual bool streaming() const { return false; }
-
-  std::shared_ptr<Notifier> notifier_;
-  size_t remaining_;
-  absl::Status status_;
-  std::atomic<bool> ready_{false};
-  uint64_t id_;
-  const std::type_info& fn_type_;
-  const char* kind_;
-  bool lent_ = false;
-};
-
-// Items lent to the pool for one blocking call (Pool::Map): its tasks refer
-// to the caller's items through copies of token() instead of copying them,
-// and the call returns only after Wait(), when no copy is left.
-class Loan {
- public:
-  Loan();
-  ~Loan() { Wait(); }
-  Loan(const Loan&) = delete;
-  Loan& operator=(const Loan&) = delete;
-  const std::shared_ptr<const void>& token() const { return token_; }
-  void Wait();
-
- private:
-  struct State {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool returned = false;
-  };
-  std::shared_ptr<State> state_;
-  std::shared_ptr<const void> token_;
-};
-
-// A task ready to go to a worker.
-struct TaskRef {
-  std::shared_ptr<Job> job;
-  uint32_t chunk = 0;
-  uint64_t index = 0;  // Position in its worker's task stream.
-  std::string record;  // [u64 trampoline][u64 fn][u32 len][args]
-  // The last `payload_size` bytes of the args when they are not in `record`
-  // but in the caller's items (a map chunk of plain numbers), written from
-  // there; `keep` keeps them alive.
-  const char* payload = nullptr;
-  size_t payload_size = 0;
-  std::shared_ptr<const void> keep;
-  size_t size() const { return record.size() + payload_size; }
-};
-
-// "std::runtime_error: boom", for the exception being handled (call only
-// inside a catch block).
-std::string CurrentExceptionText();
-
-// Appends a task record's header and returns where the args length goes.
-void AppendTaskHeader(std::string* record, Trampoline trampoline, uintptr_t fn);
-
-struct PoolConfig {
-  int processes = 0;
-  std::function<void()> initializer;
-  int maxtasksperchild = 0;
-};
-
 class PoolCore {
  public:
-  // Starts the workers and the handler thread.
-  // Errors: ValueError (processes < 1, maxtasksperchild < 0), OSError.
-  static absl::StatusOr<std::unique_ptr<PoolCore>> Start(PoolConfig config);
+  // Starts `processes` workers (0: ProcessCpuCount()) and the handler
+  // thread; see PoolOptions for the others.
+  // Errors: ValueError (processes < 1, maxtasksperchild < 0), OSError,
+  // RuntimeError (no thread).
+  static absl::StatusOr<std::unique_ptr<PoolCore>> Start(int processes, std::function<void()> initializer,
+                                                        int maxtasksperchild);
   ~PoolCore();  // Terminate()
+
+  // Errors: ValueError "Pool not running" once closed or terminated.
+  absl::Status CheckRunning();
+
+  // Whether this is the process that started the pool: a forked child holds
+  // a copy of it whose handler thread and workers are not its own.
+  bool InCreator() const { return ::getpid() == creator_; }
 
   // Queues tasks. Errors: ValueError "Pool not running".
   absl::Status Submit(TaskRef task);
@@ -261,7 +91,7 @@ class PoolCore {
 
   uint64_t NextJobId() { return next_job_id_.fetch_add(1, std::memory_order_relaxed); }
   const std::shared_ptr<Notifier>& notifier() const { return notifier_; }
-  int processes() const { return config_.processes; }
+  int processes() const { return processes_; }
 
   absl::Status Close();
   absl::Status Terminate();
@@ -274,30 +104,35 @@ class PoolCore {
   struct Worker;
   enum class State { kRun, kClose, kTerminate };
 
-  explicit PoolCore(PoolConfig config);
+  PoolCore(int processes, std::function<void()> initializer, int maxtasksperchild);
   absl::Status StartWorker(size_t slot);
   void HandlerLoop();
   void Dispatch();
-  void FlushOut(Worker& w);
   void ReadResults(Worker& w);
   // Whether the next result of `w` may be read in place.
   bool MayGoInPlace(const Worker& w) const;
-  // Parses the buffered result bytes; returns how many to read next, and
-  // whether exactly that many (the header before a payload that may be read
-  // in place).
-  std::pair<size_t, bool> ParseResults(Worker& w);
-  void FinishInPlace(Worker& w);
-  void EndFrame(Worker& w);
+  // Handles what the parser has of `w`'s results (holding notifier_->mu);
+  // returns its kNeed or kCorrupt event.
+  ResultStreamParser::Event HandleResults(Worker& w);
+  // The oldest task of `w` is answered: pops it.
+  TaskRef Answered(Worker& w);
+  void EndFrame(int64_t busy_ns, size_t records);
   void Unlend(const Job* job);
   void HandleExit(size_t slot);
   bool CanSteal() const;
   void Steal();
   void TerminateWorkers();
   void FailAll(const absl::Status& status);
+  // A delivery to `job`, which `completed`: records what CompleteBatch must
+  // do (notify the readers; run the callbacks of completed jobs).
+  void Delivered(std::shared_ptr<Job> job, bool completed);
   void CompleteBatch();
   void Wake();
 
-  PoolConfig config_;
+  const pid_t creator_ = ::getpid();
+  const int processes_;
+  const std::function<void()> initializer_;
+  const int maxtasksperchild_;
   std::shared_ptr<Notifier> notifier_ = std::make_shared<Notifier>();
   std::atomic<uint64_t> next_job_id_{0};
 
@@ -310,7 +145,6 @@ class PoolCore {
   std::mutex join_mu_;  // Serializes Join/Terminate.
 
   int wake_fd_ = -1;
-  bool vmsplice_ok_ = true;  // Until vmsplice(2) fails for want of support.
   void* slots_ = nullptr;  // Shared memory: per-slot started-task counters.
   size_t slots_size_ = 0;
   int worker_counter_ = 0;
@@ -321,6 +155,7 @@ class PoolCore {
   size_t inflight_total_ = 0;
   double task_ns_ = 0;  // EWMA of a task's run time; 0 until measured.
   std::vector<std::shared_ptr<Job>> completed_;  // Scratch for callbacks.
+  bool arrived_ = false;  // A streaming job got a chunk: wake its reader.
   std::mutex workers_mu_;  // Guards workers_ against WorkerPids().
 };
 

@@ -3,10 +3,14 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +24,12 @@ namespace {
 constexpr uint64_t kWrap = UINT64_MAX;
 constexpr uint64_t kHeader = 8;
 constexpr int kSpinWait = 4000;
+// A put that finds the ring full waits this long for a consumer to make
+// room before it overflows: longer than a slow consumer takes for one large
+// item (a 1 MiB item takes ~70 ms under ThreadSanitizer), so that a consumer
+// that keeps going keeps all traffic in the ring, and short enough that a
+// put never waits noticeably for consumers that are not there.
+constexpr absl::Duration kSpillAfter = absl::Milliseconds(100);
 
 uint64_t Align8(uint64_t n) { return (n + 7) & ~uint64_t{7}; }
 }  // namespace
@@ -60,9 +70,21 @@ struct Published {
   }
 };
 
-// Field indices. Byte offsets and counts are monotonic, never wrapped.
-enum ProducerField { kTail, kPuts, kProducerFields };
-enum ConsumerField { kHead, kGets, kDone, kConsumerFields };
+// Field indices. Byte offsets and counts are monotonic, never wrapped. Each
+// lane (0: the ring, 1: the overflow) has a tail and a put count (the
+// producers') and a head and a get count (the consumers'); the overflow also
+// has `released`, the offset below which its pages went back to the kernel.
+enum ProducerField { kTail0, kPuts0, kTail1, kPuts1 };
+enum ConsumerField { kHead0, kGets0, kHead1, kGets1, kReleased1, kDone };
+constexpr int kProducerFields = ShmQueue::kProducerFields;
+constexpr int kConsumerFields = ShmQueue::kConsumerFields;
+static_assert(kPuts1 + 1 == kProducerFields && kDone + 1 == kConsumerFields);
+
+// One lane's field indices.
+struct LaneFields {
+  int tail, puts, head, gets;
+};
+constexpr LaneFields kLane[2] = {{kTail0, kPuts0, kHead0, kGets0}, {kTail1, kPuts1, kHead1, kGets1}};
 
 struct ShmControl {
   pthread_mutex_t put_mu;
@@ -76,10 +98,10 @@ struct ShmControl {
   alignas(64) std::atomic<uint32_t> get_waiters;
   alignas(64) std::atomic<uint32_t> put_waiters;
   std::atomic<uint32_t> join_waiters;
-  Published<kProducerFields> producers;  // tail, puts: under put_mu.
-  Published<kConsumerFields> consumers;  // head, gets, done: under get_mu.
+  Published<kProducerFields> producers;  // Tails, puts: under put_mu.
+  Published<kConsumerFields> consumers;  // Heads, gets, released, done: under get_mu.
   alignas(64) int64_t maxsize;
-  uint64_t capacity;
+  uint64_t capacity[2];  // Of the ring and of the overflow (0: none).
 };
 
 namespace {
@@ -106,6 +128,32 @@ void WaitChange(std::atomic<uint32_t>* seq, std::atomic<uint32_t>* waiters, uint
 
 }  // namespace
 
+namespace {
+
+// How much address space the overflow may reserve: the machine's memory
+// (RAM and swap), at most 1 TiB, and no more than a quarter of what
+// RLIMIT_AS leaves (`ulimit -v`). Only pages that are written cost memory.
+uint64_t OverflowBudget() {
+  struct sysinfo si;
+  uint64_t budget = uint64_t{1} << 40;
+  if (::sysinfo(&si) == 0) {
+    budget = std::min<uint64_t>(budget, (uint64_t{si.totalram} + si.totalswap) * si.mem_unit);
+  }
+  struct rlimit as;
+  if (::getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY) {
+    uint64_t used = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      unsigned long pages = 0;
+      if (std::fscanf(f, "%lu", &pages) == 1) used = uint64_t{pages} * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+      std::fclose(f);
+    }
+    budget = std::min<uint64_t>(budget, as.rlim_cur > used ? (as.rlim_cur - used) / 4 : 0);
+  }
+  return budget & ~(ShmQueue::kOverflowPage - 1);
+}
+
+}  // namespace
+
 absl::StatusOr<ShmQueue> ShmQueue::Create(int64_t maxsize, uint64_t capacity) {
   capacity = Align8(capacity);
   if (capacity < 64) return PyError(PyExc::kValueError, absl::StrCat("queue capacity ", capacity, " < 64 bytes"));
@@ -117,11 +165,20 @@ absl::StatusOr<ShmQueue> ShmQueue::Create(int64_t maxsize, uint64_t capacity) {
   ShmQueue q;
   q.mapped_ = size;
   q.ctl_ = new (p) ShmControl();
-  q.ring_ = static_cast<char*>(p) + ctl_size;
+  q.lane_[0] = static_cast<char*>(p) + ctl_size;
   if (absl::Status s = InitRobustMutex(&q.ctl_->put_mu, false, "a queue"); !s.ok()) return s;
   if (absl::Status s = InitRobustMutex(&q.ctl_->get_mu, false, "a queue"); !s.ok()) return s;
   q.ctl_->maxsize = maxsize;
-  q.ctl_->capacity = capacity;
+  q.ctl_->capacity[0] = capacity;
+  // The overflow: as large a reservation as the address space allows (a
+  // limited one may give less, or none: then the ring is all there is).
+  for (uint64_t want = OverflowBudget(); want >= kOverflowPage * 16; want = (want / 2) & ~(kOverflowPage - 1)) {
+    void* o = ::mmap(nullptr, want, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (o == MAP_FAILED) continue;
+    q.lane_[1] = static_cast<char*>(o);
+    q.ctl_->capacity[1] = want;
+    break;
+  }
   return q;
 }
 
@@ -129,7 +186,8 @@ ShmQueue& ShmQueue::operator=(ShmQueue&& other) noexcept {
   if (this != &other) {
     this->~ShmQueue();
     ctl_ = std::exchange(other.ctl_, nullptr);
-    ring_ = std::exchange(other.ring_, nullptr);
+    lane_[0] = std::exchange(other.lane_[0], nullptr);
+    lane_[1] = std::exchange(other.lane_[1], nullptr);
     mapped_ = std::exchange(other.mapped_, 0);
   }
   return *this;
@@ -138,7 +196,10 @@ ShmQueue& ShmQueue::operator=(ShmQueue&& other) noexcept {
 ShmQueue::~ShmQueue() {
   // Other processes may still use the queue: only this mapping goes. The
   // memory (and any unread message) is freed when the last mapping does.
-  if (ctl_ != nullptr) ::munmap(ctl_, mapped_);
+  if (ctl_ != nullptr) {
+    if (lane_[1] != nullptr) ::munmap(lane_[1], ctl_->capacity[1]);
+    ::munmap(ctl_, mapped_);
+  }
   ctl_ = nullptr;
 }
 
@@ -152,7 +213,8 @@ void ShmQueue::Lock(pthread_mutex_t* mu) const {
 void ShmQueue::Unlock(pthread_mutex_t* mu) const { pthread_mutex_unlock(mu); }
 
 int64_t ShmQueue::maxsize() const { return ctl_->maxsize; }
-uint64_t ShmQueue::capacity() const { return ctl_->capacity; }
+uint64_t ShmQueue::capacity() const { return ctl_->capacity[0]; }
+uint64_t ShmQueue::overflow_capacity() const { return ctl_->capacity[1]; }
 
 absl::Status ShmQueue::Put(absl::string_view bytes, bool block, absl::Time deadline) {
   return PutWith(
@@ -160,14 +222,45 @@ absl::Status ShmQueue::Put(absl::string_view bytes, bool block, absl::Time deadl
       deadline);
 }
 
+// Writes a message of `need` framed bytes (`size` of payload) into lane `l`
+// if it fits (holding put_mu); true if it did. `free_from` is where the
+// lane's free space ends (head + capacity; the overflow: released + capacity).
+bool ShmQueue::TryAppend(int l, uint64_t (&p)[kProducerFields], uint64_t free_end, size_t size,
+                         absl::FunctionRef<void(char* dst)> fill) {
+  const uint64_t cap = ctl_->capacity[l];
+  const uint64_t need = kHeader + Align8(size);
+  const LaneFields& f = kLane[l];
+  uint64_t pos = p[f.tail] % cap;
+  const uint64_t to_end = cap - pos;
+  const uint64_t total = need <= to_end ? need : to_end + need;
+  if (need > cap || total > free_end - p[f.tail]) return false;
+  char* base = lane_[l];
+  if (need > to_end) {
+    std::memcpy(base + pos, &kWrap, kHeader);
+    pos = 0;
+  }
+  uint64_t len = size;
+  std::memcpy(base + pos, &len, kHeader);
+  fill(base + pos + kHeader);
+  p[f.tail] += total;
+  ++p[f.puts];
+  ctl_->producers.Commit(p);
+  return true;
+}
+
 absl::Status ShmQueue::PutWith(size_t size, absl::FunctionRef<void(char* dst)> fill, bool block,
                                absl::Time deadline) {
-  const uint64_t cap = ctl_->capacity;
+  const uint64_t ring = ctl_->capacity[0];
   const uint64_t need = kHeader + Align8(size);
-  if (need > cap) {
+  if (need > ring && need > ctl_->capacity[1]) {
     return PyError(PyExc::kValueError,
-                   absl::StrCat("item of ", size, " bytes does not fit the queue's ", cap, "-byte buffer"));
+                   absl::StrCat("item of ", size, " bytes does not fit the queue's ", ring, "-byte buffer"));
   }
+  // The overflow takes what the ring cannot: at once for an item larger than
+  // the ring or a put that must not wait; else once no consumer made room
+  // for kSpillAfter (a consumer that keeps up keeps all traffic in the ring).
+  bool may_spill = need > ring || !block;
+  absl::Time spill_at = absl::InfiniteFuture();
   for (;;) {
     uint32_t seen = ctl_->get_seq.load(std::memory_order_acquire);
     Lock(&ctl_->put_mu);
@@ -175,76 +268,88 @@ absl::Status ShmQueue::PutWith(size_t size, absl::FunctionRef<void(char* dst)> f
     ctl_->producers.Load(p);
     ctl_->consumers.Snapshot(c);
     // gets <= puts always, and puts cannot move while we hold put_mu.
-    bool empty = c[kGets] == p[kPuts];
-    uint64_t pos = p[kTail] % cap;
-    uint64_t to_end = cap - pos;
-    if (empty && (need > to_end || c[kHead] != p[kTail])) {
-      // Restart an empty ring at the next lap so any message up to `cap`
-      // bytes fits: first a wrap marker and the tail (a producer commit;
-      // alone it is a valid state, which consumers skip like any wrap),
-      // then the head, as a consumer commit under get_mu. Between the two
-      // the head lags over nothing but padding; the next empty put repeats
-      // the second step.
-      if (need > to_end) {
-        std::memcpy(ring_ + pos, &kWrap, kHeader);
-        p[kTail] += to_end;
-        ctl_->producers.Commit(p);
-        pos = 0;
-        to_end = cap;
+    const int64_t queued = static_cast<int64_t>(p[kPuts0] + p[kPuts1] - c[kGets0] - c[kGets1]);
+    const bool room_for_count = ctl_->maxsize <= 0 || queued < ctl_->maxsize;
+    // FIFO: while the overflow holds items, every put goes there too.
+    const bool overflow_empty = c[kGets1] == p[kPuts1];
+    if (room_for_count && overflow_empty && need <= ring) {
+      uint64_t pos = p[kTail0] % ring;
+      if (c[kGets0] == p[kPuts0] && (need > ring - pos || c[kHead0] != p[kTail0])) {
+        // Restart an empty ring at the next lap so any message up to the
+        // ring's size fits: first a wrap marker and the tail (a producer
+        // commit; alone it is a valid state, which consumers skip like any
+        // wrap), then the head, as a consumer commit under get_mu. Between
+        // the two the head lags over nothing but padding; the next empty put
+        // repeats the second step.
+        if (need > ring - pos) {
+          std::memcpy(lane_[0] + pos, &kWrap, kHeader);
+          p[kTail0] += ring - pos;
+          ctl_->producers.Commit(p);
+        }
+        Lock(&ctl_->get_mu);
+        ctl_->consumers.Load(c);
+        if (c[kGets0] == p[kPuts0] && c[kHead0] != p[kTail0]) {
+          c[kHead0] = p[kTail0];
+          ctl_->consumers.Commit(c);
+        }
+        Unlock(&ctl_->get_mu);
       }
-      Lock(&ctl_->get_mu);
-      ctl_->consumers.Load(c);
-      if (c[kGets] == p[kPuts] && c[kHead] != p[kTail]) {
-        c[kHead] = p[kTail];
-        ctl_->consumers.Commit(c);
+      if (TryAppend(0, p, c[kHead0] + ring, size, fill)) {
+        Unlock(&ctl_->put_mu);
+        Notify(&ctl_->put_seq, &ctl_->get_waiters);
+        return absl::OkStatus();
       }
-      Unlock(&ctl_->get_mu);
     }
-    bool room_for_count = ctl_->maxsize <= 0 || static_cast<int64_t>(p[kPuts] - c[kGets]) < ctl_->maxsize;
-    uint64_t total = need <= to_end ? need : to_end + need;
-    if (room_for_count && total <= cap - (p[kTail] - c[kHead])) {
-      if (need > to_end) {
-        std::memcpy(ring_ + pos, &kWrap, kHeader);
-        pos = 0;
-      }
-      uint64_t len = size;
-      std::memcpy(ring_ + pos, &len, kHeader);
-      fill(ring_ + pos + kHeader);
-      p[kTail] += total;
-      ++p[kPuts];
-      ctl_->producers.Commit(p);
+    if (room_for_count && (may_spill || !overflow_empty) && ctl_->capacity[1] > 0 &&
+        TryAppend(1, p, c[kReleased1] + ctl_->capacity[1], size, fill)) {
       Unlock(&ctl_->put_mu);
       Notify(&ctl_->put_seq, &ctl_->get_waiters);
       return absl::OkStatus();
     }
     Unlock(&ctl_->put_mu);
-    if (!block || absl::Now() >= deadline) return PyError(PyExc::kQueueFull, "queue is full");
-    WaitChange(&ctl_->get_seq, &ctl_->put_waiters, seen, deadline);
+    absl::Time now = absl::Now();
+    absl::Time wake = deadline;
+    if (room_for_count && !may_spill && ctl_->capacity[1] > 0) {
+      if (spill_at == absl::InfiniteFuture()) spill_at = now + kSpillAfter;
+      if (now >= spill_at) {
+        may_spill = true;
+        continue;
+      }
+      wake = std::min(wake, spill_at);
+    } else if (!block || now >= deadline) {
+      return PyError(PyExc::kQueueFull, "queue is full");
+    }
+    WaitChange(&ctl_->get_seq, &ctl_->put_waiters, seen, wake);
   }
 }
 
 absl::Status ShmQueue::Get(absl::FunctionRef<absl::Status(absl::string_view)> consume, bool block,
                            absl::Time deadline) {
-  const uint64_t cap = ctl_->capacity;
   for (;;) {
     uint32_t seen = ctl_->put_seq.load(std::memory_order_acquire);
     Lock(&ctl_->get_mu);
     uint64_t c[kConsumerFields], p[kProducerFields];
     ctl_->consumers.Load(c);
     ctl_->producers.Snapshot(p);
-    if (p[kPuts] > c[kGets]) {
-      uint64_t pos = c[kHead] % cap;
+    // The ring's items all came before the overflow's (a producer uses the
+    // ring only while the overflow is empty), so the ring goes first.
+    const int l = p[kPuts0] > c[kGets0] ? 0 : p[kPuts1] > c[kGets1] ? 1 : -1;
+    if (l >= 0) {
+      const LaneFields& f = kLane[l];
+      const uint64_t cap = ctl_->capacity[l];
+      uint64_t pos = c[f.head] % cap;
       uint64_t len;
-      std::memcpy(&len, ring_ + pos, kHeader);
+      std::memcpy(&len, lane_[l] + pos, kHeader);
       if (len == kWrap) {
-        c[kHead] += cap - pos;
+        c[f.head] += cap - pos;
         pos = 0;
-        std::memcpy(&len, ring_, kHeader);
+        std::memcpy(&len, lane_[l], kHeader);
       }
-      absl::Status result = consume(absl::string_view(ring_ + pos + kHeader, len));
-      c[kHead] += kHeader + Align8(len);
-      ++c[kGets];
+      absl::Status result = consume(absl::string_view(lane_[l] + pos + kHeader, len));
+      c[f.head] += kHeader + Align8(len);
+      ++c[f.gets];
       ctl_->consumers.Commit(c);
+      if (l == 1) ReleaseOverflow(c, /*drained=*/c[kGets1] == p[kPuts1]);
       Unlock(&ctl_->get_mu);
       Notify(&ctl_->get_seq, &ctl_->put_waiters);
       return result;
@@ -255,6 +360,26 @@ absl::Status ShmQueue::Get(absl::FunctionRef<absl::Status(absl::string_view)> co
   }
 }
 
+// Gives the overflow's consumed pages back to the kernel (holding get_mu, after
+// the get's commit): in steps of kReleaseStep, and all of them once the
+// overflow is drained, so an overflow that emptied holds no memory. Producers
+// write only below `released` + capacity, so the pages punched here are no
+// one's until `released` moves past them, committed after the punch; a
+// consumer killed in between leaves them to the next one.
+void ShmQueue::ReleaseOverflow(uint64_t (&c)[kConsumerFields], bool drained) {
+  const uint64_t cap = ctl_->capacity[1];
+  const uint64_t upto = c[kHead1] & ~(kOverflowPage - 1);
+  if (upto <= c[kReleased1] || (!drained && upto - c[kReleased1] < kReleaseStep)) return;
+  for (uint64_t from = c[kReleased1]; from < upto;) {
+    const uint64_t pos = from % cap;
+    const uint64_t n = std::min(upto - from, cap - pos);
+    ::madvise(lane_[1] + pos, n, MADV_REMOVE);
+    from += n;
+  }
+  c[kReleased1] = upto;
+  ctl_->consumers.Commit(c);
+}
+
 // Counts are read holding get_mu, so gets and done cannot move meanwhile and
 // the answer is exact at the moment puts is read.
 int64_t ShmQueue::Size() const {
@@ -263,7 +388,7 @@ int64_t ShmQueue::Size() const {
   ctl_->consumers.Load(c);
   ctl_->producers.Snapshot(p);
   Unlock(&ctl_->get_mu);
-  return static_cast<int64_t>(p[kPuts] - c[kGets]);
+  return static_cast<int64_t>(p[kPuts0] + p[kPuts1] - c[kGets0] - c[kGets1]);
 }
 
 int64_t ShmQueue::Unfinished() const {
@@ -272,7 +397,7 @@ int64_t ShmQueue::Unfinished() const {
   ctl_->consumers.Load(c);
   ctl_->producers.Snapshot(p);
   Unlock(&ctl_->get_mu);
-  return static_cast<int64_t>(p[kPuts] - c[kDone]);
+  return static_cast<int64_t>(p[kPuts0] + p[kPuts1] - c[kDone]);
 }
 
 absl::Status ShmQueue::TaskDone() {
@@ -280,7 +405,8 @@ absl::Status ShmQueue::TaskDone() {
   Lock(&ctl_->get_mu);
   ctl_->consumers.Load(c);
   ctl_->producers.Snapshot(p);
-  if (c[kDone] >= p[kPuts]) {
+  const uint64_t puts = p[kPuts0] + p[kPuts1];
+  if (c[kDone] >= puts) {
     Unlock(&ctl_->get_mu);
     return PyError(PyExc::kValueError, "task_done() called too many times");
   }
@@ -288,7 +414,7 @@ absl::Status ShmQueue::TaskDone() {
   ctl_->consumers.Commit(c);
   Unlock(&ctl_->get_mu);
   // A put racing with this only makes the wake spurious: joiners re-check.
-  if (c[kDone] == p[kPuts]) Notify(&ctl_->done_seq, &ctl_->join_waiters);
+  if (c[kDone] == puts) Notify(&ctl_->done_seq, &ctl_->join_waiters);
   return absl::OkStatus();
 }
 

@@ -4,9 +4,22 @@
 //
 // Layout: one control block (two robust process-shared mutexes, futex words,
 // the producers' and the consumers' published states) followed by a byte
-// ring. Each message is an 8-byte length then its bytes, padded to 8; a
-// message that would straddle the ring's end is preceded by a wrap marker and
-// starts at offset 0.
+// ring; and a second, much larger ring, the overflow, mapped apart
+// (MAP_NORESERVE: address space only until written). Each message is an
+// 8-byte length then its bytes, padded to 8; a message that would straddle a
+// ring's end is preceded by a wrap marker and starts at offset 0.
+//
+// The two rings are two lanes of one FIFO. A put goes to the first ring while
+// the overflow is empty and it fits; else to the overflow (at once for a put
+// that must not wait or an item larger than the ring, otherwise once no
+// consumer has made room for a while, so that a consumer that keeps up keeps
+// all traffic in the hot, small ring). While the overflow holds items every
+// put goes there, so all items of the first ring precede all of the
+// overflow's, and a consumer takes from the first ring, then the overflow.
+// Consumers give the overflow's consumed pages back to the kernel
+// (MADV_REMOVE) as they go; the overflow's producers never write past the
+// consumers' published `released` offset (plus its size), so a page is
+// punched only while it is nobody's.
 //
 // Two locks (the classic two-lock queue): producers serialize on `put_mu`,
 // consumers on `get_mu`, so a put and a get copy their bytes at the same time
@@ -62,8 +75,9 @@ struct ShmControl;
 
 class ShmQueue {
  public:
-  // A queue holding at most `maxsize` messages (<= 0: no limit) and at most
-  // `capacity` bytes of framed messages (rounded up to a multiple of 8).
+  // A queue holding at most `maxsize` messages (<= 0: no limit), with a
+  // first ring of `capacity` bytes (rounded up to a multiple of 8) and as
+  // large an overflow as the address space allows (none if it allows none).
   // Errors: ValueError (capacity too small); OSError (mmap).
   static absl::StatusOr<ShmQueue> Create(int64_t maxsize, uint64_t capacity);
 
@@ -75,7 +89,7 @@ class ShmQueue {
   ~ShmQueue();
 
   // Appends `bytes`; waits for room until `deadline` if `block`.
-  // Errors: queue.Full; ValueError (larger than the ring could ever hold).
+  // Errors: queue.Full; ValueError (larger than both rings could ever hold).
   absl::Status Put(absl::string_view bytes, bool block, absl::Time deadline);
 
   // Appends a message of `size` bytes that `fill` writes straight into the
@@ -101,17 +115,31 @@ class ShmQueue {
   bool JoinUntil(absl::Time deadline);
 
   int64_t maxsize() const;
+  // The ring's bytes, and the overflow's (0 if none could be reserved).
   uint64_t capacity() const;
+  uint64_t overflow_capacity() const;
   bool valid() const { return ctl_ != nullptr; }
+
+  // The overflow's unit of reservation and release, and how much of it a
+  // consumer lets accumulate before it gives the pages back.
+  static constexpr uint64_t kOverflowPage = 4096;
+  static constexpr uint64_t kReleaseStep = uint64_t{1} << 20;
+
+  // How many words each side publishes (shm_queue.cc names them).
+  static constexpr int kProducerFields = 4;
+  static constexpr int kConsumerFields = 6;
 
  private:
   // Lock one of the two mutexes, recovering it from a dead owner.
   void Lock(pthread_mutex_t* mu) const;
   void Unlock(pthread_mutex_t* mu) const;
+  bool TryAppend(int lane, uint64_t (&p)[kProducerFields], uint64_t free_end, size_t size,
+                 absl::FunctionRef<void(char* dst)> fill);
+  void ReleaseOverflow(uint64_t (&c)[kConsumerFields], bool drained);
 
   ShmControl* ctl_ = nullptr;
-  char* ring_ = nullptr;
-  size_t mapped_ = 0;
+  char* lane_[2] = {nullptr, nullptr};  // The ring, the overflow.
+  size_t mapped_ = 0;                   // The control block and the ring.
 };
 
 }  // namespace mp::internal

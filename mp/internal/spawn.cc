@@ -18,7 +18,7 @@
 namespace mp::internal {
 namespace {
 
-enum Stage : int32_t { kExec = 0, kChdir = 1, kSetup = 2 };
+enum Stage : int32_t { kExec = 0, kChdir = 1, kSetup = 2, kPreexec = 3 };
 
 struct ChildError {
   int32_t err;
@@ -117,7 +117,18 @@ int ChildMain(void* arg) {
   if (p.umask >= 0) Sys(SYS_umask, p.umask);
   if (p.setsid && Sys(SYS_setsid) < 0) Fail(a, kSetup);
   if (p.pgid >= 0 && Sys(SYS_setpgid, 0, p.pgid) != 0) Fail(a, kSetup);
-  if (p.preexec_fn != nullptr) (*p.preexec_fn)();
+  if (p.preexec_fn != nullptr) {
+    // Only a forked child gets here (never one sharing our memory). An
+    // exception must not unwind into the caller's code in the child: it
+    // ends the child, and the parent raises SubprocessError, as CPython's
+    // _posixsubprocess does.
+    try {
+      (*p.preexec_fn)();
+    } catch (...) {
+      errno = 0;
+      Fail(a, kPreexec);
+    }
+  }
 
   for (int fd : p.pass_fds) Sys(SYS_fcntl, fd, F_SETFD, 0);
   if (p.close_fds) {
@@ -221,6 +232,7 @@ absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan) {
   switch (e.stage) {
     case kExec: return PyOSError(e.err, absl::StrCat("'", plan.display_program, "'"));
     case kChdir: return PyOSError(e.err, absl::StrCat("'", plan.display_cwd, "'"));
+    case kPreexec: return PyError(PyExc::kSubprocessError, "Exception occurred in preexec_fn.");
     default: return PyOSError(e.err, "noexec");
   }
 }

@@ -38,6 +38,7 @@ struct SpawnPlan {
   bool close_fds = true;
   std::vector<int> pass_fds;  // Sorted, unique, all >= 3.
   // Forces a full fork(); runs in the child just before the fds are closed.
+  // If it throws, the child exits and Spawn returns SubprocessError.
   const std::function<void()>* preexec_fn = nullptr;
   // For error messages: the program (exec failure) and cwd (chdir failure).
   std::string display_program;
@@ -48,7 +49,8 @@ struct SpawnPlan {
 // exec'd. If anything failed in the child before exec, the child is reaped
 // and the error returned.
 // Errors: FileNotFoundError / PermissionError / OSError naming the program or
-// the cwd; OSError from pipe2, clone or fork.
+// the cwd; SubprocessError "Exception occurred in preexec_fn."; OSError from
+// pipe2, clone or fork.
 absl::StatusOr<pid_t> Spawn(const SpawnPlan& plan);
 
 }  // namespace mp::internal

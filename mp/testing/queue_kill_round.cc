@@ -90,7 +90,7 @@ struct Shared {
 
 std::string Round(Shared* sh, std::mt19937& rng, int* lost_out) {
   new (sh) Shared();
-  // A small buffer and maxsize, so puts also wait for room and wrap.
+  // A small ring and maxsize, so puts also wait for room, wrap and overflow.
   auto q = Queue<Msg>::Create(16, 2048);
   if (!q.ok()) return absl::StrCat("Queue::Create: ", q.status().ToString());
   std::vector<pid_t> producers, consumers;
@@ -99,7 +99,16 @@ std::string Round(Shared* sh, std::mt19937& rng, int* lost_out) {
     if (!pid.ok()) return absl::StrCat("fork: ", pid.status().ToString());
     if (*pid == 0) {
       for (int i = 0; i < kEach; ++i) {
-        if (!q->Put(Msg{p, i, PayloadOf(p, i)}, true, absl::Seconds(20)).ok()) _exit(1);
+        Msg m{p, i, PayloadOf(p, i)};
+        if (i % 3 == 0) {
+          // A put that must not wait goes to the overflow when the ring is
+          // full, so both of the queue's rings see kills.
+          absl::Status s;
+          while (Is(s = q->PutNowait(m), PyExc::kQueueFull)) ::usleep(100);
+          if (!s.ok()) _exit(1);
+        } else if (!q->Put(m, true, absl::Seconds(20)).ok()) {
+          _exit(1);
+        }
         sh->committed[p].store(i + 1);
       }
       _exit(0);

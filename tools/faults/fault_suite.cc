@@ -91,15 +91,20 @@ std::string KilledWorker(int) {
   g_started_fd = started->write.get();  // Workers are forks: they see it.
   Pool pool(2);
   if (!pool.status().ok()) return pool.status().ToString();
-  AsyncResult<int> victim = pool.ApplyAsync(ReportPidThenSleep, std::tuple(0));
+  absl::StatusOr<AsyncResult<int>> victim = pool.ApplyAsync(ReportPidThenSleep, std::tuple(0));
+  if (!victim.ok()) return victim.status().ToString();
   std::vector<AsyncResult<int>> others;
-  for (int k = 0; k < 20; ++k) others.push_back(pool.ApplyAsync(AddOne, std::tuple(k)));
+  for (int k = 0; k < 20; ++k) {
+    absl::StatusOr<AsyncResult<int>> r = pool.ApplyAsync(AddOne, std::tuple(k));
+    if (!r.ok()) return r.status().ToString();
+    others.push_back(*std::move(r));
+  }
   absl::StatusOr<bool> ready = internal::PollReadable(started->read.get(), absl::Now() + absl::Seconds(60));
   if (!ready.ok() || !*ready) return "the victim task never started";
   pid_t pid = 0;
   if (::read(started->read.get(), &pid, sizeof pid) != sizeof pid) return "short read of the victim's pid";
   if (!Kill(pid, SIGKILL).ok()) return "kill failed";
-  absl::StatusOr<int> v = victim.Get(absl::Seconds(60));
+  absl::StatusOr<int> v = victim->Get(absl::Seconds(60));
   RETURN_IF_FAILED(ExpectError(v.status(), PyExc::kWorkerLostError, {absl::StrCat("pid ", pid), "signal 9"},
                                "the killed task"));
   for (int k = 0; k < 20; ++k) {

@@ -50,7 +50,7 @@ int main() {
     std::fprintf(stderr, "%s\n", std::string(p.status().message()).c_str());
     return 1;
   }
-  for (int i = 0; i < 5; ++i) p.ApplyAsync(long_time_task, std::tuple(i));
+  for (int i = 0; i < 5; ++i) (void)p.ApplyAsync(long_time_task, std::tuple(i));
   std::printf("Waiting for all subprocesses done...\n");
   std::fflush(stdout);
   if (!p.Close().ok() || !p.Join().ok()) return 1;
