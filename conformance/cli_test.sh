@@ -135,14 +135,24 @@ for observer in bpf ptrace; do
 done
 
 # --- Bounded reports: a million lines, 100 MB, with what matters first.
-run --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; yes | head -n 1000000; exit 1'
+run --timeout=none --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; yes | head -n 1000000; exit 1'
 check "a million unexpected lines FAIL without crashing" bash -c "[[ $rc -eq 1 ]] && grep -q '1000000 unexpected lines' <<<\"\$0\""  "$out"
 check "... with a bounded report" test "$(wc -c <<<"$out")" -lt 20000
 check "... naming block buffering on a pipe as the likely cause" has 'likely cause: stdout was a pipe' "$out"
-/usr/bin/time -f '%M' -o "$tmp/rss" "$cli" --spec="$tmp/exit1.spec" -- /bin/sh -c 'head -c 100000000 /dev/zero | tr "\0" "x" | fold -w 1000' >"$tmp/big.txt" 2>&1
+# No run timeout: under TSan on a loaded machine the 100 MB take over 60 s,
+# and a run cut short by the timeout never reaches the cap this tests.
+/usr/bin/time -f '%M' -o "$tmp/rss" "$cli" --timeout=none --spec="$tmp/exit1.spec" -- /bin/sh -c 'head -c 100000000 /dev/zero | tr "\0" "x" | fold -w 1000' >"$tmp/big.txt" 2>&1
 check "100 MB of output gives a report under 64 KB" test "$(wc -c <"$tmp/big.txt")" -lt 65536
 check "... whose first facts are the incomplete observation" bash -c "head -n 5 '$tmp/big.txt' | grep -q 'incomplete observation: the output passed the runner.s cap'"
-check "... in under 512 MiB" test "$(tail -n 1 "$tmp/rss")" -lt 524288
+grep -q 'incomplete observation: the output passed' "$tmp/big.txt" || head -c 4000 "$tmp/big.txt"
+# The bound is for the plain build (about 280 MiB measured). ASan's redzones
+# and quarantine measured 515 MiB, TSan's shadow memory 1.4 GiB.
+case "${MP_SANITIZER:-}" in
+  address) rss_limit_mib=1024 ;;
+  thread) rss_limit_mib=2048 ;;
+  *) rss_limit_mib=512 ;;
+esac
+check "... in under $rss_limit_mib MiB" test "$(tail -n 1 "$tmp/rss")" -lt $((rss_limit_mib * 1024))
 
 # --- Control bytes and invalid UTF-8 are escaped, in the terminal and JUnit.
 run --spec="$tmp/hello.spec" --junit="$tmp/ctl.xml" -- printf 'he\033[31mRED\001\377\nhello\r\n'
