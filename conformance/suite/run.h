@@ -44,7 +44,8 @@ struct RunOptions {
   Observer observer = Observer::kAuto;
   Stdio stdio = Stdio::kPipe;
   bool verbose = false;
-  // Keep the observation of the run reported (for --timeline).
+  // Keep the observation of the run reported, and its verdict (for
+  // --timeline and --html).
   bool keep_observation = false;
   // Called before each run, with its number (from 1): progress.
   std::function<void(int run)> on_run;
