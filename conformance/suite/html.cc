@@ -200,7 +200,7 @@ std::string LaneChart(const Observation& obs, const Verdict* v, const HtmlOption
     }
   }
   for (const Line& l : lines) {
-    events.push_back({l.at, Event::kLine, l.pid, 0, absl::StrCat("#", l.seq, " ", Clip(l.text, opt.max_text)), {}});
+    events.push_back({l.at, Event::kLine, l.pid, 0, absl::StrCat("#", l.seq + 1, " ", Clip(l.text, opt.max_text)), {}});
     if (auto it = line_rules.find(l.seq); it != line_rules.end()) events.back().rules = it->second;
   }
   std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
@@ -361,7 +361,7 @@ std::string Violations(const Verdict& v) {
     if (!r.lines.empty()) {
       absl::StrAppend(&out, "<pre>");
       for (const Line& l : r.lines) {
-        absl::StrAppend(&out, "#", l.seq, " [pid ", l.pid, "] ", HtmlText(ShowText(l.text)), "\n");
+        absl::StrAppend(&out, "#", l.seq + 1, " [pid ", l.pid, "] ", HtmlText(ShowText(l.text)), "\n");
       }
       absl::StrAppend(&out, "</pre>");
     }

@@ -69,8 +69,8 @@ TEST(LaneChart, DrawsLanesForksExecsExitsAndLines) {
   EXPECT_THAT(svg, HasSubstr("fork: pid 100 -&gt; pid 101"));
   EXPECT_THAT(svg, HasSubstr("exec echo hi"));
   EXPECT_THAT(svg, HasSubstr("pid 100 exited with 0"));
-  EXPECT_THAT(svg, HasSubstr("#0 second"));
-  EXPECT_THAT(svg, HasSubstr("#1 first"));
+  EXPECT_THAT(svg, HasSubstr("#1 second"));
+  EXPECT_THAT(svg, HasSubstr("#2 first"));
 }
 
 TEST(LaneChart, HighlightsWhatEachViolatedRuleConcerns) {
@@ -82,7 +82,7 @@ TEST(LaneChart, HighlightsWhatEachViolatedRuleConcerns) {
   // The line with the wrong writer (by root, written by 101) and the broken order.
   EXPECT_THAT(rules, ::testing::Contains("line first by root"));
   EXPECT_THAT(svg, HasSubstr("<g class=\"row violated\" data-rule=\"line first by root"));
-  const size_t first = svg.find("#1 first"), row = svg.rfind("<g class=\"row", first);
+  const size_t first = svg.find("#2 first"), row = svg.rfind("<g class=\"row", first);
   EXPECT_THAT(svg.substr(row, first - row), HasSubstr("violated"));
   // Rules about lines are shown on their lines, not on the processes.
   EXPECT_THAT(svg, HasSubstr("<g class=\"lanehead\" data-pid=\"100\""));
@@ -168,7 +168,8 @@ TEST(Html, DetailsHoldTheChartAndTheViolationsWithTheirSpecLines) {
   EXPECT_THAT(html, HasSubstr("<div class=\"chart\"><svg"));
   EXPECT_THAT(html, HasSubstr("<li class=\"violation\" data-rule=\"order first &lt; second\"><span class=\"rule\">"
                               "violated: order first &lt; second</span> (t.spec:6)"));
-  EXPECT_THAT(html, HasSubstr("[pid 101] first\n"));
+  // Numbered as the text report numbers lines (from 1).
+  EXPECT_THAT(html, HasSubstr("#2 [pid 101] first\n"));
   EXPECT_THAT(html, HasSubstr("<pre>  violated: &lt;text report&gt;\n</pre>"));
 }
 
