@@ -172,12 +172,13 @@ check "... never raw" bash -c "! grep -qP '[\x01\x1b\xff]|<b>' '$tmp/ctl.html'"
 # --- Several implementations: a matrix, the worst cell's exit status, one
 # JUnit suite each, and an HTML report that matches the text.
 run --impl=cpython --impl=conformance/expected-fail/missing_join --scenario=process --runs=2 --html="$tmp/m.html" \
-    --junit="$tmp/m.xml"
+    --junit="$tmp/m.xml" --timeline="$tmp/m.json"
 check "several --impl: a FAIL anywhere exits 1" is $rc 1
 check "... each progress line names the implementation" has '^\[2/2\] conformance/expected-fail/missing_join/process +FAIL' "$out"
 check "... the matrix has a column per implementation" has '^scenario +cpython +conformance/expected-fail/missing_join$' "$out"
 check "... and a row per scenario with k/N runs passed" has '^process +PASS 2/2 +FAIL 0/2$' "$out"
 check "... JUnit has a testsuite per implementation" test "$(grep -c '<testsuite ' "$tmp/m.xml")" -eq 2
+check "... a timeline per implementation and scenario" test -s "$tmp/m.cpython.process.json" -a -s "$tmp/m.missing_join.process.json"
 check "the HTML matrix shows the same cells" bash -c "grep -q '>PASS 2/2</a></td><td class=\"cell FAIL\"' '$tmp/m.html' && grep -q '>FAIL 0/2</a></td>' '$tmp/m.html'"
 check "... highlights the broken order on the chart" grep -q '<g class="row violated" data-rule="order parent &lt; will_start &lt; run &lt; end' "$tmp/m.html"
 check "... lists the violation with its spec line" grep -q 'violated: order parent &lt; will_start &lt; run &lt; end</span> (conformance/scenarios/process.spec:[0-9]*)' "$tmp/m.html"
