@@ -323,7 +323,12 @@ int Main(int argc, char** argv) {
   run.trace = absl::GetFlag(FLAGS_trace);
   run.observer = observer;
   run.verbose = absl::GetFlag(FLAGS_verbose);
-  run.keep_observation = !to.timeline.empty() || !to.html.empty();
+  run.keep_observation = !to.timeline.empty();
+  // --html: each run's chart is drawn as it is judged, no observation kept.
+  suite::RunReports run_reports;
+  if (!to.html.empty()) {
+    run.on_judged = [&](int k, Result r, const Observation& obs, const Verdict& v) { run_reports.Add(k, run.runs, r, obs, v); };
+  }
   run.interrupted = &g_interrupted;
   run.perturb = perturb_seed != 0;
   run.perturb_seed = perturb_seed;
@@ -469,6 +474,7 @@ int Main(int argc, char** argv) {
       };
     }
     Outcome o = suite::RunScenario(*spec, program, UserDir(), user_env, run);
+    o.run_reports = run_reports.Take();
     Print(o, 1, 1, run.verbose, o.id);
     return Finish(One(program[0], std::move(o)), "conformance.spec", to, {});
   }
@@ -544,6 +550,7 @@ int Main(int argc, char** argv) {
           };
         }
         o = suite::RunScenario(*spec, {exe}, "", env, run);
+        o.run_reports = run_reports.Take();
       }
       if (auto it = expectations[i].find(id); it != expectations[i].end()) o.expected = it->second;
       Print(o, k, n, run.verbose, all.size() > 1 ? absl::StrCat(impl.impl, "/", id) : id);

@@ -45,6 +45,7 @@ details.outcome{border:1px solid #ccc;border-left-width:8px;border-radius:4px;ma
 details.outcome.PASS{border-left-color:#5b5}details.outcome.FAIL{border-left-color:#d44}
 details.outcome.UNRESOLVED{border-left-color:#d90}details.outcome.UNSUPPORTED{border-left-color:#999}
 details.outcome>summary{cursor:pointer;font-weight:600}
+details.run{margin:.4em 0 .4em 1em}details.run>summary{cursor:pointer}
 .badge{padding:0 .4em;border-radius:3px;font-family:monospace}
 pre{background:#f6f6f6;padding:.5em;overflow-x:auto;font-size:12px}
 .chart{overflow-x:auto;border:1px solid #eee;margin:.5em 0}
@@ -391,17 +392,48 @@ std::string Details(size_t col, const ImplOutcomes& impl, const Outcome& o, cons
     }
     absl::StrAppend(&out, o.runs.size() > 50 ? ", ..." : "", "</p>\n");
   }
-  if (o.observed) {
+  if (!o.run_reports.empty()) {
+    for (const std::string& r : o.run_reports) absl::StrAppend(&out, r);
+  } else if (o.observed) {
     absl::StrAppend(&out, "<p class=\"meta\">The chart and the report below are of ",
                     o.failed_runs() ? "the first failing run" : "the last run", ".</p>\n<div class=\"chart\">",
                     LaneChart(*o.observed, o.verdict ? &*o.verdict : nullptr, opt), "</div>\n");
+    if (o.verdict) absl::StrAppend(&out, Violations(*o.verdict));
   }
-  if (o.verdict) absl::StrAppend(&out, Violations(*o.verdict));
   if (!o.details.empty()) absl::StrAppend(&out, "<h4>Text report</h4>\n<pre>", HtmlText(o.details), "</pre>\n");
   return out + "</details>\n";
 }
 
 }  // namespace
+
+void RunReports::Add(int run, int runs, Result result, const Observation& obs, const Verdict& v) {
+  const bool failing = result != Result::kPass;
+  if (failing ? failing_ >= kFailing : passing_ >= kPassing) {
+    ++left_out_;
+    return;
+  }
+  const bool open = failing && failing_ == 0;
+  ++(failing ? failing_ : passing_);
+  const char* name = ResultName(result);
+  std::string why = !v.violations.empty() ? absl::StrCat("violated: ", v.violations[0].rule)
+                    : result == Result::kUnresolved ? (v.unresolved.empty() ? v.incomplete : v.unresolved)
+                                                    : "";
+  if (v.violations.size() > 1) absl::StrAppend(&why, " and ", v.violations.size() - 1, " more");
+  sections_.push_back(absl::StrCat("<details class=\"run ", name, "\"", open ? " open" : "", "><summary>run ", run, " of ",
+                                   runs, ": <span class=\"badge ", name, "\">", name, "</span> ",
+                                   HtmlText(ShowText(why, 300)), "</summary>\n<div class=\"chart\">",
+                                   LaneChart(obs, &v, options_), "</div>\n", Violations(v), "</details>\n"));
+}
+
+std::vector<std::string> RunReports::Take() {
+  std::vector<std::string> out = std::move(sections_);
+  if (left_out_ > 0) {
+    out.push_back(absl::StrCat("<p class=\"meta\">", left_out_, " more runs not charted (the first ", kFailing,
+                               " failing and ", kPassing, " passing ones are).</p>\n"));
+  }
+  *this = RunReports(std::move(options_));
+  return out;
+}
 
 std::string HtmlReport(const std::vector<ImplOutcomes>& impls, const HtmlOptions& opt) {
   std::string out = absl::StrCat(

@@ -10,11 +10,10 @@
 //
 // The page holds the matrix of matrix.h (one row per scenario, one column
 // per implementation; each cell coloured by its result and linked to its
-// details), then per cell the details: every run's result, a lane chart of
-// the reported run (the first failing run, else the last: the run the text
-// report details), its violations with the spec's file:line and the lines
-// concerned, and the text report itself. Passing cells are collapsed
-// (<details>).
+// details), then per cell the details: every run's result, per run a lane
+// chart and its violations with the spec's file:line and the lines concerned
+// (RunReports; or, without them, of the run the text report details), and
+// the text report itself. Passing cells and runs are collapsed (<details>).
 //
 // The lane chart is drawn from the Observation (the same one the timeline
 // JSON is written from) and the checker's Verdict: one vertical lane per
@@ -44,6 +43,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -73,6 +73,26 @@ std::string HtmlText(absl::string_view s);
 // The lane chart (an <svg> element) of one run. `verdict` may be null (no
 // highlighting, lines reassembled from `obs`).
 std::string LaneChart(const Observation& obs, const Verdict* verdict, const HtmlOptions& options);
+
+// The sections of one scenario's runs, for its details (Outcome::run_reports),
+// made as each run is judged (RunOptions::on_judged) so that no observation
+// need be kept. Bounded: the first `kFailing` failing or unresolved runs and
+// the first `kPassing` passing ones get a chart (the first failing one shown
+// open, the others collapsed); the others are only counted.
+class RunReports {
+ public:
+  static constexpr int kFailing = 5;
+  static constexpr int kPassing = 2;
+  explicit RunReports(HtmlOptions options = {}) : options_(std::move(options)) {}
+  void Add(int run, int runs, Result result, const Observation& obs, const Verdict& verdict);
+  // The sections so far, and a line for the runs left out; starts afresh.
+  std::vector<std::string> Take();
+
+ private:
+  HtmlOptions options_;
+  std::vector<std::string> sections_;
+  int failing_ = 0, passing_ = 0, left_out_ = 0;
+};
 
 // The whole page.
 std::string HtmlReport(const std::vector<ImplOutcomes>& impls, const HtmlOptions& options);

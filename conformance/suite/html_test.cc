@@ -173,6 +173,33 @@ TEST(Html, DetailsHoldTheChartAndTheViolationsWithTheirSpecLines) {
   EXPECT_THAT(html, HasSubstr("<pre>  violated: &lt;text report&gt;\n</pre>"));
 }
 
+TEST(RunReports, ChartsTheFirstRunsOfEachKindAndCountsTheRest) {
+  const Observation obs = ForkAndWrongWriter();
+  const Verdict failed = Check(SpecOf(kSpec), obs, {});
+  const Verdict passed = Check(SpecOf("spec 3\nscenario t\nprocess root is root\nline a by root \"second\"\n"
+                                      "line b \"first\"\n"),
+                               obs, {});
+  ASSERT_TRUE(passed.pass());
+  RunReports reports;
+  for (int i = 1; i <= 15; ++i) {
+    const bool fail = i % 3 != 0;
+    reports.Add(i, 15, fail ? Result::kFail : Result::kPass, obs, fail ? failed : passed);
+  }
+  const std::vector<std::string> sections = reports.Take();
+  ASSERT_EQ(sections.size(), RunReports::kFailing + RunReports::kPassing + 1u);
+  EXPECT_THAT(sections[0], HasSubstr("<details class=\"run FAIL\" open><summary>run 1 of 15: "));
+  EXPECT_THAT(sections[0], HasSubstr("violated: line first by root and 1 more</summary>"));
+  EXPECT_THAT(sections[0], HasSubstr("<li class=\"violation\""));
+  EXPECT_THAT(sections[1], HasSubstr("<details class=\"run FAIL\"><summary>run 2 of 15"));
+  EXPECT_THAT(sections[2], HasSubstr("<details class=\"run PASS\"><summary>run 3 of 15"));
+  EXPECT_EQ(sections.back(), "<p class=\"meta\">8 more runs not charted (the first 5 failing and 2 passing ones are).</p>\n");
+  EXPECT_TRUE(reports.Take().empty());  // Starts afresh.
+  // In the page, the runs' sections replace the single chart.
+  Outcome o = OutcomeOf("t", Result::kFail, 0, 1);
+  o.run_reports = {"<details class=\"run FAIL\">RUN</details>\n"};
+  EXPECT_THAT(HtmlReport({{"mp", "/d", {o}}}, {}), HasSubstr("RUN</details>"));
+}
+
 TEST(WriteHtmlReport, SaysWhyItCannotWrite) {
   absl::Status s = WriteHtmlReport("x", "/nonexistent/dir/r.html");
   EXPECT_FALSE(s.ok());

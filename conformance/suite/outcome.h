@@ -62,6 +62,8 @@ struct Outcome {
   // for (--timeline, --html: RunOptions::keep_observation).
   std::optional<Observation> observed;
   std::optional<Verdict> verdict;
+  // The HTML section of each run charted (--html: html.h's RunReports).
+  std::vector<std::string> run_reports;
   Expectation expected;
 
   int failed_runs() const;

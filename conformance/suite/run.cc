@@ -145,6 +145,10 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
     }
     const std::string incomplete = Incomplete(*obs);
     Verdict v = Check(spec, *obs, {});
+    if (opt.on_judged) {
+      const bool unresolved = v.result == Verdict::kUnresolved || (!incomplete.empty() && v.pass());
+      opt.on_judged(i, unresolved ? Result::kUnresolved : v.pass() ? Result::kPass : Result::kFail, *obs, v);
+    }
     if (v.result == Verdict::kUnresolved || (!incomplete.empty() && v.pass())) {
       const std::string why = v.result == Verdict::kUnresolved ? v.unresolved : incomplete;
       o.runs.push_back({Result::kUnresolved, why, seed});
