@@ -1,9 +1,12 @@
 // The conformance suite's command line (conformance/INTERPRETING.md). Flags
 // are Abseil flags; `conformance --help` lists them with the exit statuses.
 //
-//   conformance [--impl=NAME|DIR] [--scenario=ID]... [--runs=N] [options]
+//   conformance [--impl=NAME|DIR]... [--scenario=ID]... [--runs=N] [options]
 //   conformance --spec=FILE [options] -- PROGRAM ARGS...
 //   conformance --transcript=FILE (--scenario=ID | --spec=FILE)
+//
+// Several --impl give a matrix of results (suite/matrix.h); --html=FILE
+// writes the HTML report (suite/html.h) in every mode but --list.
 //   conformance --list [--impl=NAME|DIR]
 //
 // Every flag a mode does not use is refused with a message, never ignored.
