@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -76,15 +77,18 @@ std::string Clip(absl::string_view s, size_t max) {
   return absl::StrCat(s.substr(0, n), "...");
 }
 
-// One row of a chart.
+// One row of a chart. Small, pointing into the observation: a run can have
+// a million events, of which a few hundred are drawn and get a label.
 struct Event {
   enum Kind { kFork, kExec, kLine, kExit };  // Their order at equal times.
   absl::Duration at;
   Kind kind = kLine;
   pid_t pid = 0;    // The lane: the process (the forker for a fork).
   pid_t child = 0;  // A fork's child.
-  std::string label;
-  std::vector<std::string> rules;  // Violated rules it concerns.
+  const ProcessRecord* process = nullptr;  // Exec, exit.
+  const ExecRecord* exec = nullptr;
+  const Line* line = nullptr;
+  const std::vector<std::string>* rules = nullptr;  // Violated rules it concerns, or null.
 };
 
 struct Lanes {
@@ -123,6 +127,17 @@ std::string ExitLabel(const ProcessRecord& p) {
   return p.killed_by_runner ? absl::StrCat("killed by the runner (", s, ")") : s;
 }
 
+// The text beside a drawn event.
+std::string Label(const Event& e, size_t max_text) {
+  switch (e.kind) {
+    case Event::kFork: return absl::StrCat("fork: pid ", e.pid, " -> pid ", e.child);
+    case Event::kExec: return Clip(ExecLabel(*e.exec), max_text);
+    case Event::kLine: return absl::StrCat("#", e.line->seq + 1, " ", Clip(e.line->text, max_text));
+    case Event::kExit: return absl::StrCat("pid ", e.pid, " ", ExitLabel(*e.process));
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string HtmlText(absl::string_view s) { return XmlText(s); }
@@ -132,10 +147,14 @@ std::string LaneChart(const Observation& obs, const Verdict* v, const HtmlOption
   std::map<pid_t, std::vector<std::string>> names;
   std::map<int, std::vector<std::string>> line_rules;  // Line seq -> rules.
   std::map<pid_t, std::vector<std::string>> pid_rules;
+  std::set<pid_t> writers;  // Of the lines violations concern.
   if (v != nullptr) {
     for (const auto& [name, pid] : v->pids) names[static_cast<pid_t>(pid)].push_back(name);
     for (const Violation& r : v->violations) {
-      for (const Line& l : r.lines) line_rules[l.seq].push_back(r.rule);
+      for (const Line& l : r.lines) {
+        line_rules[l.seq].push_back(r.rule);
+        writers.insert(l.pid);
+      }
       // A rule about lines is shown on its lines; one about processes (exit,
       // exited, process, no-leftovers) on the processes it names, or whose
       // pids its message gives.
@@ -169,11 +188,7 @@ std::string LaneChart(const Observation& obs, const Verdict* v, const HtmlOption
   if (!all.empty()) choose(all[0]);
   for (const auto& [pid, unused] : names) choose(pid);
   for (const auto& [pid, unused] : pid_rules) choose(pid);
-  for (const auto& [seq, unused] : line_rules) {
-    for (const Line& l : lines) {
-      if (l.seq == seq) choose(l.pid);
-    }
-  }
+  for (pid_t pid : writers) choose(pid);
   for (pid_t pid : all) choose(pid);
   Lanes lanes;
   for (pid_t pid : all) {
@@ -188,24 +203,29 @@ std::string LaneChart(const Observation& obs, const Verdict* v, const HtmlOption
   // The events, in time order (forks before execs before lines before exits
   // at equal times: the order in which they can happen).
   std::vector<Event> events;
+  events.reserve(obs.processes.size() * 2 + lines.size());
   for (const ProcessRecord& p : obs.processes) {
-    if (p.forked_by != 0) {
-      events.push_back({p.started, Event::kFork, p.forked_by, p.pid, absl::StrCat("fork: pid ", p.forked_by, " -> pid ", p.pid), {}});
-    }
-    for (const ExecRecord& e : p.execs) {
-      events.push_back({e.at, Event::kExec, p.pid, 0, Clip(ExecLabel(e), opt.max_text), {}});
-    }
+    if (p.forked_by != 0) events.push_back({p.started, Event::kFork, p.forked_by, p.pid, &p});
+    for (const ExecRecord& e : p.execs) events.push_back({e.at, Event::kExec, p.pid, 0, &p, &e});
     if (p.ended) {
-      events.push_back({*p.ended, Event::kExit, p.pid, 0, absl::StrCat("pid ", p.pid, " ", ExitLabel(p)), {}});
-      if (auto it = pid_rules.find(p.pid); it != pid_rules.end()) events.back().rules = it->second;
+      events.push_back({*p.ended, Event::kExit, p.pid, 0, &p});
+      if (auto it = pid_rules.find(p.pid); it != pid_rules.end()) events.back().rules = &it->second;
     }
   }
   for (const Line& l : lines) {
-    events.push_back({l.at, Event::kLine, l.pid, 0, absl::StrCat("#", l.seq + 1, " ", Clip(l.text, opt.max_text)), {}});
-    if (auto it = line_rules.find(l.seq); it != line_rules.end()) events.back().rules = it->second;
+    events.push_back({l.at, Event::kLine, l.pid, 0, nullptr, nullptr, &l});
+    if (auto it = line_rules.find(l.seq); it != line_rules.end()) events.back().rules = &it->second;
   }
-  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
-    return a.at != b.at ? a.at < b.at : a.kind < b.kind;
+  // Not stable_sort: its buffer would double the memory of a million lines.
+  // Ties keep the observation's order (the objects' addresses in its vectors).
+  auto object = [](const Event& e) -> const void* {
+    return e.line != nullptr ? static_cast<const void*>(e.line)
+           : e.exec != nullptr ? static_cast<const void*>(e.exec) : static_cast<const void*>(e.process);
+  };
+  std::sort(events.begin(), events.end(), [&](const Event& a, const Event& b) {
+    if (a.at != b.at) return a.at < b.at;
+    if (a.kind != b.kind) return a.kind < b.kind;
+    return std::less<const void*>()(object(a), object(b));
   });
 
   // Which rows are drawn: the first max_events, then highlighted ones; a gap
@@ -213,13 +233,14 @@ std::string LaneChart(const Observation& obs, const Verdict* v, const HtmlOption
   struct Row {
     const Event* e = nullptr;  // Null: a gap of `skipped` events.
     size_t skipped = 0;
+    std::string label;
   };
   std::vector<Row> rows;
   size_t highlighted = 0, left_out = 0;
   for (size_t i = 0; i < events.size(); ++i) {
-    const bool keep = i < opt.max_events || (!events[i].rules.empty() && highlighted++ < kMaxHighlightedRows);
+    const bool keep = i < opt.max_events || (events[i].rules != nullptr && highlighted++ < kMaxHighlightedRows);
     if (keep) {
-      rows.push_back({&events[i], 0});
+      rows.push_back({&events[i], 0, Label(events[i], opt.max_text)});
     } else {
       ++left_out;
       if (rows.empty() || rows.back().e != nullptr) rows.push_back({});
@@ -233,7 +254,7 @@ std::string LaneChart(const Observation& obs, const Verdict* v, const HtmlOption
   const int label_x = kTimeWidth;
   size_t widest = 32;
   for (const Row& r : rows) {
-    if (r.e != nullptr) widest = std::max(widest, r.e->label.size() + (r.e->rules.empty() ? 0 : r.e->rules[0].size() + 14));
+    if (r.e != nullptr) widest = std::max(widest, r.label.size() + (r.e->rules == nullptr ? 0 : (*r.e->rules)[0].size() + 14));
   }
   const int lanes_x = label_x + static_cast<int>(std::min(widest, kLabelChars)) * kCharWidth + 16;
   const int width = lanes_x + static_cast<int>(ncols) * kLaneWidth + 10;
@@ -303,10 +324,11 @@ std::string LaneChart(const Observation& obs, const Verdict* v, const HtmlOption
       continue;
     }
     const Event& e = *rows[i].e;
-    const std::string rules = absl::StrJoin(e.rules, "; ");
-    absl::StrAppend(&svg, "<g class=\"row", e.rules.empty() ? "" : " violated", "\"",
-                    e.rules.empty() ? "" : absl::StrCat(" data-rule=\"", HtmlText(rules), "\""), ">");
-    if (!e.rules.empty()) {
+    const bool violated = e.rules != nullptr;
+    const std::string rules = violated ? absl::StrJoin(*e.rules, "; ") : "";
+    absl::StrAppend(&svg, "<g class=\"row", violated ? " violated" : "", "\"",
+                    violated ? absl::StrCat(" data-rule=\"", HtmlText(rules), "\"") : "", ">");
+    if (violated) {
       absl::StrAppendFormat(&svg, "<rect class=\"hl\" x=\"0\" y=\"%d\" width=\"%d\" height=\"%d\"/>", top, width, kRowHeight);
     }
     absl::StrAppendFormat(&svg, "<text class=\"t\" x=\"4\" y=\"%d\">%s</text>", y + 4, Ms(e.at));
@@ -330,8 +352,8 @@ std::string LaneChart(const Observation& obs, const Verdict* v, const HtmlOption
         absl::StrAppendFormat(&svg, "<rect class=\"exit\" x=\"%d\" y=\"%d\" width=\"10\" height=\"10\"/>", x - 5, y - 5);
         break;
     }
-    std::string label = ShowText(e.label, opt.max_text + 40);
-    if (!e.rules.empty()) absl::StrAppend(&label, "  \xe2\x9a\xa0 violated: ", Clip(rules, 300));
+    std::string label = ShowText(rows[i].label, opt.max_text + 40);
+    if (violated) absl::StrAppend(&label, "  \xe2\x9a\xa0 violated: ", Clip(rules, 300));
     absl::StrAppendFormat(&svg, "<text class=\"label\" x=\"%d\" y=\"%d\"><title>%s</title>%s</text></g>\n", label_x, y + 4,
                           HtmlText(label), HtmlText(Clip(label, kLabelChars)));
   }
