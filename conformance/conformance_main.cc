@@ -52,7 +52,7 @@ ABSL_FLAG(std::vector<std::string>, scenario, {}, "A scenario to run (repeatable
 ABSL_FLAG(int, runs, 1, "Runs of each scenario; a scenario FAILs if any run fails.");
 ABSL_FLAG(std::string, junit, "", "Write JUnit XML to FILE.");
 ABSL_FLAG(std::string, timeline, "", "Write each scenario's timeline (Chrome trace JSON) to FILE (FILE.ID.json when several; FILE.IMPL.ID.json with several --impl).");
-ABSL_FLAG(std::string, html, "", "Write a self-contained HTML report to FILE: the matrix, and per scenario a lane chart of the run reported.");
+ABSL_FLAG(std::string, html, "", "Write a self-contained HTML report to FILE: the matrix, and per scenario a lane chart of each run (the first few of each result).");
 ABSL_FLAG(std::string, timeout, "60", "Seconds a run may take (a positive number), or none.");
 ABSL_FLAG(std::string, observer, "auto", "auto (BPF where it loads, else ptrace), bpf or ptrace.");
 ABSL_FLAG(bool, trace, true, "Observe the processes (--no-trace: text-only checks).");
