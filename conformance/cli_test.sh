@@ -69,6 +69,7 @@ check "a program not on PATH is UNRESOLVED (3)" bash -c "[[ $rc -eq 3 ]] && grep
 for args in "--bogus" "--runs=0" "--runs=abc" "--timeout=0" "--timeout=-1" "--timeout=inf" "--timeout=nan" \
             "--timeout=1e300" "--observer=strace" "--stdio=tty" "--allow=everything" "--scenario=nosuch" \
             "--scenario=" "--impl=" "--spec=" "--junit=" "--impl=/nonexistent" "--junit=/nonexistent/dir/x.xml" \
+            "--html=" "--html=/nonexistent/dir/x.html" "--html" "--impl=mp --impl=mp" "--impl=mp --impl=/nonexistent" \
             "--transcript=conformance/transcripts/fork.txt" "--runs 5" "positional"; do
   # shellcheck disable=SC2086
   run $args
@@ -80,6 +81,12 @@ run --timeout=inf
 check "--timeout says what it takes" has "positive number of seconds .* or none" "$out"
 run --junit=/nonexistent/dir/x.xml
 check "--junit that cannot be written fails before running" has "junit=/nonexistent/dir/x.xml: No such file or directory" "$out"
+run --html=/nonexistent/dir/x.html
+check "--html that cannot be written fails before running" has "html=/nonexistent/dir/x.html: No such file or directory" "$out"
+run --html=
+check "an empty --html is named" has "\-\-html= is empty" "$out"
+run --impl=mp --impl=/nonexistent
+check "a bad second --impl is named before anything runs" bash -c "grep -q '/nonexistent is not a directory' <<<\"\$0\" && ! grep -q 'PASS' <<<\"\$0\"" "$out"
 # Flags a mode does not use are refused, never ignored.
 for args in "--spec=$tmp/hello.spec --impl=cpython -- /bin/echo hello" \
             "--spec=$tmp/hello.spec --scenario=fork -- /bin/echo hello" \
@@ -91,6 +98,7 @@ for args in "--spec=$tmp/hello.spec --impl=cpython -- /bin/echo hello" \
             "--impl=cpython -- /bin/echo hello" \
             "--no-trace --observer=bpf" \
             "--list --runs=3" \
+            "--list --html=$tmp/list.html" \
             "--spec=$tmp/hello.spec"; do
   # shellcheck disable=SC2086
   run $args
@@ -116,6 +124,10 @@ run --spec="$tmp/hello.spec" -- /bin/echo goodbye
 check "--spec FAILs a different output" is $rc 1
 run --spec="$tmp/hello.spec" --timeline="$tmp/spec.json" -- /bin/echo hello
 check "--timeline works with --spec" bash -c "[[ $rc -eq 0 ]] && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' '$tmp/spec.json'"
+run --spec="$tmp/hello.spec" --html="$tmp/spec.html" -- /bin/echo hello
+check "--html works with --spec" bash -c "[[ $rc -eq 0 ]] && grep -q '>PASS 1/1</a></td>' '$tmp/spec.html' && grep -q '<svg' '$tmp/spec.html'"
+run --transcript=conformance/transcripts/fork.txt --scenario=fork --html="$tmp/transcript.html"
+check "--html works with --transcript" bash -c "[[ $rc -eq 0 ]] && grep -q '>PASS 1/1</a></td>' '$tmp/transcript.html' && grep -q 'text only' '$tmp/transcript.html'"
 printf 'hello\n' > "$tmp/hello.txt"
 run --transcript="$tmp/hello.txt" --spec="$tmp/hello.spec"
 check "--transcript with --spec judges a transcript against one's own spec" bash -c "[[ $rc -eq 0 ]] && grep -q 'PASS' <<<\"\$0\"" "$out"
@@ -139,6 +151,9 @@ run --timeout=none --spec="$tmp/exit1.spec" -- /bin/sh -c 'echo hello; yes | hea
 check "a million unexpected lines FAIL without crashing" bash -c "[[ $rc -eq 1 ]] && grep -q '1000000 unexpected lines' <<<\"\$0\""  "$out"
 check "... with a bounded report" test "$(wc -c <<<"$out")" -lt 20000
 check "... naming block buffering on a pipe as the likely cause" has 'likely cause: stdout was a pipe' "$out"
+run --timeout=none --spec="$tmp/exit1.spec" --html="$tmp/million.html" -- /bin/sh -c 'echo hello; yes | head -n 1000000; exit 1'
+check "... and an HTML report under 1 MB" test "$(wc -c <"$tmp/million.html")" -lt 1000000
+check "... that says what it left out" grep -q 'events not shown' "$tmp/million.html"
 # No run timeout: under TSan on a loaded machine the 100 MB take over 60 s,
 # and a run cut short by the timeout never reaches the cap this tests.
 /usr/bin/time -f '%M' -o "$tmp/rss" "$cli" --timeout=none --spec="$tmp/exit1.spec" -- /bin/sh -c 'head -c 100000000 /dev/zero | tr "\0" "x" | fold -w 1000' >"$tmp/big.txt" 2>&1
@@ -160,6 +175,30 @@ check "control bytes are escaped in the report" has 'he\\x1b\[31mRED\\x01\\xff' 
 check "... never raw" hasnt $'\033' "$out"
 check "a trailing \\r is visible" has 'hello\\r' "$out"
 check "the JUnit XML is well formed" python3 -c 'import sys, xml.etree.ElementTree as E; E.parse(sys.argv[1])' "$tmp/ctl.xml"
+run --spec="$tmp/hello.spec" --html="$tmp/ctl.html" -- printf 'he\033[31mRED\001\377<b>\nhello\r\n'
+check "control bytes and markup are escaped in the HTML" grep -qF 'he\x1b[31mRED\x01\xff&lt;b&gt;' "$tmp/ctl.html"
+check "... never raw" bash -c "! grep -qP '[\x01\x1b\xff]|<b>' '$tmp/ctl.html'"
+
+# --- Several implementations: a matrix, the worst cell's exit status, one
+# JUnit suite each, and an HTML report that matches the text.
+run --impl=cpython --impl=conformance/expected-fail/missing_join --scenario=process --runs=2 --html="$tmp/m.html" \
+    --junit="$tmp/m.xml" --timeline="$tmp/m.json"
+check "several --impl: a FAIL anywhere exits 1" is $rc 1
+check "... each progress line names the implementation" has '^\[2/2\] conformance/expected-fail/missing_join/process +FAIL' "$out"
+check "... the matrix has a column per implementation" has '^scenario +cpython +conformance/expected-fail/missing_join$' "$out"
+check "... and a row per scenario with k/N runs passed" has '^process +PASS 2/2 +FAIL 0/2$' "$out"
+check "... JUnit has a testsuite per implementation" test "$(grep -c '<testsuite ' "$tmp/m.xml")" -eq 2
+check "... a timeline per implementation and scenario" test -s "$tmp/m.cpython.process.json" -a -s "$tmp/m.missing_join.process.json"
+check "the HTML matrix shows the same cells" bash -c "grep -q '>PASS 2/2</a></td><td class=\"cell FAIL\"' '$tmp/m.html' && grep -q '>FAIL 0/2</a></td>' '$tmp/m.html'"
+check "... highlights the broken order on the chart" grep -q '<g class="row violated" data-rule="order parent &lt; will_start &lt; run &lt; end' "$tmp/m.html"
+check "... lists the violation with its spec line" grep -q 'violated: order parent &lt; will_start &lt; run &lt; end</span> (conformance/scenarios/process.spec:[0-9]*)' "$tmp/m.html"
+check "... and needs nothing from outside" bash -c "! grep -qiE '<script|<link|<img|src=|url\\(' '$tmp/m.html'"
+mkdir -p "$tmp/none"
+run --impl=cpython --impl="$tmp/none" --scenario=fork
+check "several --impl: PASS and UNSUPPORTED exit 3" is $rc 3
+check "... shown in the matrix" has '^fork +PASS 1/1 +UNSUPPORTED$' "$out"
+run --impl=cpython --impl="$tmp/none" --scenario=fork --allow=unsupported
+check "... and 0 with --allow=unsupported" is $rc 0
 
 # --- Expectations (DIR/expectations, as WPT's metadata).
 mkdir -p "$tmp/expect"

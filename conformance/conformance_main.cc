@@ -1,9 +1,12 @@
 // The conformance suite's command line (conformance/INTERPRETING.md). Flags
 // are Abseil flags; `conformance --help` lists them with the exit statuses.
 //
-//   conformance [--impl=NAME|DIR] [--scenario=ID]... [--runs=N] [options]
+//   conformance [--impl=NAME|DIR]... [--scenario=ID]... [--runs=N] [options]
 //   conformance --spec=FILE [options] -- PROGRAM ARGS...
 //   conformance --transcript=FILE (--scenario=ID | --spec=FILE)
+//
+// Several --impl give a matrix of results (suite/matrix.h); --html=FILE
+// writes the HTML report (suite/html.h) in every mode but --list.
 //   conformance --list [--impl=NAME|DIR]
 //
 // Every flag a mode does not use is refused with a message, never ignored.
@@ -32,20 +35,24 @@
 #include "absl/time/time.h"
 #include "conformance/checker/checker.h"
 #include "conformance/checker/lines.h"
+#include "conformance/flag_parse.h"
 #include "conformance/runner/timeline.h"
 #include "conformance/runner/tracer.h"
 #include "conformance/spec/parse.h"
 #include "conformance/suite/discovery.h"
 #include "conformance/suite/expectations.h"
+#include "conformance/suite/html.h"
 #include "conformance/suite/junit.h"
+#include "conformance/suite/matrix.h"
 #include "conformance/suite/outcome.h"
 #include "conformance/suite/run.h"
 
-ABSL_FLAG(std::vector<std::string>, impl, {}, "The implementation: a built-in NAME (mp, cpython, ...) or a DIR with one program per scenario. Default: mp.");
+ABSL_FLAG(std::vector<std::string>, impl, {}, "The implementation: a built-in NAME (mp, cpython, ...) or a DIR with one program per scenario; repeat it to compare several (a matrix). Default: mp.");
 ABSL_FLAG(std::vector<std::string>, scenario, {}, "A scenario to run (repeatable); default: all (see --list).");
 ABSL_FLAG(int, runs, 1, "Runs of each scenario; a scenario FAILs if any run fails.");
 ABSL_FLAG(std::string, junit, "", "Write JUnit XML to FILE.");
-ABSL_FLAG(std::string, timeline, "", "Write each scenario's timeline (Chrome trace JSON) to FILE (FILE.ID.json when several).");
+ABSL_FLAG(std::string, timeline, "", "Write each scenario's timeline (Chrome trace JSON) to FILE (FILE.ID.json when several; FILE.IMPL.ID.json with several --impl).");
+ABSL_FLAG(std::string, html, "", "Write a self-contained HTML report to FILE: the matrix, and per scenario a lane chart of each run (the first few of each result).");
 ABSL_FLAG(std::string, timeout, "60", "Seconds a run may take (a positive number), or none.");
 ABSL_FLAG(std::string, observer, "auto", "auto (BPF where it loads, else ptrace), bpf or ptrace.");
 ABSL_FLAG(bool, trace, true, "Observe the processes (--no-trace: text-only checks).");
@@ -66,13 +73,14 @@ using suite::Outcome;
 using suite::Result;
 
 constexpr char kUsage[] =
-    "usage: conformance [--impl=NAME|DIR] [--scenario=ID]... [--runs=N] [options]\n"
+    "usage: conformance [--impl=NAME|DIR]... [--scenario=ID]... [--runs=N] [options]\n"
     "       conformance --spec=FILE [options] -- PROGRAM ARGS...\n"
-    "       conformance --transcript=FILE (--scenario=ID | --spec=FILE) [--junit=FILE] [--verbose]\n"
+    "       conformance --transcript=FILE (--scenario=ID | --spec=FILE) [--junit=FILE] [--html=FILE] [--verbose]\n"
     "       conformance --list [--impl=NAME|DIR]\n";
 
 constexpr char kExitStatuses[] =
     "exit status:\n"
+    "  (with several --impl: the worst over every implementation's scenarios)\n"
     "  0    every scenario met its expectation (PASS, or what DIR/expectations allows)\n"
     "  1    a scenario FAILed, or PASSed where the expectations say it fails\n"
     "  2    bad usage: flags, a spec or an expectations file; nothing was run\n"
@@ -101,86 +109,6 @@ void Help() {
               << "\n";
   }
   std::cout << "\n" << kExitStatuses;
-}
-
-// Parses argv into the flags above: --name=value, --name (a bool), --noname
-// and --no-name (a bool false). --impl and --scenario may repeat. Stops at
-// `--`, whose arguments go to *program. Returns the flags given, or why not.
-absl::StatusOr<std::set<std::string>> ParseFlags(int argc, char** argv, std::vector<std::string>* program, bool* help) {
-  std::set<std::string> given;
-  std::map<std::string, std::vector<std::string>> lists;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "--") {
-      program->assign(argv + i + 1, argv + argc);
-      break;
-    }
-    if (a == "--help" || a == "-h") {
-      *help = true;
-      continue;
-    }
-    if (!absl::StartsWith(a, "--") || a.size() == 2) {
-      return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", a, "' (a program goes after --)"));
-    }
-    std::string name = a.substr(2), value;
-    const size_t eq = name.find('=');
-    const bool has_value = eq != std::string::npos;
-    if (has_value) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    }
-    std::replace(name.begin(), name.end(), '-', '_');
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    if (flag == nullptr && !has_value && absl::StartsWith(name, "no")) {
-      std::string positive = name.substr(absl::StartsWith(name, "no_") ? 3 : 2);
-      if (absl::CommandLineFlag* f = absl::FindCommandLineFlag(positive); f != nullptr && f->IsOfType<bool>()) {
-        flag = f;
-        name = positive;
-        value = "false";
-      }
-    } else if (flag != nullptr && flag->IsOfType<bool>() && !has_value) {
-      value = "true";
-    } else if (name == "perturb" && !has_value) {
-      value = "random";  // --perturb alone: a seed of its own.
-    }
-    if (flag == nullptr || !absl::StrContains(flag->Filename(), "conformance_main")) {
-      return absl::InvalidArgumentError(absl::StrCat("unknown flag '", a, "'"));
-    }
-    if (!flag->IsOfType<bool>() && !has_value && name != "perturb") {
-      return absl::InvalidArgumentError(absl::StrCat("--", name, " needs a value: --", name, "=VALUE"));
-    }
-    if (flag->IsOfType<std::vector<std::string>>()) {
-      if (value.empty()) return absl::InvalidArgumentError(absl::StrCat("--", name, "= is empty"));
-      lists[name].push_back(value);
-      given.insert(name);
-      continue;
-    }
-    if (given.count(name)) return absl::InvalidArgumentError(absl::StrCat("--", name, " is given twice"));
-    std::string error;
-    if (!flag->ParseFrom(value, &error)) {
-      return absl::InvalidArgumentError(absl::StrCat("bad --", name, "='", value, "': ", error));
-    }
-    given.insert(name);
-  }
-  for (const auto& [name, values] : lists) {
-    std::string error;
-    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    if (!flag->ParseFrom(absl::StrJoin(values, ","), &error)) {
-      return absl::InvalidArgumentError(absl::StrCat("bad --", name, ": ", error));
-    }
-    for (const std::string& v : values) {
-      if (absl::StrContains(v, ",")) return absl::InvalidArgumentError(absl::StrCat("--", name, "='", v, "': one value per flag"));
-    }
-  }
-  return given;
-}
-
-// Refuses the flags of `given` that mode `mode` does not use.
-absl::Status OnlyFlags(const std::set<std::string>& given, const std::set<std::string>& allowed, const char* mode) {
-  for (const std::string& f : given) {
-    if (!allowed.count(f)) return absl::InvalidArgumentError(absl::StrCat("--", f, " has no meaning ", mode));
-  }
-  return absl::OkStatus();
 }
 
 std::string UserDir() {
@@ -230,43 +158,74 @@ std::string ObserverLine(bool trace, Observer observer) {
   return absl::StrCat("ptrace (no BPF here: ", bpf.message(), ")");
 }
 
-// Prints a scenario's line (and its report, unless it passed quietly).
-void Print(const Outcome& o, size_t k, size_t n, bool verbose) {
+// Prints a scenario's line (and its report, unless it passed quietly),
+// naming it `label` (the scenario, or IMPL/ID with several --impl).
+void Print(const Outcome& o, size_t k, size_t n, bool verbose, const std::string& label) {
   std::string expect;
   if (o.unexpected() && o.expected.results != std::set<Result>{Result::kPass}) expect = "  (unexpected)";
   if (!o.unexpected() && o.result != Result::kPass) expect = "  (expected)";
-  std::printf("%s[%zu/%zu] %-24s %-11s %s (%.1f s)%s\n", isatty(1) ? "\r\033[K" : "", k, n, o.id.c_str(),
+  std::printf("%s[%zu/%zu] %-24s %-11s %s (%.1f s)%s\n", isatty(1) ? "\r\033[K" : "", k, n, SafeText(label).c_str(),
               suite::ResultName(o.result), SafeText(o.summary.substr(0, 600)).c_str(), o.seconds, expect.c_str());
   if (o.result != Result::kPass || verbose) std::printf("%s", o.details.c_str());
   std::fflush(stdout);
 }
 
-// Writes what was asked for at the end (or at an interruption).
-int Finish(const std::vector<Outcome>& outs, const std::string& junit, const std::string& suite_name,
-           const std::string& timeline, const suite::ExitPolicy& policy) {
-  int code = suite::ExitCode(outs, policy);
-  if (!junit.empty()) {
-    std::ofstream out(junit);
-    out << suite::JUnitXml(suite_name, outs);
+// What to write at the end (or at an interruption), besides the text.
+struct Outputs {
+  std::string junit, timeline, html;
+  std::vector<std::string> header;  // The HTML report's, under its title.
+};
+
+// Writes what was asked for at the end (or at an interruption). The exit
+// status is the worst over all implementations' scenarios.
+int Finish(const std::vector<suite::ImplOutcomes>& all, const std::string& suite_name, const Outputs& to,
+           const suite::ExitPolicy& policy) {
+  std::vector<suite::Outcome> flat;  // ExitCode's input, without the observations.
+  for (const suite::ImplOutcomes& impl : all) {
+    for (const Outcome& o : impl.outcomes) {
+      flat.push_back({.id = o.id, .result = o.result, .expected = o.expected});
+    }
+  }
+  int code = suite::ExitCode(flat, policy);
+  if (!to.junit.empty()) {
+    std::vector<std::pair<std::string, const std::vector<Outcome>*>> suites;
+    for (const suite::ImplOutcomes& impl : all) {
+      suites.emplace_back(all.size() == 1 ? suite_name : absl::StrCat(suite_name, ".", impl.impl), &impl.outcomes);
+    }
+    std::ofstream out(to.junit);
+    out << suite::JUnitXml(suites);
     if (!out) {
-      std::cerr << "conformance: cannot write the JUnit file " << junit << "\n";
+      std::cerr << "conformance: cannot write the JUnit file " << to.junit << "\n";
       code = std::max(code, suite::kExitUnresolved);
     }
   }
-  for (const Outcome& o : outs) {
-    if (timeline.empty() || !o.observed) continue;
-    std::string path = timeline;
-    if (outs.size() > 1) {  // One file per scenario: t.json -> t.fork.json.
-      size_t dot = path.rfind('.');
-      if (dot == std::string::npos || dot < path.rfind('/') + 1) dot = path.size();
-      path = absl::StrCat(path.substr(0, dot), ".", o.id, path.substr(dot));
+  for (const suite::ImplOutcomes& impl : all) {
+    for (const Outcome& o : impl.outcomes) {
+      if (to.timeline.empty() || !o.observed) continue;
+      std::string path = to.timeline;
+      if (all.size() > 1 || impl.outcomes.size() > 1) {  // One file per scenario: t.json -> t.fork.json.
+        size_t dot = path.rfind('.');
+        if (dot == std::string::npos || dot < path.rfind('/') + 1) dot = path.size();
+        const std::string name = std::filesystem::path(impl.dir).filename().string();
+        path = absl::StrCat(path.substr(0, dot), all.size() > 1 ? "." + name : "", ".", o.id, path.substr(dot));
+      }
+      if (absl::Status s = WriteChromeTrace(*o.observed, path); !s.ok()) {
+        std::cerr << "conformance: --timeline: " << s.message() << "\n";
+        code = std::max(code, suite::kExitUnresolved);
+      } else {
+        std::printf("conformance: timeline of %s written to %s (open it in Perfetto or chrome://tracing)\n", o.id.c_str(),
+                    path.c_str());
+      }
     }
-    if (absl::Status s = WriteChromeTrace(*o.observed, path); !s.ok()) {
-      std::cerr << "conformance: --timeline: " << s.message() << "\n";
+  }
+  if (!to.html.empty()) {
+    suite::HtmlOptions opt;
+    opt.header = to.header;
+    if (absl::Status s = suite::WriteHtmlReport(suite::HtmlReport(all, opt), to.html); !s.ok()) {
+      std::cerr << "conformance: --html: " << s.message() << "\n";
       code = std::max(code, suite::kExitUnresolved);
     } else {
-      std::printf("conformance: timeline of %s written to %s (open it in Perfetto or chrome://tracing)\n", o.id.c_str(),
-                  path.c_str());
+      std::printf("conformance: HTML report written to %s\n", to.html.c_str());
     }
   }
   if (int sig = g_interrupted.load(); sig != 0) return suite::kExitInterrupted + sig;
@@ -282,10 +241,18 @@ absl::Status Writable(const std::string& path, const char* flag) {
   return absl::OkStatus();
 }
 
+// A single column: the modes that judge one program.
+std::vector<suite::ImplOutcomes> One(const std::string& name, Outcome o) {
+  std::vector<suite::ImplOutcomes> all(1);
+  all[0].impl = name;
+  all[0].outcomes.push_back(std::move(o));
+  return all;
+}
+
 int Main(int argc, char** argv) {
   std::vector<std::string> program;
   bool help = false;
-  absl::StatusOr<std::set<std::string>> given = ParseFlags(argc, argv, &program, &help);
+  absl::StatusOr<std::set<std::string>> given = ParseFlags(argc, argv, "conformance_main", {{"perturb", "random"}}, &program, &help);
   if (!given.ok()) return Usage(std::string(given.status().message()));
   if (help) {
     Help();
@@ -337,12 +304,16 @@ int Main(int argc, char** argv) {
   }
   for (const auto& [flag, value] : std::vector<std::pair<const char*, std::string>>{
            {"spec", absl::GetFlag(FLAGS_spec)}, {"transcript", absl::GetFlag(FLAGS_transcript)},
-           {"junit", absl::GetFlag(FLAGS_junit)}, {"timeline", absl::GetFlag(FLAGS_timeline)}}) {
+           {"junit", absl::GetFlag(FLAGS_junit)}, {"timeline", absl::GetFlag(FLAGS_timeline)},
+           {"html", absl::GetFlag(FLAGS_html)}}) {
     if (flags.count(flag) && value.empty()) return Usage(absl::StrCat("--", flag, "= is empty"));
   }
-  const std::string junit = flags.count("junit") ? UserPath(absl::GetFlag(FLAGS_junit)) : "";
-  const std::string timeline = flags.count("timeline") ? UserPath(absl::GetFlag(FLAGS_timeline)) : "";
-  if (absl::Status s = Writable(junit, "junit"); !s.ok()) return Usage(std::string(s.message()));
+  Outputs to;
+  to.junit = flags.count("junit") ? UserPath(absl::GetFlag(FLAGS_junit)) : "";
+  to.timeline = flags.count("timeline") ? UserPath(absl::GetFlag(FLAGS_timeline)) : "";
+  to.html = flags.count("html") ? UserPath(absl::GetFlag(FLAGS_html)) : "";
+  if (absl::Status s = Writable(to.junit, "junit"); !s.ok()) return Usage(std::string(s.message()));
+  if (absl::Status s = Writable(to.html, "html"); !s.ok()) return Usage(std::string(s.message()));
 
   struct sigaction sa = {};
   sa.sa_handler = OnInterrupt;  // No SA_RESTART: a blocking wait returns.
@@ -355,7 +326,12 @@ int Main(int argc, char** argv) {
   run.trace = absl::GetFlag(FLAGS_trace);
   run.observer = observer;
   run.verbose = absl::GetFlag(FLAGS_verbose);
-  run.keep_observation = !timeline.empty();
+  run.keep_observation = !to.timeline.empty();
+  // --html: each run's chart is drawn as it is judged, no observation kept.
+  suite::RunReports run_reports;
+  if (!to.html.empty()) {
+    run.on_judged = [&](int k, Result r, const Observation& obs, const Verdict& v) { run_reports.Add(k, run.runs, r, obs, v); };
+  }
   run.interrupted = &g_interrupted;
   run.perturb = perturb_seed != 0;
   run.perturb_seed = perturb_seed;
@@ -419,7 +395,8 @@ int Main(int argc, char** argv) {
 
   // A recorded transcript against a scenario's spec or the user's own.
   if (flags.count("transcript")) {
-    if (absl::Status s = OnlyFlags(flags, {"transcript", "scenario", "spec", "junit", "verbose"}, "with --transcript (it runs nothing)");
+    if (absl::Status s = OnlyFlags(flags, {"transcript", "scenario", "spec", "junit", "html", "verbose"},
+                                   "with --transcript (it runs nothing)");
         !s.ok()) {
       return Usage(std::string(s.message()));
     }
@@ -442,7 +419,8 @@ int Main(int argc, char** argv) {
     if (!spec.ok()) return Usage(std::string(spec.status().message()));
     absl::StatusOr<std::string> text = ReadFile(UserPath(absl::GetFlag(FLAGS_transcript)), "the transcript");
     if (!text.ok()) return Usage(std::string(text.status().message()));
-    Verdict v = Check(*spec, ObservationFromTranscript(*text), {.transcript = true});
+    Observation obs = ObservationFromTranscript(*text);
+    Verdict v = Check(*spec, obs, {.transcript = true});
     Outcome o;
     o.id = spec->scenario;
     o.runs.push_back({});
@@ -454,14 +432,19 @@ int Main(int argc, char** argv) {
     o.violated = static_cast<int>(v.violations.size());
     o.not_checkable = static_cast<int>(v.not_checkable.size());
     o.details = FormatVerdict(v, {.verbose = absl::GetFlag(FLAGS_verbose)});
-    Print(o, 1, 1, true);
-    return Finish({o}, junit, "conformance.transcript", "", {});
+    Print(o, 1, 1, true, o.id);
+    if (!to.html.empty()) {
+      o.observed = std::move(obs);
+      o.verdict = std::move(v);
+    }
+    to.header = {absl::StrCat("transcript ", absl::GetFlag(FLAGS_transcript), " (text only: no process tree)")};
+    return Finish(One("transcript", std::move(o)), "conformance.transcript", to, {});
   }
 
   // A user's own program against a user's spec.
   if (flags.count("spec")) {
-    if (absl::Status s = OnlyFlags(flags, {"spec", "runs", "junit", "timeline", "timeout", "observer", "trace", "stdio",
-                                           "verbose", "perturb"},
+    if (absl::Status s = OnlyFlags(flags, {"spec", "runs", "junit", "timeline", "html", "timeout", "observer", "trace",
+                                           "stdio", "verbose", "perturb"},
                                    "with --spec (it judges one program; --impl, --scenario and --allow are for suites)");
         !s.ok()) {
       return Usage(std::string(s.message()));
@@ -476,13 +459,14 @@ int Main(int argc, char** argv) {
         o.id = spec->scenario;
         o.result = Result::kUnresolved;
         o.summary = absl::StrCat("cannot run the program: ", p->why);
-        Print(o, 1, 1, false);
-        return Finish({o}, junit, "conformance.spec", "", {});
+        Print(o, 1, 1, false, o.id);
+        return Finish(One(program[0], std::move(o)), "conformance.spec", to, {});
       }
     }
     std::vector<std::string> user_env;
     for (char** e = environ; *e; ++e) user_env.push_back(*e);
     run.stdio = stdio_for(*spec);
+    to.header = {absl::StrCat("observed by ", ObserverLine(run.trace, observer), "; ", run.runs, " run(s)")};
     std::printf("conformance: observed by %s; stdio: %s%s\n", ObserverLine(run.trace, observer).c_str(),
                 run.stdio == Stdio::kPty ? "pty" : "pipe",
                 run.perturb ? absl::StrCat("; perturbed, seed 0x", absl::Hex(perturb_seed)).c_str() : "");
@@ -493,18 +477,16 @@ int Main(int argc, char** argv) {
       };
     }
     Outcome o = suite::RunScenario(*spec, program, UserDir(), user_env, run);
-    Print(o, 1, 1, run.verbose);
-    return Finish({o}, junit, "conformance.spec", timeline, {});
+    o.run_reports = run_reports.Take();
+    Print(o, 1, 1, run.verbose, o.id);
+    return Finish(One(program[0], std::move(o)), "conformance.spec", to, {});
   }
 
-  // An implementation directory.
+  // One implementation directory or several, side by side.
   if (!program.empty()) return Usage("-- PROGRAM needs --spec=FILE (an implementation brings its own programs)");
   if (rf.empty()) return need_runfiles();
   std::vector<std::string> impls = absl::GetFlag(FLAGS_impl);
   if (impls.empty()) impls = {"mp"};
-  if (impls.size() > 1) return Usage("one --impl at a time");
-  absl::StatusOr<std::string> dir = impl_dir(impls[0]);
-  if (!dir.ok()) return Usage(std::string(dir.status().message()));
   std::vector<std::string> chosen = absl::GetFlag(FLAGS_scenario);
   for (const std::string& id : chosen) {
     if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
@@ -512,62 +494,89 @@ int Main(int argc, char** argv) {
     }
   }
   if (chosen.empty()) chosen = ids;
-  suite::Expectations expectations;
-  if (std::filesystem::exists(*dir + "/expectations")) {
-    absl::StatusOr<std::string> text = ReadFile(*dir + "/expectations", "the expectations");
-    if (!text.ok()) return Usage(std::string(text.status().message()));
-    absl::StatusOr<suite::Expectations> e = suite::ParseExpectations(*text, *dir + "/expectations", ids);
-    if (!e.ok()) return Usage(std::string(e.status().message()));
-    expectations = *std::move(e);
+  // Every directory and expectations file is checked before anything runs.
+  std::vector<suite::ImplOutcomes> all;
+  std::vector<suite::Expectations> expectations;
+  for (const std::string& impl : impls) {
+    for (const suite::ImplOutcomes& a : all) {
+      if (a.impl == impl) return Usage(absl::StrCat("--impl=", impl, " is given twice"));
+    }
+    absl::StatusOr<std::string> dir = impl_dir(impl);
+    if (!dir.ok()) return Usage(std::string(dir.status().message()));
+    all.push_back({impl, *dir, {}});
+    expectations.emplace_back();
+    if (std::filesystem::exists(*dir + "/expectations")) {
+      absl::StatusOr<std::string> text = ReadFile(*dir + "/expectations", "the expectations");
+      if (!text.ok()) return Usage(std::string(text.status().message()));
+      absl::StatusOr<suite::Expectations> e = suite::ParseExpectations(*text, *dir + "/expectations", ids);
+      if (!e.ok()) return Usage(std::string(e.status().message()));
+      expectations.back() = *std::move(e);
+    }
   }
-  std::printf("conformance: implementation %s (%s), %zu scenario(s), %d run(s) each\n", impls[0].c_str(),
-              dir->c_str(), chosen.size(), run.runs);
+  for (const suite::ImplOutcomes& a : all) {
+    std::printf("conformance: implementation %s (%s), %zu scenario(s), %d run(s) each\n", a.impl.c_str(), a.dir.c_str(),
+                chosen.size(), run.runs);
+  }
   std::printf("conformance: observed by %s\n", ObserverLine(run.trace, observer).c_str());
+  to.header = {absl::StrCat("observed by ", ObserverLine(run.trace, observer), "; ", run.runs, " run(s) of each scenario")};
   if (run.perturb) {
     std::printf("conformance: perturbed schedules, seed 0x%llx (runs after the first derive theirs from it)\n",
                 static_cast<unsigned long long>(perturb_seed));
+    to.header.push_back(absl::StrCat("perturbed schedules, seed 0x", absl::Hex(perturb_seed)));
   }
   const std::vector<std::string> env = {"PATH=" + std::string(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin"),
                                         "LANG=C.UTF-8"};
-  std::vector<Outcome> outs;
-  for (size_t k = 0; k < chosen.size(); ++k) {
-    const std::string& id = chosen[k];
-    Outcome o;
-    o.id = id;
-    if (g_interrupted.load() != 0) break;
-    absl::StatusOr<Spec> spec =
-        parse_spec(absl::StrCat(scenarios_dir, "/", id, ".spec"), absl::StrCat("conformance/scenarios/", id, ".spec"));
-    const std::string exe = absl::StrCat(*dir, "/", id);
-    if (!spec.ok()) {
-      o.result = Result::kUnresolved;
-      o.summary = std::string(spec.status().message());
-    } else if (std::optional<suite::ProgramProblem> p = suite::CheckProgram(exe)) {
-      o.result = p->missing ? Result::kUnsupported : Result::kUnresolved;
-      o.summary = p->missing ? absl::StrCat("no program '", id, "' in implementation ", impls[0]) : p->why;
-    } else {
-      run.stdio = stdio_for(*spec);
-      if (isatty(1)) {
-        run.on_run = [&](int r) {
-          std::printf("\r\033[K[%zu/%zu] %-24s %d/%d", k + 1, chosen.size(), id.c_str(), r, run.runs);
-          std::fflush(stdout);
-        };
+  const size_t n = chosen.size() * all.size();
+  size_t k = 0;
+  for (size_t i = 0; i < all.size() && g_interrupted.load() == 0; ++i) {
+    suite::ImplOutcomes& impl = all[i];
+    for (const std::string& id : chosen) {
+      if (g_interrupted.load() != 0) break;
+      ++k;
+      Outcome o;
+      o.id = id;
+      absl::StatusOr<Spec> spec =
+          parse_spec(absl::StrCat(scenarios_dir, "/", id, ".spec"), absl::StrCat("conformance/scenarios/", id, ".spec"));
+      const std::string exe = absl::StrCat(impl.dir, "/", id);
+      if (!spec.ok()) {
+        o.result = Result::kUnresolved;
+        o.summary = std::string(spec.status().message());
+      } else if (std::optional<suite::ProgramProblem> p = suite::CheckProgram(exe)) {
+        o.result = p->missing ? Result::kUnsupported : Result::kUnresolved;
+        o.summary = p->missing ? absl::StrCat("no program '", id, "' in implementation ", impl.impl) : p->why;
+      } else {
+        run.stdio = stdio_for(*spec);
+        if (isatty(1)) {
+          run.on_run = [&](int r) {
+            std::printf("\r\033[K[%zu/%zu] %-24s %d/%d", k, n, id.c_str(), r, run.runs);
+            std::fflush(stdout);
+          };
+        }
+        o = suite::RunScenario(*spec, {exe}, "", env, run);
+        o.run_reports = run_reports.Take();
       }
-      o = suite::RunScenario(*spec, {exe}, "", env, run);
+      if (auto it = expectations[i].find(id); it != expectations[i].end()) o.expected = it->second;
+      Print(o, k, n, run.verbose, all.size() > 1 ? absl::StrCat(impl.impl, "/", id) : id);
+      impl.outcomes.push_back(std::move(o));
     }
-    if (auto it = expectations.find(id); it != expectations.end()) o.expected = it->second;
-    Print(o, k + 1, chosen.size(), run.verbose);
-    outs.push_back(std::move(o));
   }
-  int counts[4] = {0, 0, 0, 0};
-  int unexpected = 0;
-  for (const Outcome& o : outs) {
-    ++counts[static_cast<int>(o.result)];
-    unexpected += o.unexpected();
+  for (const suite::ImplOutcomes& impl : all) {
+    int counts[4] = {0, 0, 0, 0};
+    int unexpected = 0;
+    for (const Outcome& o : impl.outcomes) {
+      ++counts[static_cast<int>(o.result)];
+      unexpected += o.unexpected();
+    }
+    std::printf("conformance: %s%d PASS, %d FAIL, %d UNRESOLVED, %d UNSUPPORTED; %d unexpected%s\n",
+                all.size() > 1 ? absl::StrCat(impl.impl, ": ").c_str() : "", counts[0], counts[1], counts[2], counts[3],
+                unexpected,
+                g_interrupted.load() != 0
+                    ? absl::StrCat("; interrupted after ", impl.outcomes.size(), " of ", chosen.size(), " scenarios").c_str()
+                    : "");
   }
-  std::printf("conformance: %d PASS, %d FAIL, %d UNRESOLVED, %d UNSUPPORTED; %d unexpected%s\n", counts[0], counts[1],
-              counts[2], counts[3], unexpected,
-              g_interrupted.load() != 0 ? absl::StrCat("; interrupted after ", outs.size(), " of ", chosen.size(), " scenarios").c_str() : "");
-  return Finish(outs, junit, absl::StrCat("conformance.", impls[0]), timeline, {.allow_unsupported = allow == "unsupported"});
+  if (all.size() > 1) std::printf("\n%s\n", suite::MatrixText(all).c_str());
+  return Finish(all, all.size() == 1 ? absl::StrCat("conformance.", impls[0]) : "conformance", to,
+                {.allow_unsupported = allow == "unsupported"});
 }
 
 }  // namespace

@@ -54,6 +54,25 @@ def conformance_tests():
         ],
     )
 
+    # The HTML report in headless Chromium (tools/bazel installs chromium
+    # for the commands that can run this test; without it the test FAILs).
+    # Medium: two Chromium launches of a few seconds each.
+    native.sh_test(
+        name = "html_browser_test",
+        size = "medium",
+        srcs = ["html_browser_test.sh"],
+        args = [
+            "$(rootpath :conformance)",
+            "conformance/expected-fail/missing_join",
+            "$(rootpath :html_browser_check.py)",
+        ],
+        data = [
+            ":conformance",
+            ":html_browser_check.py",
+            "//conformance/expected-fail:missing_join",
+        ],
+    )
+
 def expected_fail_tests():
     """In conformance/expected-fail/BUILD: one test per control, that is per
     directory with an EXPECTED file (discovered, never listed)."""

@@ -59,9 +59,8 @@ std::string Seeds(const Outcome& o) {
   return s;
 }
 
-}  // namespace
-
-std::string JUnitXml(const std::string& suite, const std::vector<Outcome>& outs) {
+// One <testsuite> element.
+std::string TestSuite(const std::string& suite, const std::vector<Outcome>& outs) {
   int failures = 0, errors = 0, skipped = 0;
   double total = 0;
   std::string cases;
@@ -106,9 +105,19 @@ std::string JUnitXml(const std::string& suite, const std::vector<Outcome>& outs)
     cases += "    </testcase>\n";
   }
   return absl::StrFormat(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"%s\" tests=\"%d\" "
-      "failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n%s  </testsuite>\n</testsuites>\n",
+      "  <testsuite name=\"%s\" tests=\"%d\" failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%.3f\">\n%s"
+      "  </testsuite>\n",
       XmlText(suite), outs.size(), failures, errors, skipped, total, cases);
 }
+
+}  // namespace
+
+std::string JUnitXml(const std::vector<std::pair<std::string, const std::vector<Outcome>*>>& suites) {
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n";
+  for (const auto& [suite, outs] : suites) out += TestSuite(suite, *outs);
+  return out + "</testsuites>\n";
+}
+
+std::string JUnitXml(const std::string& suite, const std::vector<Outcome>& outs) { return JUnitXml({{suite, &outs}}); }
 
 }  // namespace conformance::suite

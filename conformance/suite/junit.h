@@ -16,6 +16,7 @@
 #define CONFORMANCE_SUITE_JUNIT_H_
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -25,6 +26,11 @@ namespace conformance::suite {
 
 // The XML text of `outcomes` as one test suite called `suite`.
 std::string JUnitXml(const std::string& suite, const std::vector<Outcome>& outcomes);
+
+// Several test suites in one file (one per implementation: --impl given
+// several times), each a (name, outcomes) pair; the outcomes must outlive
+// the call.
+std::string JUnitXml(const std::vector<std::pair<std::string, const std::vector<Outcome>*>>& suites);
 
 // `s` as XML character data or attribute text: &, <, >, " and ' as entities,
 // bytes XML 1.0 cannot hold (control bytes but \t, \n, \r; invalid UTF-8)

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "conformance/checker/checker.h"
 #include "conformance/observation/observation.h"
 #include "conformance/spec/spec.h"
 
@@ -57,8 +58,12 @@ struct Outcome {
   double seconds = 0;
   // The rules' outcomes in the run reported (the first failing one, else the last).
   int held = 0, violated = 0, not_checkable = 0;
-  // The observation of that run, when asked for (--timeline).
+  // The observation of that run and the checker's verdict on it, when asked
+  // for (--timeline, --html: RunOptions::keep_observation).
   std::optional<Observation> observed;
+  std::optional<Verdict> verdict;
+  // The HTML section of each run charted (--html: html.h's RunReports).
+  std::vector<std::string> run_reports;
   Expectation expected;
 
   int failed_runs() const;

@@ -145,12 +145,19 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
     }
     const std::string incomplete = Incomplete(*obs);
     Verdict v = Check(spec, *obs, {});
+    if (opt.on_judged) {
+      const bool unresolved = v.result == Verdict::kUnresolved || (!incomplete.empty() && v.pass());
+      opt.on_judged(i, unresolved ? Result::kUnresolved : v.pass() ? Result::kPass : Result::kFail, *obs, v);
+    }
     if (v.result == Verdict::kUnresolved || (!incomplete.empty() && v.pass())) {
       const std::string why = v.result == Verdict::kUnresolved ? v.unresolved : incomplete;
       o.runs.push_back({Result::kUnresolved, why, seed});
       o.details = absl::StrCat("  run ", i, " of ", opt.runs, ":\n  unresolved: ", why, "\n",
                                FormatVerdict(v, {.verbose = opt.verbose}), ObservationReport(*obs, opt.verbose));
-      if (opt.keep_observation) o.observed = *std::move(obs);
+      if (opt.keep_observation) {
+        o.observed = *std::move(obs);
+        o.verdict = std::move(v);
+      }
       return finish(Result::kUnresolved, absl::StrCat("run ", i, ": ", why));
     }
     untraced = v.untraced_reason;
@@ -179,7 +186,10 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
       absl::StrAppend(&o.details, FormatVerdict(v, {.verbose = opt.verbose}));
       if (failed || opt.verbose) absl::StrAppend(&o.details, ObservationReport(*obs, opt.verbose));
       // A copy can hold 2 x 64 MiB of a hostile program's output: only when asked.
-      if (opt.keep_observation) o.observed = *std::move(obs);
+      if (opt.keep_observation) {
+        o.observed = *std::move(obs);
+        o.verdict = std::move(v);
+      }
     }
   }
   const int failed = o.failed_runs();

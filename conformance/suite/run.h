@@ -44,10 +44,15 @@ struct RunOptions {
   Observer observer = Observer::kAuto;
   Stdio stdio = Stdio::kPipe;
   bool verbose = false;
-  // Keep the observation of the run reported (for --timeline).
+  // Keep the observation of the run reported, and its verdict (for
+  // --timeline and --html).
   bool keep_observation = false;
   // Called before each run, with its number (from 1): progress.
   std::function<void(int run)> on_run;
+  // Called after each run the checker judged, with its number, its result
+  // and what it was judged on (for a per-run report: --html). Runs the
+  // runner could not make are not judged and not passed here.
+  std::function<void(int run, Result result, const Observation& obs, const Verdict& verdict)> on_judged;
   // Set (to the signal's number) when the user interrupts: no further run
   // starts, and the scenario is UNRESOLVED ("interrupted").
   const std::atomic<int>* interrupted = nullptr;
