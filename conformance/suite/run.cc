@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -21,11 +23,14 @@ namespace {
 std::string Hex(uint64_t x) { return absl::StrCat("0x", absl::Hex(x)); }
 
 // Why a run cannot be trusted to be complete, or "".
+// Every reason, not the first: a run can pass the output cap and lose the
+// attribution of writes near it (a slow runner under TSan does).
 std::string Incomplete(const Observation& obs) {
-  if (!obs.attribution_mismatch.empty()) return "writes could not be attributed: " + obs.attribution_mismatch;
-  if (obs.process_limit_exceeded) return "the process tree passed the runner's process cap";
-  if (obs.output_truncated) return "the output passed the runner's cap and was truncated";
-  return "";
+  std::vector<std::string> why;
+  if (obs.output_truncated) why.push_back("the output passed the runner's cap and was truncated");
+  if (obs.process_limit_exceeded) why.push_back("the process tree passed the runner's process cap");
+  if (!obs.attribution_mismatch.empty()) why.push_back("writes could not be attributed: " + obs.attribution_mismatch);
+  return absl::StrJoin(why, "; ");
 }
 
 // A program whose stdout is block-buffered writes many lines at once: on a
