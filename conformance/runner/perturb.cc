@@ -33,12 +33,12 @@ constexpr uint64_t kCpuSalt = 0x4350550000000000ULL;
 constexpr uint64_t kStepsSalt = 0x5354455053000000ULL;
 
 // How many steps of the others a hold drawn as `hash` waits for: 1, 2 or 3
-// (a quarter, a half, a quarter). A race may take the other side more than
+// (a quarter, a quarter, a half). A race may take the other side more than
 // one step to show (a reader prints that it started before it prints what
-// it read).
+// it read), and a hold that ends too early decides nothing.
 int Steps(uint64_t hash) {
   const int q = static_cast<int>((hash >> 40) % 4);
-  return q == 0 ? 1 : q == 3 ? 3 : 2;
+  return q == 0 ? 1 : q == 1 ? 2 : 3;
 }
 
 // A probability, per 65536 as the kernel draws it: 1.0 is always.
@@ -269,9 +269,23 @@ void Perturber::OnNotification(UniqueFd* listener) {
   const bool exiting = req->data.nr == SYS_exit_group;
   const uint64_t h = Mix(p.ident ^ Mix(kWaitSalt ^ p.points++));
   uint32_t ms = 0;
-  // One hold at a time, and only with another process to make progress.
-  const bool others = alive_.size() > (alive_.contains(tgid) ? 1u : 0u);
-  if ((h & 0xffff) < Per65536(exiting ? options_.before_exit : options_.before_write) && pending_.empty() && others &&
+  // Only where no hold on already waits for this process's progress: one
+  // that waits for anyone's (after a write, before a write or exit), or for
+  // this process's (a fork's). Holding both sides of a race would make it a
+  // race of two delays, and a hold that waits for one process (the parent
+  // stopped for its child) leaves the others free to race. Never a second
+  // hold in a process (another of its threads), and only while, with this
+  // one, some process of the run is not held.
+  absl::flat_hash_set<pid_t> held = {tgid};
+  bool blocked = false;
+  for (const Pending& q : pending_) {
+    blocked |= q.held == tgid || q.until == 0 || q.until == tgid;
+    held.insert(q.held);
+  }
+  size_t free = 0;
+  for (pid_t a : alive_) free += !held.contains(a);
+  const bool others = free > 0 && !blocked;
+  if ((h & 0xffff) < Per65536(exiting ? options_.before_exit : options_.before_write) && others &&
       p.waits < options_.max_per_process && waits_ < options_.max_per_run) {
     ms = DelayMs(h);
     // The process's stops (all reported before this call: they came first)

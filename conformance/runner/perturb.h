@@ -26,8 +26,12 @@
 // child's first step; "parent first", the parent's steps only. So whatever
 // the machine's speed, the held process's next step comes after the
 // others' (the race a hold is for is decided the other way), and a hold
-// that the others wait for costs its delay at most. One hold at a time (two
-// would mostly wait for each other), and none in a process that is alone.
+// that the others wait for costs its delay at most. The kernel stops only
+// while no hold is on; the runner's waits may overlap a fork's hold, which
+// waits for one process (the child, or the parent), in any process but that
+// one, and while some process of the run is not held. So no hold waits for
+// a process that is held itself (a race of two delays), and there is none in
+// a process that is alone.
 //
 // Every decision is a hash of the seed, the process's identity (its place in
 // the tree: the root, its n-th child, ...) and the process's count of points

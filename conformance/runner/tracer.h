@@ -168,11 +168,11 @@ struct PerturbOptions {
   // A fork stops one side for a while: the parent ("child first", with
   // probability `child_first`) or the child, before it runs ("parent first").
   double fork = 1.0;
-  double child_first = 0.7;
-  double after_write = 0.2;   // A process stops after its write to a capture.
+  double child_first = 0.8;
+  double after_write = 0.1;   // A process stops after its write to a capture.
   double after_wake = 0.05;   // A process stops as a call that can block returns.
   double before_write = 0.8;  // A thread waits before its write(2) or writev(2) to fd 1 or 2.
-  double before_exit = 0.5;   // A process waits before exit_group(2).
+  double before_exit = 0.9;   // A process waits before exit_group(2).
   // How long at most (a hold ends earlier when another process writes or
   // exits): a share `long_share` of the delays in [long_min, long_max], the
   // others in (0, short_max], whole milliseconds.
@@ -185,7 +185,7 @@ struct PerturbOptions {
   // A process's delays stay well within the leftovers' grace (2 s) that a
   // child outliving its parent has.
   int max_per_process = 3;
-  absl::Duration max_delay_per_process = absl::Milliseconds(500);
+  absl::Duration max_delay_per_process = absl::Milliseconds(800);
   int max_per_run = 40;
   absl::Duration max_delay_per_run = absl::Seconds(3);
   // The share of runs whose processes all run on one CPU (one of those the
