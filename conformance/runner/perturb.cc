@@ -321,6 +321,15 @@ void Perturber::OnProgress(pid_t tgid, bool exited) {
   }
   End([](const Pending& p) { return p.steps <= 0; }, absl::Now(),
       absl::StrCat("until pid ", tgid, exited ? " exited" : " wrote"));
+  // Every process left is held: none can make the progress the holds wait
+  // for, and their delays would be latency only.
+  if (exited && !pending_.empty()) {
+    absl::flat_hash_set<pid_t> held;
+    for (const Pending& p : pending_) held.insert(p.held);
+    if (std::all_of(alive_.begin(), alive_.end(), [&](pid_t a) { return held.contains(a); })) {
+      End([](const Pending&) { return true; }, absl::Now(), absl::StrCat("pid ", tgid, " exited, no other left to run"));
+    }
+  }
 }
 
 void Perturber::SyncHolds() {
