@@ -13,10 +13,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 #include <iterator>
 #include <utility>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "conformance/runner/proc.h"
@@ -31,6 +34,9 @@ using base::posix::UniqueFd;
 constexpr uint64_t kWaitSalt = 0x5741495453000000ULL;
 constexpr uint64_t kCpuSalt = 0x4350550000000000ULL;
 constexpr uint64_t kStepsSalt = 0x5354455053000000ULL;
+
+// How often a hold looks whether the others only wait (Perturber::OnlyWaiting).
+constexpr absl::Duration kWaitingPoll = absl::Milliseconds(5);
 
 // How many steps of the others a hold drawn as `hash` waits for: 1, 2 or 3
 // (a quarter, a quarter, a half). A race may take the other side more than
@@ -342,11 +348,46 @@ void Perturber::SyncHolds() {
 absl::Time Perturber::NextDue() const {
   absl::Time next = absl::InfiniteFuture();
   for (const Pending& p : pending_) next = std::min(next, p.due);
+  // While a hold is on, a look every few milliseconds at whether anyone can
+  // still make progress (OnlyWaiting).
+  if (!pending_.empty()) next = std::min(next, absl::Now() + kWaitingPoll);
   return next;
+}
+
+bool Perturber::OnlyWaiting() const {
+  absl::flat_hash_set<pid_t> held;
+  for (const Pending& p : pending_) held.insert(p.held);
+  for (pid_t a : alive_) {
+    if (held.contains(a)) continue;
+    // Every thread blocked in wait4, waitid or rt_sigsuspend (how dash's
+    // `wait` waits for SIGCHLD): /proc/TID/syscall starts with the number of
+    // the call a thread is blocked in ("running" otherwise).
+    std::error_code ec;
+    bool threads = false;
+    for (const auto& t : std::filesystem::directory_iterator(absl::StrCat("/proc/", a, "/task"), ec)) {
+      const std::string call = ReadSmallFile(t.path().string() + "/syscall");
+      bool waits = false;
+      for (long nr : {SYS_wait4, SYS_waitid, SYS_rt_sigsuspend}) waits |= absl::StartsWith(call, absl::StrCat(nr, " "));
+      if (!waits) return false;
+      threads = true;
+    }
+    if (!threads) return false;  // Gone, or unreadable: not known to wait.
+  }
+  return true;
 }
 
 void Perturber::Release(absl::Time now, bool all) {
   End([&](const Pending& p) { return all || p.due <= now; }, now, "");
+  // Every process not held waits for a child (the held one, or one that is
+  // itself held): nothing can make the progress the holds wait for, and
+  // their delays would be latency only.
+  // Seen twice in a row, kWaitingPoll apart: a process whose child has just
+  // exited is still in wait4 until it is scheduled.
+  waiting_seen_ = !pending_.empty() && OnlyWaiting() ? waiting_seen_ + 1 : 0;
+  if (waiting_seen_ >= 2) {
+    End([](const Pending&) { return true; }, now, "the others only waited");
+    waiting_seen_ = 0;
+  }
 }
 
 void Perturber::End(absl::FunctionRef<bool(const Pending&)> ends, absl::Time now, const std::string& why) {

@@ -31,7 +31,9 @@
 // waits for one process (the child, or the parent), in any process but that
 // one, and while some process of the run is not held. So no hold waits for
 // a process that is held itself (a race of two delays), and there is none in
-// a process that is alone.
+// a process that is alone. The holds end early when nothing else can move:
+// every other process has exited, or only waits for a child (wait4, waitid,
+// or sigsuspend as shells do), seen twice 5 ms apart.
 //
 // Every decision is a hash of the seed, the process's identity (its place in
 // the tree: the root, its n-th child, ...) and the process's count of points
@@ -122,6 +124,10 @@ class Perturber {
     uint64_t notification = 0;    // A wait: the call to let go on.
     size_t line = 0;              // Its line in the Observation's perturbations.
   };
+  // Whether every process of the run that is not held has each of its
+  // threads blocked in wait4(2), waitid(2) or rt_sigsuspend(2)
+  // (/proc/TID/syscall).
+  bool OnlyWaiting() const;
   // Ends the holds that `ends` picks, noting why on their lines.
   void End(absl::FunctionRef<bool(const Pending&)> ends, absl::Time now, const std::string& why);
   // Tells the kernel which holds are on (BpfObserver::SetHolds).
@@ -144,6 +150,7 @@ class Perturber {
   uint32_t stops_ended_ = 0;  // The kernel's stops ended (or never seen alive).
   int waits_ = 0;
   absl::Duration waited_;
+  int waiting_seen_ = 0;  // Consecutive looks that found the others only waiting.
 };
 
 }  // namespace conformance::internal
