@@ -178,8 +178,8 @@ struct PerturbOptions {
   // others in (0, short_max], whole milliseconds.
   double long_share = 0.9;
   absl::Duration short_max = absl::Milliseconds(5);
-  absl::Duration long_min = absl::Milliseconds(20);
-  absl::Duration long_max = absl::Milliseconds(250);
+  absl::Duration long_min = absl::Milliseconds(50);
+  absl::Duration long_max = absl::Milliseconds(300);
   // Bounds: stops per process, and waits per process (each), and their
   // delays in all; stops and waits per run (each), and their delays (each).
   // A process's delays stay well within the leftovers' grace (2 s) that a
