@@ -75,10 +75,22 @@ def conformance_tests():
 
 def expected_fail_tests():
     """In conformance/expected-fail/BUILD: one test per control, that is per
-    directory with an EXPECTED file (discovered, never listed)."""
+    directory with an EXPECTED file (discovered, never listed). A control with
+    a PERTURB file is a schedule perturbation control: it must PASS
+    unperturbed and FAIL perturbed (perturb_control_<name>_test)."""
     for expected in native.glob(["*/EXPECTED"]):
         c = expected[:-len("/EXPECTED")]
         native.filegroup(name = c, srcs = native.glob([c + "/*"]))
+        if native.glob([c + "/PERTURB"]):
+            # Up to 8 unperturbed runs and 10 perturbed ones: 10 to 30 s.
+            native.sh_test(
+                name = "perturb_control_%s_test" % c,
+                size = "medium",
+                srcs = ["//conformance:perturb_control_test.sh"],
+                args = ["$(rootpath //conformance)", "conformance/expected-fail/" + c],
+                data = ["//conformance", ":" + c],
+            )
+            continue
         native.sh_test(
             name = "expected_fail_%s_test" % c,
             size = "medium",

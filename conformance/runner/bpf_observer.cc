@@ -122,8 +122,11 @@ absl::StatusOr<BpfObserver*> BpfObserver::Get() {
     o->tracked_fd_ = map_fd("tracked");
     o->lost_fd_ = map_fd("lost");
     o->controls_fd_ = map_fd("controls");
+    o->perturb_fd_ = map_fd("perturb");
+    o->waited_fd_ = map_fd("waited");
     o->ring_ = ring_buffer__new(map_fd("records"), &BpfObserver::OnRecord, o, nullptr);
-    if (o->ring_ == nullptr || o->targets_fd_ < 0 || o->tracked_fd_ < 0 || o->lost_fd_ < 0 || o->controls_fd_ < 0) {
+    if (o->ring_ == nullptr || o->targets_fd_ < 0 || o->tracked_fd_ < 0 || o->lost_fd_ < 0 || o->controls_fd_ < 0 ||
+        o->perturb_fd_ < 0 || o->waited_fd_ < 0) {
       s = LoadError("setting up the maps", errno, log);
     }
     // Attached once: attaching a tracepoint patches kernel text on every
@@ -152,9 +155,12 @@ absl::StatusOr<BpfObserver*> BpfObserver::Get() {
 }
 
 // observe.bpf.c's controls, one word each.
-enum Control : uint32_t { kKilling, kMaxForks, kForks, kMuted, kSpawner, kControls };
+enum Control : uint32_t { kKilling, kMaxForks, kForks, kMuted, kSpawner, kStopsEnded, kWaitsHeld, kControls };
 
-absl::Status BpfObserver::Begin(dev_t out_dev, ino_t out_ino, dev_t err_dev, ino_t err_ino, uint32_t max_forks) {
+static_assert(sizeof(BpfPerturbConfig) == 72, "perturb.bpf.h's struct perturb_cfg");
+
+absl::Status BpfObserver::Begin(dev_t out_dev, ino_t out_ino, dev_t err_dev, ino_t err_ino, uint32_t max_forks,
+                                const BpfPerturbConfig& perturb) {
   struct Target {
     uint64_t ino;
     uint32_t dev, pad;
@@ -169,6 +175,11 @@ absl::Status BpfObserver::Begin(dev_t out_dev, ino_t out_ino, dev_t err_dev, ino
   uint32_t zero = 0;
   uint64_t none = 0;
   bpf_map_update_elem(lost_fd_, &zero, &none, BPF_ANY);
+  BpfPerturbConfig cfg = perturb;
+  cfg.stops_used = cfg.ms_used = cfg.stops_made = cfg.live = 0;
+  if (bpf_map_update_elem(perturb_fd_, &zero, &cfg, BPF_ANY) != 0) {
+    return base::posix::ErrnoError(errno, "BPF observer: perturbation");
+  }
   for (uint32_t k = 0; k < kControls; ++k) {
     if (!SetControl(k, k == kMaxForks ? max_forks : 0)) return base::posix::ErrnoError(errno, "BPF observer: controls");
   }
@@ -209,6 +220,17 @@ int BpfObserver::OnRecord(void* ctx, void* data, size_t size) {
   r.tid = static_cast<pid_t>(raw->tid);
   r.arg = raw->arg;
   r.blind_len = r.kind == BpfRecord::kBlind ? raw->len : 0;
+  if (r.kind == BpfRecord::kFork) {
+    r.index = raw->pad;
+    if (raw->len >= sizeof(r.ident) && size >= sizeof(RawRecord) + sizeof(r.ident)) {
+      std::memcpy(&r.ident, raw->data, sizeof(r.ident));
+    }
+  } else if (r.kind == BpfRecord::kStop) {
+    r.stop_ms = raw->len;
+    r.other = static_cast<pid_t>(raw->pad);
+    (*self->sink_)(r);
+    return 0;
+  }
   if (r.kind == BpfRecord::kExec) {
     if (size < sizeof(RawRecord) + kExecPath + kExecBinary + kExecArgs) return 0;
     // The lengths: the path's in arg, the arguments' in len; the binary's
@@ -219,7 +241,7 @@ int BpfObserver::OnRecord(void* ctx, void* data, size_t size) {
     r.exec_binary = std::string_view(raw->data + kExecPath + at, n);
     r.data = std::string_view(raw->data + kExecPath + kExecBinary, std::min<size_t>(raw->len, kExecArgs));
   } else {
-    size_t len = r.kind == BpfRecord::kBlind ? 0 : std::min<size_t>(raw->len, size - sizeof(RawRecord));
+    size_t len = r.kind == BpfRecord::kBlind || r.kind == BpfRecord::kFork ? 0 : std::min<size_t>(raw->len, size - sizeof(RawRecord));
     r.data = std::string_view(raw->data, len);
   }
   (*self->sink_)(r);
@@ -237,6 +259,16 @@ void BpfObserver::Kill() { SetControl(kKilling, 1); }
 // Only the runner writes kMuted.
 void BpfObserver::Mute(int stream) { SetControl(kMuted, GetControl(kMuted) | (1u << stream)); }
 
+void BpfObserver::SetHolds(uint32_t stops_ended, uint32_t waits_held) {
+  SetControl(kStopsEnded, stops_ended);
+  SetControl(kWaitsHeld, waits_held);
+}
+
+void BpfObserver::SetWaited(pid_t tgid, uint32_t ms) {
+  uint32_t key = static_cast<uint32_t>(tgid);
+  bpf_map_update_elem(waited_fd_, &key, &ms, BPF_ANY);
+}
+
 uint64_t BpfObserver::Lost() const {
   uint32_t zero = 0;
   uint64_t n = 0;
@@ -245,12 +277,19 @@ uint64_t BpfObserver::Lost() const {
 }
 
 void BpfObserver::End() {
+  // Off first: from here on no process is stopped that the runner would not
+  // continue.
+  uint32_t zero = 0;
+  BpfPerturbConfig off;
+  bpf_map_update_elem(perturb_fd_, &zero, &off, BPF_ANY);
   // Whatever the run left: records, and processes that never exited.
   Consume([](const BpfRecord&) {});
-  uint32_t key, next;
-  while (bpf_map_get_next_key(tracked_fd_, nullptr, &next) == 0) {
-    key = next;
-    bpf_map_delete_elem(tracked_fd_, &key);
+  for (int fd : {tracked_fd_, waited_fd_}) {
+    uint32_t key, next;
+    while (bpf_map_get_next_key(fd, nullptr, &next) == 0) {
+      key = next;
+      bpf_map_delete_elem(fd, &key);
+    }
   }
   for (uint32_t s = 1; s <= 2; ++s) {
     uint8_t zero[16] = {};

@@ -85,6 +85,30 @@ void MapOwnIds(uid_t uid, gid_t gid) {
   put("/proc/self/gid_map", buf);
 }
 
+// Sends the listener of a seccomp filter to the runner, before exec: the
+// program's first notified call waits for the runner.
+void SendListener(int report, int listener) {
+  char msg[1 + sizeof(int)] = {kReportListener};
+  struct iovec iov = {msg, sizeof(msg)};
+  alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  struct msghdr m = {};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = control;
+  m.msg_controllen = sizeof(control);
+  struct cmsghdr* cm = CMSG_FIRSTHDR(&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(cm), &listener, sizeof(int));
+  (void)!::sendmsg(report, &m, MSG_NOSIGNAL);
+  ::close(listener);
+}
+
+#ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+#define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
+#endif
+
 }  // namespace
 
 std::vector<sock_filter> BuildFilter(bool for_ptrace, bool trace_writes) {
@@ -257,6 +281,18 @@ std::vector<std::string> TraceeEnvironment(const std::vector<std::string>& reque
         Report(report, kReportSeccomp, errno);
       }
     }
+    if (c.perturb_filter != nullptr) {
+      // Once the runner has received a notification, only a fatal signal
+      // ends the wait (5.19 and later): a signal that another thread's stop
+      // or a handler brings would otherwise restart the call as a new one.
+      long listener = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                                SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+                                c.perturb_filter);
+      if (listener < 0) {
+        listener = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, c.perturb_filter);
+      }
+      if (listener >= 0) SendListener(report, static_cast<int>(listener));
+    }
   } else {
     // Untraced: where seccomp user notification is allowed, reopening a
     // capture still works (the runner answers); elsewhere it fails (ENXIO).
@@ -265,33 +301,22 @@ std::vector<std::string> TraceeEnvironment(const std::vector<std::string>& reque
       ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
       listener = ::syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, c.notify_filter);
     }
-    if (listener >= 0) {
-      // Sent before exec: the program's first open waits for the runner.
-      char msg[1 + sizeof(int)] = {kReportListener};
-      struct iovec iov = {msg, sizeof(msg)};
-      alignas(struct cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-      struct msghdr m = {};
-      m.msg_iov = &iov;
-      m.msg_iovlen = 1;
-      m.msg_control = control;
-      m.msg_controllen = sizeof(control);
-      struct cmsghdr* cm = CMSG_FIRSTHDR(&m);
-      cm->cmsg_level = SOL_SOCKET;
-      cm->cmsg_type = SCM_RIGHTS;
-      cm->cmsg_len = CMSG_LEN(sizeof(int));
-      int fd = static_cast<int>(listener);
-      std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-      (void)!::sendmsg(report, &m, MSG_NOSIGNAL);
-      ::close(fd);
-    }
+    if (listener >= 0) SendListener(report, static_cast<int>(listener));
   }
+  // Inherited by every process of the run; a CPU the runner may not use
+  // leaves the program where it was.
+  if (c.cpus != nullptr) (void)::sched_setaffinity(0, sizeof(cpu_set_t), c.cpus);
   if (c.envp != nullptr) {
     ::execve(c.path, c.argv, c.envp);
   } else {
     ::execv(c.path, c.argv);
   }
   Report(report, kReportExec, errno);
-  ::_exit(127);
+  // Not _exit: exit_group may be held by the perturbation filter for the
+  // runner, which waits in vfork for this very exit. SYS_exit ends the only
+  // thread, and so the process, with the same status.
+  ::syscall(SYS_exit, 127);
+  __builtin_unreachable();
 }
 
 // Alone in its function, so that nothing of a caller's frame can be

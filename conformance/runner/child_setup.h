@@ -8,6 +8,7 @@
 #define CONFORMANCE_RUNNER_CHILD_SETUP_H_
 
 #include <linux/filter.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 
@@ -53,7 +54,7 @@ enum ReportTag : char {
   kReportSeccomp = 'S',   // errno of a failed seccomp().
   kReportChdir = 'C',     // errno.
   kReportExec = 'E',      // errno.
-  kReportListener = 'L',  // The seccomp listener, as SCM_RIGHTS (untraced).
+  kReportListener = 'L',  // The seccomp listener, as SCM_RIGHTS (untraced, or perturbed).
 };
 
 // What ChildMain() needs, prepared before fork (it allocates nothing).
@@ -68,15 +69,21 @@ struct ChildSetup {
   const sock_fprog* notify_filter;  // Untraced.
   uid_t uid;
   gid_t gid;
+  // A perturbed run (perturb.h): the filter whose user notifications delay
+  // calls, installed on top of `filter` (its listener is reported), and the
+  // CPUs the program may run on (nullptr: any).
+  const sock_fprog* perturb_filter = nullptr;
+  const cpu_set_t* cpus = nullptr;
 };
 
 // The child, from fork to exec: takes 0, 1 and 2 from `c`, gives up the
 // runner's controlling terminal if it has one (the program has none, so
 // /dev/tty fails with ENXIO, and it stays out of the runner's terminal),
 // waits for the runner's go byte on `go_r` ('T': traced, 'U': untraced),
-// isolates the network, installs the filter ('T') or the notify filter ('U',
-// sending its listener to the runner) and execs. Never returns: _exit(127)
-// on failure.
+// isolates the network, installs the filter ('T', and the perturbation
+// filter, sending its listener to the runner) or the notify filter ('U',
+// sending its listener), sets its CPUs and execs. Never returns: exits with
+// 127 on failure.
 [[noreturn]] void ChildMain(const ChildSetup& c);
 
 // Starts ChildMain(c) with vfork: no copy of the runner's page tables, and

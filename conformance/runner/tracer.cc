@@ -105,7 +105,18 @@ void Tracer::ReceiveCaptures() {
 
 absl::Status Tracer::Run() {
   if (req_.argv.empty()) return absl::InvalidArgumentError("RunRequest.argv is empty");
-  if (req_.perturb_seed != 0) return absl::UnimplementedError("schedule perturbation is not built yet");
+  // Only the BPF observer can stop a process at the points (as a system call
+  // returns) and say so at once; ptrace would have to stop at every system
+  // call to find them.
+  const bool perturb = req_.perturb_seed != 0;
+  if (perturb && !req_.trace) {
+    return absl::InvalidArgumentError("schedule perturbation needs the processes observed; it cannot run untraced");
+  }
+  if (perturb && req_.observer == Observer::kPtrace) {
+    return absl::InvalidArgumentError(
+        "schedule perturbation needs the BPF observer (the kernel stops the processes at the perturbation points); "
+        "the ptrace observer cannot perturb");
+  }
 
   // Everything the child needs, prepared before fork.
   std::string path = internal::ResolveProgram(req_.argv[0], req_.env);
@@ -122,9 +133,19 @@ absl::Status Tracer::Run() {
     absl::StatusOr<BpfObserver*> bpf = BpfObserver::Get();
     if (bpf.ok()) {
       bpf_ = *bpf;
-    } else if (req_.observer == Observer::kBpf) {
+    } else if (req_.observer == Observer::kBpf || perturb) {
       return bpf.status();
     }
+  }
+  cpu_set_t cpus;
+  std::vector<sock_filter> perturb_filter;
+  sock_fprog perturb_prog = {};
+  if (perturb) {
+    perturber_ = std::make_unique<Perturber>(req_.perturb_seed, req_.perturb, obs_, bpf_, &listener_);
+    perturb_filter = BuildPerturbFilter();
+    perturb_prog = {static_cast<unsigned short>(perturb_filter.size()), perturb_filter.data()};
+    CPU_ZERO(&cpus);
+    if (perturber_->cpu() >= 0) CPU_SET(perturber_->cpu(), &cpus);
   }
   bool pty = req_.stdio == Stdio::kPty;
   std::vector<sock_filter> filter = internal::BuildFilter(/*for_ptrace=*/bpf_ == nullptr,
@@ -179,10 +200,13 @@ absl::Status Tracer::Run() {
                                 &prog,
                                 &notify_prog,
                                 ::getuid(),
-                                ::getgid()};
+                                ::getgid(),
+                                perturb ? &perturb_prog : nullptr,
+                                perturb && perturber_->cpu() >= 0 ? &cpus : nullptr};
   if (bpf_ != nullptr) {
     absl::Status began = bpf_->Begin(capture_.Id(1).dev, capture_.Id(1).ino, capture_.Id(2).dev, capture_.Id(2).ino,
-                                    static_cast<uint32_t>(std::min<size_t>(req_.max_processes, UINT32_MAX)));
+                                    static_cast<uint32_t>(std::min<size_t>(req_.max_processes, UINT32_MAX)),
+                                    perturber_ ? perturber_->KernelConfig() : BpfPerturbConfig{});
     if (!began.ok()) {
       restore();
       return began;
@@ -224,6 +248,7 @@ absl::Status Tracer::Run() {
 
   AddProcess(pid, 0, Since());
   threads_[pid] = pid;
+  if (perturber_) perturber_->OnRoot(pid);
   // The child subreaper: what an orphan's getppid() returns.
   obs_->reaper = ::getpid();
   obs_->stdio = pty ? "pty" : "pipe";
@@ -292,7 +317,12 @@ absl::Status Tracer::Run() {
       }
       KillAll();  // Orphans reparented since.
     }
+    if (perturber_) {
+      // Killed, nothing need wait any more (SIGKILL ends stops and waits).
+      perturber_->Release(now, /*all=*/killing_);
+    }
     absl::Time wake = killing_ ? now + absl::Milliseconds(20) : std::min(deadline, kill_at_.value_or(deadline));
+    if (perturber_) wake = std::min(wake, perturber_->NextDue());
     int timeout_ms = 1000;  // A safety net: SIGCHLD may be taken by another thread.
     if (wake != absl::InfiniteFuture()) {
       timeout_ms = static_cast<int>(
@@ -314,7 +344,11 @@ absl::Status Tracer::Run() {
       }
       if (fds[1].revents || fds[2].revents) ReceiveCaptures();
       if (fds[3].revents) reports_.Read(&listener_);
-      if (fds[4].revents & POLLIN) {
+      if ((fds[4].revents & POLLIN) && perturber_) {
+        // Every fork before the call is read first: the caller's identity.
+        ReceiveCaptures();
+        perturber_->OnNotification(&listener_);
+      } else if (fds[4].revents & POLLIN) {
         internal::AnswerNotification(&listener_, capture_, [this](pid_t tid) { return KnownTgid(tid); });
       } else if (fds[4].revents) {
         listener_.reset();  // POLLHUP: no process of the program is left.
@@ -322,6 +356,8 @@ absl::Status Tracer::Run() {
     }
   }
   obs_->wall = Since();
+  // Nothing is left to continue, unless the runner gave up on a process.
+  if (perturber_) perturber_->Release(absl::Now(), /*all=*/true);
   for (ProcessRecord& p : obs_->processes) {
     if (!p.ended && p.killed_by_runner) p.ended = obs_->wall;
   }

@@ -158,6 +158,41 @@ enum class Stdio {
   kPty,   // Each the slave side of its own pseudo-terminal: isatty() is true.
 };
 
+// How a perturbed run (RunRequest::perturb_seed) is perturbed. The points
+// and what a program may assume about them are in INTERPRETING.md,
+// "Schedule perturbation"; perturb.h says how each is made. The defaults are
+// the suite's, tuned on the perturbation controls and the built-in
+// implementations (BENCHMARKS.md, "Schedule perturbation"); tests and the
+// tuning benchmark change them. Each probability is per point reached.
+struct PerturbOptions {
+  // A fork stops one side for a while: the parent ("child first", with
+  // probability `child_first`) or the child, before it runs ("parent first").
+  double fork = 1.0;
+  double child_first = 0.8;
+  double after_write = 0.1;   // A process stops after its write to a capture.
+  double after_wake = 0.05;   // A process stops as a call that can block returns.
+  double before_write = 0.8;  // A thread waits before its write(2) or writev(2) to fd 1 or 2.
+  double before_exit = 0.9;   // A process waits before exit_group(2).
+  // How long at most (a hold ends earlier when another process writes or
+  // exits): a share `long_share` of the delays in [long_min, long_max], the
+  // others in (0, short_max], whole milliseconds.
+  double long_share = 0.9;
+  absl::Duration short_max = absl::Milliseconds(5);
+  absl::Duration long_min = absl::Milliseconds(50);
+  absl::Duration long_max = absl::Milliseconds(300);
+  // Bounds: stops per process, and waits per process (each), and their
+  // delays in all; stops and waits per run (each), and their delays (each).
+  // A process's delays stay well within the leftovers' grace (2 s) that a
+  // child outliving its parent has.
+  int max_per_process = 3;
+  absl::Duration max_delay_per_process = absl::Milliseconds(800);
+  int max_per_run = 40;
+  absl::Duration max_delay_per_run = absl::Seconds(3);
+  // The share of runs whose processes all run on one CPU (one of those the
+  // runner may use, chosen from the seed).
+  double one_cpu = 0.3;
+};
+
 struct RunRequest {
   // The program and its arguments. argv[0] without a '/' is searched in PATH
   // (the request's PATH when `env` is given).
@@ -188,9 +223,11 @@ struct RunRequest {
   size_t max_processes = 20000;
   size_t max_output_bytes = size_t{64} << 20;
   // Non-zero: perturb the schedule of the run's processes, with decisions
-  // drawn from this seed (INTERPRETING.md, "Schedule perturbation"). Needs
-  // the BPF observer.
+  // drawn from this seed (INTERPRETING.md, "Schedule perturbation"), as
+  // `perturb` says. Needs the BPF observer: Observer::kAuto then means BPF,
+  // and ptrace or trace=false are refused.
   uint64_t perturb_seed = 0;
+  PerturbOptions perturb;
 };
 
 // Runs `req.argv` to completion (or timeout) and returns what was observed.

@@ -23,6 +23,10 @@ void Tracer::OnRecord(const BpfRecord& r) {
   switch (r.kind) {
     case BpfRecord::kFork:
       AddProcess(r.pid, static_cast<pid_t>(r.arg), t);
+      if (perturber_) perturber_->OnFork(r.pid, static_cast<pid_t>(r.arg), r.index, r.ident);
+      return;
+    case BpfRecord::kStop:
+      if (perturber_) perturber_->OnStop(r);
       return;
     case BpfRecord::kExec:
       if (ProcessRecord* p = Proc(r.pid)) {
@@ -30,6 +34,7 @@ void Tracer::OnRecord(const BpfRecord& r) {
       }
       return;
     case BpfRecord::kExit:
+      if (perturber_) perturber_->OnProgress(r.pid, /*exited=*/true);
       if (ProcessRecord* p = Proc(r.pid); p != nullptr && !p->ended) {
         p->ended = t;
         p->exit = WaitStatus::FromRaw(static_cast<int>(r.arg));
@@ -39,6 +44,7 @@ void Tracer::OnRecord(const BpfRecord& r) {
       return;
     case BpfRecord::kWrite:
     case BpfRecord::kBlind: {
+      if (perturber_ && !r.continues()) perturber_->OnProgress(r.pid, /*exited=*/false);
       absl::string_view data(r.data.data(), r.data.size());
       // Past the cap the capture drops the bytes; the reports go too.
       if (!writes_.Add(r.stream(), r.pid, r.tid, r.continues(), data, r.kind == BpfRecord::kBlind ? r.blind_len : 0,

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <cstddef>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -25,6 +26,7 @@
 #include "conformance/runner/bpf_observer.h"
 #include "conformance/runner/capture.h"
 #include "conformance/runner/child_setup.h"
+#include "conformance/runner/perturb.h"
 #include "conformance/runner/ptrace_writes.h"
 #include "conformance/runner/reconcile.h"
 #include "conformance/runner/tracer.h"
@@ -127,6 +129,9 @@ class Tracer {
   WriteReports writes_;
   // Observed by ptrace with terminal captures: the writes in flight.
   PtraceWrites ptrace_writes_;
+  // A perturbed run's stops and waits (perturb.h); null unless perturbed.
+  // Its notifications come on `listener_`.
+  std::unique_ptr<Perturber> perturber_;
 };
 
 }  // namespace conformance::internal

@@ -175,7 +175,8 @@ Outcome RunScenario(const Spec& spec, const std::vector<std::string>& argv, cons
       o.not_checkable = static_cast<int>(v.not_checkable.size());
       o.details = absl::StrCat("  run ", i, " of ", opt.runs,
                                seed ? absl::StrCat(" (perturbation seed ", Hex(seed), "; replay: --perturb=", Hex(seed),
-                                                   " --runs=1)")
+                                                   " --runs=1 makes the same decisions, though the kernel may still "
+                                                   "schedule the processes differently)")
                                     : "",
                                ":\n");
       for (const std::string& p : obs->perturbations) absl::StrAppend(&o.details, "  perturbed: ", p, "\n");

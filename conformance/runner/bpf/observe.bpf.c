@@ -72,6 +72,7 @@ struct super_block {
   __u32 s_dev;
 } CORE;
 struct inode {
+  unsigned short i_mode;
   unsigned long i_ino;
   struct super_block *i_sb;
 } CORE;
@@ -94,17 +95,21 @@ struct iovec_user {
 #define CHUNK 4096
 
 // Must match bpf_observer.cc.
-enum { REC_WRITE = 1, REC_BLIND = 2, REC_FORK = 3, REC_EXEC = 4, REC_EXIT = 5 };
+enum { REC_WRITE = 1, REC_BLIND = 2, REC_FORK = 3, REC_EXEC = 4, REC_EXIT = 5, REC_STOP = 6 };
 #define ARG_CONTINUES 0x100  // A later piece of the same system call.
 struct rec {
   __u64 ts;   // bpf_ktime_get_ns(): CLOCK_MONOTONIC.
   __u32 kind;
   __u32 pid;  // The thread group: writer, new process, exec'ing or exiting.
   __u32 tid;  // The thread (a write's pieces are one system call's by pid and tid).
-  __u32 arg;  // WRITE, BLIND: stream (1, 2) | ARG_CONTINUES; FORK: the parent; EXIT: wait status.
-  __u32 len;  // Bytes of data (WRITE); BLIND: bytes written that could not be copied.
-  __u32 pad;
-  char data[CHUNK];
+  // WRITE, BLIND: stream (1, 2) | ARG_CONTINUES; FORK: the parent; EXIT:
+  // wait status; STOP: the point (perturb.bpf.h).
+  __u32 arg;
+  // Bytes of data (WRITE, FORK); BLIND: bytes written that could not be
+  // copied; STOP: milliseconds.
+  __u32 len;
+  __u32 pad;  // FORK: the child's index among its parent's forks; STOP: the child of a fork.
+  char data[CHUNK];  // FORK: the child's identity (8 bytes; perturb.bpf.h).
 };
 #define HEADER __builtin_offsetof(struct rec, data)
 
@@ -156,12 +161,27 @@ struct {
 } targets SEC(".maps");
 
 // The run's live processes (thread group ids): the runner adds the root
-// before it may run, forks add their children, exits remove them.
+// before it may run, forks add their children, exits remove them. The value
+// is what schedule perturbation keeps per process (perturb.bpf.h).
+struct proc {
+  __u64 ident;         // Its identity: decisions are drawn from it.
+  __u64 stop_until;    // While stopped (bpf_ktime_get_ns), no more stops.
+  __u32 forks;         // Processes it forked so far.
+  __u32 points;        // Perturbation points it reached so far.
+  __u32 stops;         // Stops it got.
+  __u32 delay_ms;      // Their delays, in all.
+  __u32 first_stop_ms; // Parent first: stop for this long at its first return.
+  // No perturbation yet: the root until its exec, since the runner that
+  // started it with vfork cannot run (nor continue it) until then.
+  __u32 held;
+  __u32 parent;        // The process that forked it (0: the root).
+  __u32 pad;
+};
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 65536);
   __type(key, __u32);
-  __type(value, __u8);
+  __type(value, struct proc);
 } tracked SEC(".maps");
 
 // The run's controls, one word each, so that the runner's writes and the
@@ -172,8 +192,9 @@ struct {
 // MAX_FORKS. MUTED: streams (bit 1, bit 2) past the runner's cap, whose
 // writes are no longer reported. SPAWNER: the runner's thread about to start
 // the run's root (vfork); its next fork is the root, tracked from birth.
-// Must match bpf_observer.cc.
-enum { CTL_KILLING, CTL_MAX_FORKS, CTL_FORKS, CTL_MUTED, CTL_SPAWNER, CTL_COUNT };
+// STOPS_ENDED, WAITS_HELD: a perturbed run's holds the runner ended, and the
+// calls it holds now (perturb.bpf.h). Must match bpf_observer.cc.
+enum { CTL_KILLING, CTL_MAX_FORKS, CTL_FORKS, CTL_MUTED, CTL_SPAWNER, CTL_STOPS_ENDED, CTL_WAITS_HELD, CTL_COUNT };
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, CTL_COUNT);
@@ -200,6 +221,8 @@ struct {
   __type(value, struct exec_rec);
 } exec_scratch SEC(".maps");
 
+#include "perturb.bpf.h"
+
 static __always_inline struct rec *Scratch(void) {
   __u32 k = 0;
   return bpf_map_lookup_elem(&scratch, &k);
@@ -210,8 +233,11 @@ static __always_inline struct rec *Scratch(void) {
 // ring whenever it wakes anyway (output in a capture, a child's end, a
 // deadline, or once a second), and nothing urgent waits for it: the kernel
 // enforces the process cap and kills itself (controls).
+// A perturbed run is the exception: the runner ends a stop as soon as another
+// process writes or exits (perturb.h), so it must hear of those at once.
 static __always_inline void Emit(void *data, __u64 size) {
-  __u64 flags = bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) > (8 << 20) ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+  __u64 flags = Perturbing() || bpf_ringbuf_query(&records, BPF_RB_AVAIL_DATA) > (8 << 20) ? BPF_RB_FORCE_WAKEUP
+                                                                                           : BPF_RB_NO_WAKEUP;
   if (bpf_ringbuf_output(&records, data, size, flags) != 0) {
     __u32 k = 0;
     __u64 *n = bpf_map_lookup_elem(&lost, &k);
@@ -322,7 +348,9 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
     return 0;
   }
   long ret = (long)ctx->args[1];
-  if (ret <= 0) return 0;
+  // Unperturbed, only writes matter, and only those that wrote something.
+  struct perturb_cfg *perturbing = Perturbing();
+  if (ret <= 0 && !perturbing) return 0;
   struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
   long nr = BPF_CORE_READ(regs, orig_ax);
   unsigned long fd;
@@ -352,11 +380,13 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
       shape = 2;
       break;
     default:
-      return 0;
+      return perturbing ? PerturbReturn(nr, ret, regs) : 0;
   }
+  if (ret <= 0) return 0;
   __u64 id = bpf_get_current_pid_tgid();
   __u32 tgid = id >> 32;
-  if (!bpf_map_lookup_elem(&tracked, &tgid)) return 0;
+  struct proc *proc = bpf_map_lookup_elem(&tracked, &tgid);
+  if (!proc) return 0;
   __u32 stream = StreamOf(fd);
   __u32 *muted = Control(CTL_MUTED);
   if (!stream || (muted && (*muted & (1u << stream)))) return 0;
@@ -371,6 +401,7 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
   w->left = (__u64)ret;
   if (shape == 2) {
     Blind(w, w->left);
+    if (perturbing) PerturbWrite(proc, tgid, stream);
     return 0;
   }
   __u64 loops = w->left / CHUNK + 1;
@@ -386,6 +417,7 @@ int on_sys_exit(struct bpf_raw_tracepoint_args *ctx) {
   if (loops > (1 << 23)) loops = 1 << 23;
   bpf_loop((__u32)loops, Step, &w, 0);  // The context must be on the stack.
   if (w->left != 0) Blind(w, w->left);
+  if (perturbing) PerturbWrite(proc, tgid, stream);
   return 0;
 }
 
@@ -409,20 +441,47 @@ int on_fork(struct bpf_raw_tracepoint_args *ctx) {
   __u32 ppid = BPF_CORE_READ(parent, tgid);
   __u32 cpid = BPF_CORE_READ(child, tgid);
   if (BPF_CORE_READ(child, pid) != (int)cpid) return 0;  // A thread.
-  __u8 one = 1;
+  struct perturb_cfg *c = Perturbing();
+  struct proc state = {};
   __u32 *spawner = Control(CTL_SPAWNER);
   if (spawner && *spawner != 0 && *spawner == (__u32)BPF_CORE_READ(parent, pid)) {
     *spawner = 0;
-    bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);  // The root: the runner records it.
+    state.ident = c ? Mix(c->seed) : 0;
+    state.held = 1;
+    if (c) __sync_fetch_and_add(&c->live, 1);
+    bpf_map_update_elem(&tracked, &cpid, &state, BPF_ANY);  // The root: the runner records it.
     return 0;
   }
-  if (!bpf_map_lookup_elem(&tracked, &ppid)) return 0;
-  bpf_map_update_elem(&tracked, &cpid, &one, BPF_ANY);
-  Event(REC_FORK, cpid, ppid);
+  struct proc *pstate = bpf_map_lookup_elem(&tracked, &ppid);
+  if (!pstate) return 0;
+  __u32 index = __sync_fetch_and_add(&pstate->forks, 1) + 1;
+  state.ident = ChildIdent(pstate->ident, index);
+  state.parent = ppid;
+  bpf_map_update_elem(&tracked, &cpid, &state, BPF_ANY);
+  if (c) __sync_fetch_and_add(&c->live, 1);
+  struct rec *r = Scratch();
+  if (r) {
+    r->ts = bpf_ktime_get_ns();
+    r->kind = REC_FORK;
+    r->pid = cpid;
+    r->tid = (__u32)bpf_get_current_pid_tgid();
+    r->arg = ppid;
+    r->len = sizeof(state.ident);
+    r->pad = index;
+    __builtin_memcpy(r->data, &state.ident, sizeof(state.ident));
+    Output(r, HEADER + sizeof(state.ident));
+  }
   __u32 *forks = Control(CTL_FORKS), *max_forks = Control(CTL_MAX_FORKS), *killing = Control(CTL_KILLING);
   if (forks && max_forks && killing) {
     if (__sync_fetch_and_add(forks, 1) + 1 >= *max_forks) *killing = 1;
-    if (*killing) bpf_send_signal(SIGKILL);  // The parent; the child dies on its way out of fork.
+    if (*killing) {
+      bpf_send_signal(SIGKILL);  // The parent; the child dies on its way out of fork.
+      return 0;
+    }
+  }
+  if (c) {
+    struct proc *cstate = bpf_map_lookup_elem(&tracked, &cpid);
+    if (cstate) PerturbFork(c, pstate, cstate, ppid, cpid);
   }
   return 0;
 }
@@ -472,7 +531,9 @@ static __always_inline __u32 ExePath(struct exec_rec *e, struct file *exe) {
 SEC("raw_tracepoint/sched_process_exec")
 int on_exec(struct bpf_raw_tracepoint_args *ctx) {
   __u32 tgid = bpf_get_current_pid_tgid() >> 32;
-  if (!bpf_map_lookup_elem(&tracked, &tgid)) return 0;
+  struct proc *proc = bpf_map_lookup_elem(&tracked, &tgid);
+  if (!proc) return 0;
+  proc->held = 0;
   __u32 k = 0;
   struct exec_rec *e = bpf_map_lookup_elem(&exec_scratch, &k);
   if (!e) return 0;
@@ -510,6 +571,8 @@ int on_exit(struct bpf_raw_tracepoint_args *ctx) {
   }
   Event(REC_EXIT, tgid, status);
   bpf_map_delete_elem(&tracked, &tgid);
+  struct perturb_cfg *c = Perturbing();
+  if (c) __sync_fetch_and_add(&c->live, -1);
   return 0;
 }
 
