@@ -221,6 +221,17 @@ struct {
   __type(value, struct exec_rec);
 } exec_scratch SEC(".maps");
 
+// The open file behind `fd` of the current process, or 0.
+static __always_inline struct file *FileOf(unsigned long fd) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *f = 0;
+  bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+  return f;
+}
+
 #include "perturb.bpf.h"
 
 static __always_inline struct rec *Scratch(void) {
@@ -252,12 +263,7 @@ static __always_inline void Output(struct rec *r, __u32 size) {
 
 // Which capture `fd` of the current process is: 1, 2, or 0 (neither).
 static __always_inline __u32 StreamOf(unsigned long fd) {
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
-  struct file **fds = BPF_CORE_READ(fdt, fd);
-  struct file *f = 0;
-  bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+  struct file *f = FileOf(fd);
   if (!f) return 0;
   struct inode *inode = BPF_CORE_READ(f, f_inode);
   __u64 ino = BPF_CORE_READ(inode, i_ino);

@@ -207,12 +207,7 @@ static __always_inline int Woke(long nr, long ret, struct pt_regs *regs) {
 // Whether `fd` of the current process is a pipe or a socket: reads of files
 // (a program loading itself) are not waits.
 static __always_inline int IsPipeOrSocket(unsigned long fd) {
-  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-  if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds)) return 0;
-  struct file **fds = BPF_CORE_READ(fdt, fd);
-  struct file *f = 0;
-  bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+  struct file *f = FileOf(fd);  // observe.bpf.c
   if (!f) return 0;
   __u16 mode = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
   return mode == S_IFIFO || mode == S_IFSOCK;
