@@ -312,11 +312,14 @@ std::vector<std::string> TraceeEnvironment(const std::vector<std::string>& reque
     ::execv(c.path, c.argv);
   }
   Report(report, kReportExec, errno);
-  // Not _exit: exit_group may be held by the perturbation filter for the
-  // runner, which waits in vfork for this very exit. SYS_exit ends the only
-  // thread, and so the process, with the same status.
-  ::syscall(SYS_exit, 127);
-  __builtin_unreachable();
+  // Under perturbation, not _exit: exit_group may be held by the filter for
+  // the runner, which waits in vfork for this very exit. SYS_exit ends the
+  // only thread, and so the process, with the same status. Otherwise
+  // exit_group: under ThreadSanitizer vfork is a fork and the child may have
+  // TSan's background thread, which SYS_exit would leave running (holding
+  // the report socket open, so the runner never learns the exec failed).
+  if (c.perturb_filter != nullptr) ::syscall(SYS_exit, 127);
+  ::_exit(127);
 }
 
 // Alone in its function, so that nothing of a caller's frame can be
