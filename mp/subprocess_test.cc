@@ -21,7 +21,7 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "mp/errors.h"
-#include "mp/testing/no_pidfd.h"
+#include "mp/testing/refused_syscalls.h"
 
 namespace mp::subprocess {
 namespace {

@@ -15,7 +15,7 @@
 
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
-#include "mp/testing/no_pidfd.h"
+#include "mp/testing/refused_syscalls.h"
 #include "mp/testing/sanitizers.h"
 
 namespace mp::internal {

@@ -1,4 +1,4 @@
-#include "mp/testing/no_pidfd.h"
+#include "mp/testing/refused_syscalls.h"
 
 #include <errno.h>
 #include <linux/audit.h>
@@ -6,14 +6,15 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <vector>
 
 namespace mp::testing {
 namespace {
 
-bool ForbidPidfdOpen() {
+bool Refuse(std::initializer_list<long> syscalls, Refusal how) {
 #if defined(__x86_64__)
   constexpr unsigned kArch = AUDIT_ARCH_X86_64;
 #elif defined(__aarch64__)
@@ -22,16 +23,23 @@ bool ForbidPidfdOpen() {
   errno = ENOSYS;
   return false;
 #endif
-  struct sock_filter filter[] = {
+  const unsigned char n = static_cast<unsigned char>(syscalls.size());
+  std::vector<sock_filter> filter = {
       // Another architecture's system call numbers mean other calls: allow.
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 0, 3),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 0, static_cast<unsigned char>(n + 1)),
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_pidfd_open, 0, 1),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-      BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
   };
-  struct sock_fprog prog = {static_cast<unsigned short>(sizeof filter / sizeof filter[0]), filter};
+  // A match jumps over the comparisons after it and the ALLOW, to the
+  // refusal; the arch mismatch above jumps over all of them to the ALLOW.
+  unsigned char after = n;
+  for (long nr : syscalls) {
+    --after;
+    filter.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<unsigned>(nr), static_cast<unsigned char>(after + 1), 0));
+  }
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  filter.push_back(BPF_STMT(BPF_RET | BPF_K, how == Refusal::kSigsys ? SECCOMP_RET_TRAP : SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)));
+  struct sock_fprog prog = {static_cast<unsigned short>(filter.size()), filter.data()};
   // Unprivileged processes may install a filter once they give up gaining
   // privileges (setuid binaries would then not elevate).
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return false;
@@ -40,10 +48,10 @@ bool ForbidPidfdOpen() {
 
 }  // namespace
 
-int WithoutPidfd(const std::function<int()>& check) {
+int WithRefusedSyscalls(std::initializer_list<long> syscalls, const std::function<int()>& check, Refusal how) {
   pid_t pid = ::fork();
   if (pid < 0) return -1;
-  if (pid == 0) ::_exit(ForbidPidfdOpen() ? check() : kNoFilter);
+  if (pid == 0) ::_exit(Refuse(syscalls, how) ? check() : kNoFilter);
   int wstatus = 0;
   while (::waitpid(pid, &wstatus, 0) < 0 && errno == EINTR) {
   }
