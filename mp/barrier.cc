@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/deadline.h"
 #include "mp/internal/shm_sync.h"
 
 namespace mp {
@@ -118,8 +119,7 @@ absl::StatusOr<int> Barrier::Wait() { return Wait(timeout_); }
 
 absl::StatusOr<int> Barrier::Wait(absl::Duration timeout) {
   using namespace internal;  // NOLINT: the helpers above.
-  absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                              : absl::Now() + std::max(timeout, absl::ZeroDuration());
+  absl::Time deadline = internal::DeadlineIn(timeout);
   BarrierBlock* b = block_;
   LockBarrier(b);
   if (b->broken.load()) {

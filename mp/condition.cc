@@ -7,6 +7,7 @@
 #include <new>
 
 #include "mp/errors.h"
+#include "mp/internal/deadline.h"
 #include "mp/internal/shm_sync.h"
 
 namespace mp {
@@ -70,8 +71,7 @@ absl::StatusOr<Condition> Condition::Create(RLock lock) { return Make(lock.core_
 absl::StatusOr<bool> Condition::Wait(absl::Duration timeout) {
   using namespace internal;  // NOLINT: the helpers above.
   if (!lock_.IsMine()) return PyError(PyExc::kAssertionError, "must acquire() condition before using wait()");
-  absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                              : absl::Now() + std::max(timeout, absl::ZeroDuration());
+  absl::Time deadline = internal::DeadlineIn(timeout);
   // Register, under the lock.
   uint32_t ticket = block_->next_ticket++;
   uint64_t w = block_->word.load(std::memory_order_relaxed);

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/deadline.h"
 #include "mp/internal/fd.h"
 #include "mp/internal/framing.h"
 
@@ -278,7 +279,7 @@ absl::StatusOr<uint64_t> Connection::RecvBytesTo(absl::FunctionRef<absl::Status(
 
 absl::StatusOr<bool> Connection::Poll(absl::Duration timeout) {
   if (absl::Status s = CheckReadable(); !s.ok()) return s;
-  return internal::PollReadable(fd_.get(), absl::Now() + timeout);
+  return internal::PollReadable(fd_.get(), internal::DeadlineIn(timeout));
 }
 
 void Connection::Close() { fd_.reset(); }

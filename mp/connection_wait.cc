@@ -8,6 +8,7 @@
 
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/deadline.h"
 
 namespace mp::connection {
 
@@ -20,8 +21,7 @@ absl::StatusOr<std::vector<Waitable>> Wait(absl::Span<const Waitable> objects, a
     }
     fds.push_back({w.fd(), POLLIN, 0});
   }
-  absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                              : absl::Now() + std::max(timeout, absl::ZeroDuration());
+  absl::Time deadline = internal::DeadlineIn(timeout);
   for (;;) {
     int ms = -1;
     if (deadline != absl::InfiniteFuture()) {

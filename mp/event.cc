@@ -6,6 +6,7 @@
 #include <new>
 
 #include "absl/time/clock.h"
+#include "mp/internal/deadline.h"
 #include "mp/internal/shm_sync.h"
 
 namespace mp {
@@ -36,8 +37,7 @@ void Event::Set() {
 void Event::Clear() { block_->flag.store(0, std::memory_order_seq_cst); }
 
 bool Event::Wait(absl::Duration timeout) const {
-  absl::Time deadline = timeout == absl::InfiniteDuration() ? absl::InfiniteFuture()
-                                                              : absl::Now() + std::max(timeout, absl::ZeroDuration());
+  absl::Time deadline = internal::DeadlineIn(timeout);
   for (;;) {
     if (IsSet()) return true;
     if (absl::Now() >= deadline) return false;

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "mp/errors.h"
 #include "mp/internal/child.h"
+#include "mp/internal/deadline.h"
 
 namespace mp {
 
@@ -67,7 +68,7 @@ absl::StatusOr<std::optional<ExitStatus>> WaitPidUntil(pid_t pid, absl::Time dea
 }
 
 absl::StatusOr<std::optional<ExitStatus>> WaitPidFor(pid_t pid, absl::Duration timeout) {
-  return WaitPidUntil(pid, absl::Now() + timeout);
+  return WaitPidUntil(pid, internal::DeadlineIn(timeout));
 }
 
 absl::Status Kill(pid_t pid, int signo) {

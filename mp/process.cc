@@ -5,13 +5,16 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio_ext.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -19,8 +22,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "mp/errors.h"
+#include "mp/internal/child.h"
+#include "mp/internal/deadline.h"
 #include "mp/internal/exceptions.h"
 #include "mp/internal/popen_fork.h"
+#include "mp/internal/raw_syscall.h"
+#include "mp/internal/stdio.h"
 #include "mp/os.h"
 
 namespace mp {
@@ -35,7 +42,9 @@ struct ProcessState {
   std::string parent_name;
   bool is_main = false;
   bool closed = false;
-  std::unique_ptr<Child> child;  // Set once, by Start().
+  // Set once, by Start(): in place, so that the parent allocates nothing
+  // after the fork (see internal/popen_fork.h).
+  std::optional<Child> child;
 };
 
 }  // namespace internal
@@ -50,10 +59,14 @@ using internal::ProcessState;
 // have held its lock at the moment of fork).
 struct Registry {
   std::mutex mu;
+  // In a child, not owning: see Bootstrap. Its parent_name and parent_pid
+  // are CPython's _parent_process.
   std::shared_ptr<ProcessState> current;
-  std::optional<ParentInfo> parent;
   int counter = 0;
   std::vector<std::shared_ptr<ProcessState>> children;
+  // Whether Start() ever succeeded here: read without the lock, so that a
+  // child that started none ends without taking it.
+  std::atomic<bool> started_any{false};
   bool in_child = false;
   bool atexit_registered = false;
 };
@@ -89,6 +102,7 @@ void Cleanup(Registry& r) {
 
 // CPython's util._exit_function: terminate daemonic children, then join all.
 void RunExitFunction() {
+  if (!TheRegistry()->started_any.load(std::memory_order_acquire)) return;
   for (Process& p : ActiveChildren()) {
     if (p.daemon()) (void)p.Terminate();
   }
@@ -102,15 +116,36 @@ void AtExit() { RunExitFunction(); }
 // /dev/null (CPython leaves fd 0 to subprocesses and only repoints
 // sys.stdin), and input the parent's stdio had buffered is dropped, as
 // closing sys.stdin drops its buffer.
+//
+// The FILE is only read unless it holds something: purging or clearing it
+// writes the FILE and its lock, a page copied in every child for a stream
+// that is usually untouched (see Bootstrap).
 void CloseStdin() {
-  __fpurge(stdin);
-  ::close(0);
-  int fd = ::open("/dev/null", O_RDONLY);  // The lowest free fd: 0.
-  if (fd > 0) {
-    ::dup2(fd, 0);
-    ::close(fd);
+#ifdef __GLIBC__
+  const bool buffered = stdin->_mode != 0 && (stdin->_IO_read_ptr != stdin->_IO_read_end ||
+                                              stdin->_IO_save_base != nullptr);  // ungetc's.
+  const bool flagged = (stdin->_flags & (_IO_EOF_SEEN | _IO_ERR_SEEN)) != 0;
+#else
+  const bool buffered = true, flagged = true;
+#endif
+  if (buffered) __fpurge(stdin);
+  // Raw system calls: libc's close and open would be one more page of code.
+  internal::RawSyscall(SYS_close, 0);
+  const long fd = internal::RawSyscall(SYS_openat, AT_FDCWD, reinterpret_cast<long>("/dev/null"), O_RDONLY);
+  if (fd > 0) {  // 0 is the lowest free fd, unless another thread took it.
+    internal::RawSyscall(SYS_dup3, fd, 0, 0);
+    internal::RawSyscall(SYS_close, fd);
   }
-  std::clearerr(stdin);
+  if (flagged) std::clearerr(stdin);
+}
+
+// The child's Registry. After a fork every page the child writes is a copy,
+// and a heap allocation writes the allocator's state besides the object, so
+// the child's lives in static storage. A grandchild builds its own over its
+// parent's, which is leaked like the parent's own (never destroyed).
+Registry* NewChildRegistry() {
+  alignas(Registry) static unsigned char storage[sizeof(Registry)];
+  return new (storage) Registry;
 }
 
 // std::exit(status) in a child, the natural port of sys.exit(status): as
@@ -121,16 +156,21 @@ void CloseStdin() {
 // Registered in the child, so it runs before every handler the parent had.
 void ExitInChild(int status, void*) {
   RunExitFunction();
-  FlushStdio();
+  internal::FlushStdStreams();
   ::_exit(status);
 }
 
-// Runs in the child: CPython's BaseProcess._bootstrap.
+// Runs in the child: CPython's BaseProcess._bootstrap. It writes as little
+// memory as it can: each page it writes is copied (fork is copy-on-write),
+// and on a VM a page fault costs as much as several system calls, so they
+// were most of Start()'s cost over a raw fork. The standard streams are
+// flushed only if they hold output (internal/stdio.h), and `current` does
+// not own `self`: a copy of it would write its reference count. (`self` is
+// the parent's Process, alive in the child's copy of memory until _exit.)
 int Bootstrap(const std::shared_ptr<ProcessState>& self) {
   CloseStdin();
-  Registry* r = new Registry;
-  r->current = self;
-  r->parent = ParentInfo{self->parent_name, self->parent_pid};
+  Registry* r = NewChildRegistry();
+  r->current = std::shared_ptr<ProcessState>(std::shared_ptr<ProcessState>(), self.get());
   r->in_child = true;
   TheRegistry() = r;
   ::on_exit(ExitInChild, nullptr);
@@ -143,7 +183,7 @@ int Bootstrap(const std::shared_ptr<ProcessState>& self) {
   } catch (...) {
     code = 1;
     internal::CaughtException e = internal::CurrentException();
-    FlushStdio();
+    internal::FlushStdStreams();
     if (e.is_std_exception) {
       std::fprintf(stderr, "Process %s:\n%s: %s\n", self->name.c_str(), e.type.c_str(), e.what.c_str());
     } else {
@@ -151,7 +191,7 @@ int Bootstrap(const std::shared_ptr<ProcessState>& self) {
     }
   }
   RunExitFunction();
-  FlushStdio();
+  internal::FlushStdStreams();
   return code;
 }
 
@@ -193,17 +233,23 @@ absl::Status Process::Start() {
     }
   }
   const std::shared_ptr<ProcessState>& self = state_;
-  absl::StatusOr<std::unique_ptr<internal::Child>> child = internal::ForkChild([&self] { return Bootstrap(self); });
-  if (!child.ok()) return child.status();
-  state_->child = *std::move(child);
+  {
+    // Room for this child, made before the fork (internal/popen_fork.h).
+    std::lock_guard<std::mutex> lock(r.mu);
+    r.children.reserve(r.children.size() + 1);
+  }
+  absl::StatusOr<internal::Forked> forked = internal::ForkChild([&self] { return Bootstrap(self); });
+  if (!forked.ok()) return forked.status();
+  state_->child.emplace(forked->pid, internal::Child::kLostAsProcess, std::move(forked->sentinel));
   state_->target = nullptr;  // As CPython drops _target: free the captures now.
   std::lock_guard<std::mutex> lock(r.mu);
   r.children.push_back(state_);
+  r.started_any.store(true, std::memory_order_release);
   return absl::OkStatus();
 }
 
 absl::Status Process::Join(absl::Duration timeout) {
-  return JoinUntil(absl::Now() + timeout);
+  return JoinUntil(internal::DeadlineIn(timeout));
 }
 
 absl::Status Process::JoinUntil(absl::Time deadline) {
@@ -295,7 +341,7 @@ void Exit(int code) {
   }
   if (!in_child) std::exit(code);
   RunExitFunction();
-  FlushStdio();
+  internal::FlushStdStreams();
   ::_exit(code);
 }
 
@@ -308,7 +354,8 @@ Process CurrentProcess() {
 std::optional<ParentInfo> ParentProcess() {
   Registry& r = *TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
-  return r.parent;
+  if (!r.in_child) return std::nullopt;
+  return ParentInfo{r.current->parent_name, r.current->parent_pid};
 }
 
 std::vector<Process> ActiveChildren() {

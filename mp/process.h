@@ -174,8 +174,8 @@ struct SystemExit {
 // Ends the current process with exit code `code`, as sys.exit(code) does, but
 // without unwinding the stack (throw SystemExit for that). In a Process
 // child: terminates the child's daemonic children, joins its other children,
-// flushes stdio and _exit()s, so exitcode() is `code`. In the main process:
-// std::exit(code) (atexit handlers run, including mp's).
+// flushes the standard streams and _exit()s, so exitcode() is `code`. In the
+// main process: std::exit(code) (atexit handlers run, including mp's).
 //
 // std::exit(code) itself, in a Process child, does the same as Exit(code): no
 // exit handler of the parent's (atexit functions, destructors of its

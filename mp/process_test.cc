@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio_ext.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -413,6 +414,59 @@ TEST(ProcessTest, ChildStdinIsDevNullAsInCPython) {
   char buf[8] = {};
   EXPECT_EQ(::read(p[0], buf, sizeof buf), 6) << "the parent's input is still there";
   ::close(p[0]);
+}
+
+// Closing sys.stdin drops what it had buffered: input the parent's stdio
+// read ahead (a line buffered behind the one fgets returned, a character
+// pushed back with ungetc) is not the child's to read.
+TEST(ProcessTest, ChildDoesNotReadInputTheParentBuffered) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  ASSERT_EQ(::write(p[1], "first\nsecond\n", 13), 13);
+  ::close(p[1]);
+  int saved = ::dup(0);
+  ::dup2(p[0], 0);
+  ::close(p[0]);
+  char line[16];
+  ASSERT_NE(std::fgets(line, sizeof line, stdin), nullptr);  // Buffers "second\n" too.
+  for (bool pushed_back : {false, true}) {
+    if (pushed_back) {
+      ASSERT_EQ(std::ungetc('x', stdin), 'x');
+    }
+    Process child([] {
+      if (std::getc(stdin) != EOF) Exit(2);
+    });
+    ASSERT_TRUE(child.Start().ok());
+    ASSERT_TRUE(child.Join().ok());
+    EXPECT_EQ(child.exitcode(), 0) << (pushed_back ? "read the pushed-back character" : "read the buffered line");
+  }
+  __fpurge(stdin);
+  std::clearerr(stdin);
+  ::dup2(saved, 0);
+  ::close(saved);
+}
+
+// The child's bookkeeping is rebuilt in every generation: a grandchild knows
+// its own name and its parent, the child.
+TEST(ProcessTest, GrandchildSeesTheChildAsItsParent) {
+  Process child(
+      [] {
+        const pid_t me = GetPid();
+        Process grandchild(
+            [me] {
+              std::optional<ParentInfo> parent = ParentProcess();
+              bool ok = CurrentProcess().name() == "Grandchild" && parent.has_value() && parent->pid == me &&
+                        parent->name == "Child" && ActiveChildren().empty();
+              Exit(ok ? 0 : 1);
+            },
+            {.name = "Grandchild"});
+        if (!grandchild.Start().ok() || !grandchild.Join().ok()) Exit(3);
+        Exit(grandchild.exitcode() == 0 ? 0 : 4);
+      },
+      {.name = "Child"});
+  ASSERT_TRUE(child.Start().ok());
+  ASSERT_TRUE(child.Join().ok());
+  EXPECT_EQ(child.exitcode(), 0) << "1: the grandchild's view is wrong; 3, 4: it did not run";
 }
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "mp/errors.h"
 #include "mp/internal/child.h"
+#include "mp/internal/deadline.h"
 #include "mp/internal/fd.h"
 #include "mp/internal/spawn.h"
 #include "mp/os.h"
@@ -300,7 +301,7 @@ std::optional<int> Popen::Poll() {
 }
 
 absl::StatusOr<int> Popen::Wait(absl::Duration timeout) {
-  absl::StatusOr<std::optional<ExitStatus>> st = state_->child->Wait(absl::Now() + timeout);
+  absl::StatusOr<std::optional<ExitStatus>> st = state_->child->Wait(internal::DeadlineIn(timeout));
   if (!st.ok()) return st.status();
   if (!*st) return TimeoutError(state_->args, timeout, "", "");
   return (*st)->python_returncode();
@@ -312,7 +313,7 @@ absl::Status Popen::Kill() { return SendSignal(SIGKILL); }
 
 absl::StatusOr<Output> Popen::Communicate(absl::string_view input, absl::Duration timeout) {
   State& s = *state_;
-  absl::Time deadline = absl::Now() + timeout;
+  absl::Time deadline = internal::DeadlineIn(timeout);
   const bool in_open = s.in && !s.in->closed();
   if (!s.communicating) {
     s.communicating = true;

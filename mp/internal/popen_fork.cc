@@ -1,15 +1,17 @@
 #include "mp/internal/popen_fork.h"
 
+#include <errno.h>
 #include <unistd.h>
 
-#include <memory>
 #include <optional>
 
-#include "mp/os.h"
+#include "mp/errors.h"
+#include "mp/internal/child.h"
+#include "mp/internal/stdio.h"
 
 namespace mp::internal {
 
-absl::StatusOr<std::unique_ptr<Child>> ForkChild(absl::FunctionRef<int()> child_main) {
+absl::StatusOr<Forked> ForkChild(absl::FunctionRef<int()> child_main) {
   // Without pidfd_open (Linux < 5.3) the sentinel is CPython's: a pipe whose
   // write end only the child holds, so EOF on the read end means it ended.
   // With it, the Child opens a pidfd if someone asks for the sentinel.
@@ -20,19 +22,20 @@ absl::StatusOr<std::unique_ptr<Child>> ForkChild(absl::FunctionRef<int()> child_
     pipe = std::move(*p);
   }
 
-  absl::StatusOr<pid_t> pid = Fork();
-  if (!pid.ok()) return pid.status();
-  if (*pid == 0) {
+  FlushStdStreams();
+  const pid_t pid = ::fork();
+  if (pid < 0) return PyOSError(errno, "fork()");
+  if (pid == 0) {
     if (pipe) pipe->read.reset();
     int code = child_main();
     ::_exit(code);
   }
-  UniqueFd sentinel;
+  Forked forked{pid, UniqueFd()};
   if (pipe) {
     pipe->write.reset();
-    sentinel = std::move(pipe->read);
+    forked.sentinel = std::move(pipe->read);
   }
-  return std::make_unique<Child>(*pid, Child::kLostAsProcess, std::move(sentinel));
+  return forked;
 }
 
 }  // namespace mp::internal
