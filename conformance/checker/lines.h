@@ -54,10 +54,6 @@ std::vector<Line> ReassembleLines(const Observation& obs, int stream = 1, size_t
 // A recorded transcript: untraced, one pseudo-process (pid 0).
 Observation ObservationFromTranscript(absl::string_view text);
 
-// The length of the valid UTF-8 sequence that starts at s[i], or 0 (an
-// invalid byte, or an overlong, surrogate or out-of-range encoding).
-size_t Utf8SequenceLength(absl::string_view s, size_t i);
-
 // A message for a terminal or a log: bytes that are not printable (control
 // bytes but \n and \t, invalid UTF-8) as `\xNN`; everything else, backslashes
 // included, as it is (unlike ShowText, for text that may hold escapes already).

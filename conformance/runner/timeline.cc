@@ -10,30 +10,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/posix/fd.h"
+#include "conformance/observation/utf8.h"
 
 namespace conformance {
 namespace {
 
-// Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
-size_t Utf8Length(const std::string& s, size_t i) {
-  unsigned char c = static_cast<unsigned char>(s[i]);
-  size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-  if (len == 0 || i + len > s.size()) return 0;
-  if (len == 2 && c < 0xC2) return 0;  // Overlong.
-  for (size_t k = 1; k < len; ++k) {
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  }
-  return len;
-}
-
-// A JSON string literal. Bytes that are not UTF-8 become \u00XX (their
-// Latin-1 reading), so any output a program wrote still makes valid JSON.
+// A JSON string literal. Bytes that are not UTF-8 (as the checker and the
+// reports judge it: observation/utf8.h) become \u00XX (their Latin-1
+// reading), so any output a program wrote still makes valid JSON.
 std::string Quote(const std::string& s) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size();) {
     unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = Utf8Length(s, i);
-    if (len > 1) {
+    size_t len = Utf8SequenceLength(s, i);
+    if (len > 0) {
       out.append(s, i, len);
       i += len;
       continue;

@@ -86,6 +86,24 @@ TEST(TimelineTest, HandMadeObservationParsesWithEveryEvent) {
   EXPECT_NE(events.find(Hex(back)), std::string::npos) << events;
 }
 
+// Bytes that only look like UTF-8 (a surrogate, an overlong '/', a lead
+// byte past U+10FFFF) are not text: written raw they made the file invalid
+// UTF-8, which a JSON reader refuses. They come back byte by byte, as U+00XX.
+TEST(TimelineTest, SurrogatesAndOverlongFormsAreEscapedByteByByte) {
+  Observation o;
+  o.traced = true;
+  ProcessRecord root;
+  root.pid = 100;
+  root.exit = WaitStatus::Exited(0);
+  o.processes = {root};
+  o.writes = {{100, 1, "\xed\xa0\x80|\xc0\xaf|\xf8\x88\x80\x80\x80\n", absl::Milliseconds(1)}};
+  std::string path = TmpPath("not_utf8.json");
+  ASSERT_TRUE(WriteChromeTrace(o, path).ok());
+  std::string events = ParseWithPython(path);
+  std::string back = "\xc3\xad\xc2\xa0\xc2\x80|\xc3\x80\xc2\xaf|\xc3\xb8\xc2\x88\xc2\x80\xc2\x80\xc2\x80\n";
+  EXPECT_NE(events.find(Hex(back)), std::string::npos) << events;
+}
+
 TEST(TimelineTest, TracedRunParses) {
   RunRequest req;
   const char* dir = std::getenv("TEST_SRCDIR");

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "conformance/checker/lines.h"
+#include "conformance/observation/utf8.h"
 
 namespace conformance::suite {
 
