@@ -403,6 +403,22 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
 
 ## Reading the figures
 
+- **Process start+join**: after fork(2) every page the parent or the child
+  writes is a page fault (the child's a copy), and the child faults on each
+  page of code it runs; on a VM a fault costs as much as several system
+  calls. Counted with `perf record -e page-faults -c 1`, a raw
+  fork+_exit+waitpid takes 8 faults per round trip and mp 15 (31 before
+  issue 18's work): the child's on_exit registration (so that std::exit in
+  a child runs none of the parent's exit handlers) is 4 of them, the
+  parent's bookkeeping (its Process object, the registry of children, the
+  free at the end) 3. It also makes 4 more system calls: getpid in the
+  constructor, Start and Join (CPython's asserts call os.getpid there too)
+  and a waitid before the reap, so that a signal never reaches a recycled
+  pid.
+- **subprocess run /bin/true**: clone3 with CLONE_CLEAR_SIGHAND (Linux 5.5)
+  lets the kernel reset the child's signal handlers; without it the child
+  makes 64 rt_sigaction calls and the parent blocks signals around the
+  clone, about 1-3% of this figure.
 - **Queue small items**: the raw baseline is a lock-free single-producer
   single-consumer ring of fixed slots with spinning counters: an upper bound,
   not an equivalent. mp's Queue is multi-producer multi-consumer, sleeps when
@@ -471,7 +487,7 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
   does not write (start-up) pays nothing more. Untraced, a terminal costs
   about what the sockets do.
 
-## The figures and what measures them
+{kept}## The figures and what measures them
 
 | key | figure | unit | binary | mp benchmark | raw benchmark | CPython script |
 |---|---|---|---|---|---|---|
@@ -500,6 +516,25 @@ binary, and the names of the mp and raw benchmarks in it. To enable one:
 """
 
 
+# Sections of BENCHMARKS.md measured by other tools (the conformance runner's
+# perturbation benchmark): written by hand between these lines, kept as they
+# are when bench.py rewrites the file.
+KEPT_BEGIN = "<!-- Kept by tools/bench/bench.py --markdown: measured by other tools. -->"
+KEPT_END = "<!-- End of the kept sections. -->"
+
+
+def kept_sections(path):
+    try:
+        with open(path) as f:
+            old = f.read()
+    except FileNotFoundError:
+        return ""
+    begin, end = old.find(KEPT_BEGIN), old.find(KEPT_END)
+    if begin < 0 or end < begin:
+        return ""
+    return old[begin:end + len(KEPT_END)] + "\n\n"
+
+
 def write_markdown(path, args, text, machine_line):
     image = ""
     if args.plot:
@@ -507,9 +542,10 @@ def write_markdown(path, args, text, machine_line):
     figures = "\n".join("| `%s` | %s | %s | `//%s` | `%s` | `%s` | `%s` |" % (
         f.key, f.title, f.unit, ":".join(f.binary.rsplit("/", 1)), f.mp, f.raw or "—",
         os.path.basename(f.cpython)) for f in FIGURES)
+    kept = kept_sections(path)
     with open(path, "w") as out:
         out.write(MARKDOWN.format(repetitions=args.repetitions, machine=machine_line, table=text, image=image,
-                                  figures=figures))
+                                  figures=figures, kept=kept))
 
 
 def main():
