@@ -23,7 +23,7 @@ targets=(spec transcript connection serialize)
 # The spec parser with the rule registry it parses through.
 judge() {
   echo conformance/spec/spec.cc conformance/spec/parse.cc conformance/spec/pattern.cc conformance/spec/satisfiable.cc conformance/observation/wait_status.cc \
-    conformance/checker/lines.cc $(ls conformance/rules/*.cc | grep -v _test.cc)
+    conformance/observation/utf8.cc conformance/checker/lines.cc $(ls conformance/rules/*.cc | grep -v _test.cc)
 }
 
 # Per target: the sources to link, the corpus directory, libFuzzer's -max_len.
