@@ -20,24 +20,33 @@ cd "$(dirname "$0")/.."
 out="${MP_FUZZ_OUT:-${TMPDIR:-/tmp}/mp-fuzz}"
 targets=(spec transcript connection serialize)
 
-# The spec parser with the rule registry it parses through.
-judge() {
-  echo conformance/spec/spec.cc conformance/spec/parse.cc conformance/spec/pattern.cc conformance/spec/satisfiable.cc conformance/observation/wait_status.cc \
-    conformance/observation/utf8.cc conformance/checker/lines.cc $(ls conformance/rules/*.cc | grep -v _test.cc)
-}
-
-# Per target: the sources to link, the corpus directory, libFuzzer's -max_len.
-sources() {
+# Per target: the Bazel library that defines LLVMFuzzerTestOneInput, the one
+# its *_fuzz_regression_test replays. What to compile comes from Bazel, so a
+# function that moves between files needs no edit here.
+library() {
   case "$1" in
-    spec) echo conformance/spec/spec_fuzz.cc $(judge) ;;
-    transcript) echo conformance/checker/transcript_fuzz.cc $(judge) conformance/checker/checker.cc \
-      conformance/checker/model.cc conformance/checker/solver.cc ;;
-    connection) echo mp/fuzz/connection_fuzz.cc mp/connection.cc mp/serialize.cc mp/errors.cc mp/internal/fd.cc \
-      mp/internal/framing.cc mp/internal/exceptions.cc base/posix/fd.cc ;;
-    serialize) echo mp/fuzz/serialize_fuzz.cc mp/serialize.cc mp/errors.cc mp/internal/exceptions.cc ;;
+    spec) echo //conformance/spec:spec_fuzz ;;
+    transcript) echo //conformance/checker:transcript_fuzz ;;
+    connection | serialize) echo "//mp/fuzz:$1_fuzz" ;;
     *) echo "fuzz.sh: unknown target '$1' (one of: ${targets[*]})" >&2; exit 2 ;;
   esac
 }
+
+# The workspace's files (sources and headers) the target's library depends on.
+files() {
+  local lib
+  lib="$(library "$1")"
+  tools/bazel query --noshow_progress "kind('source file', deps($lib))" 2>/dev/null |
+    sed -n 's|^//\([^:]*\):\(.*\)$|\1/\2|p' | sed 's|^/||' | tr '\n' ' '
+}
+
+# The .cc files among them: what to link.
+sources() {
+  local f
+  for f in $(files "$1"); do [[ "$f" == *.cc ]] && printf '%s ' "$f"; done
+  return 0
+}
+
 corpus() {
   case "$1" in
     spec) echo conformance/spec/fuzz_corpus ;;
@@ -58,16 +67,22 @@ absl_libs=(-labsl_status -labsl_statusor -labsl_strings -labsl_strings_internal 
 build() {
   local t="$1" bin="$out/$1_fuzz"
   mkdir -p "$out"
-  # Reuses a binary no source is newer than (the builds take minutes here).
-  # shellcheck disable=SC2046
-  if [[ -x "$bin" && -z "$(find $(sources "$t") mp conformance base -newer "$bin" \
-      \( -name '*.h' -o -path "$(sources "$t" | cut -d' ' -f1)" \) -print -quit)" ]] &&
-     [[ -z "$(find $(sources "$t") -newer "$bin")" ]]; then
+  local all srcs
+  all="$(files "$t")"
+  srcs="$(sources "$t")"
+  if [[ -z "$srcs" ]]; then
+    echo "fuzz.sh: bazel query found no sources for $(library "$t")" >&2
+    exit 1
+  fi
+  # Reuses a binary no file it is built from is newer than (the builds take
+  # minutes here).
+  # shellcheck disable=SC2086
+  if [[ -x "$bin" && -z "$(find $all -newer "$bin" -print -quit)" ]]; then
     return
   fi
-  # shellcheck disable=SC2046
+  # shellcheck disable=SC2086
   clang++-14 -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I. \
-    $(sources "$t") -Wl,--as-needed "${absl_libs[@]}" -lre2 -lpthread -o "$bin"
+    $srcs -Wl,--as-needed "${absl_libs[@]}" -lre2 -lpthread -o "$bin"
 }
 
 # Working corpus: the committed one (plus the scenario specs for spec, the
@@ -84,7 +99,7 @@ seed() {
 
 run() {
   local t="$1" secs="$2"
-  sources "$t" >/dev/null
+  library "$t" >/dev/null
   echo "fuzz.sh: building $t"
   build "$t"
   seed "$t"
