@@ -69,8 +69,10 @@ absl::StatusOr<std::optional<ExitStatus>> WaitPidFor(pid_t pid, absl::Duration t
 // Errors: ProcessLookupError (as OSError, ESRCH), PermissionError.
 absl::Status Kill(pid_t pid, int signo);
 
-// Flushes C stdio and the C++ standard streams, as CPython flushes
-// sys.stdout and sys.stderr before it forks and before a child ends.
+// Flushes every C stdio stream and the C++ standard streams, so that output
+// buffered before a fork is not written twice: Fork() and subprocess's Popen
+// call it first. (A Process flushes only the standard streams, as CPython's
+// popen_fork does: its child never flushes the others; see process.h.)
 void FlushStdio();
 
 }  // namespace mp

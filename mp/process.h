@@ -11,6 +11,12 @@
 // it never competes with its parent for input (fd 0 itself: C++ has no
 // separate sys.stdin to repoint).
 //
+// Start() flushes the standard streams (std::cout, std::cerr, std::clog,
+// stdout, stderr) first, as CPython's popen_fork flushes sys.stdout and
+// sys.stderr, and the child flushes them as it ends. Other FILE streams are
+// the program's to flush: the child ends with _exit and never writes what
+// they had buffered.
+//
 // How the child ends, as Python's:
 //   * the target returns                  -> exitcode 0
 //   * the target throws                   -> exitcode 1, after
