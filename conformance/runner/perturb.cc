@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stddef.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -319,9 +320,36 @@ void Perturber::OnNotification(UniqueFd* listener) {
   SyncHolds();
 }
 
+namespace {
+
+// How long an exit may take to finish once it is reported (the observer's
+// exit record comes from sched_process_exit, before the kernel has torn the
+// process down; a large heap takes milliseconds to unmap).
+constexpr absl::Duration kGoneWait = absl::Milliseconds(50);
+
+// Waits (bounded) until `tgid` is gone as its children see it: its pidfd
+// becomes readable only after exit_notify has handed its children to their
+// new parent. Released before that, a child held "parent first" would still
+// find its forker as its parent, and the reparented outcome a hold is meant
+// to make possible would (almost) never happen.
+void WaitUntilGone(pid_t tgid) {
+  UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, tgid, 0)));
+  if (!pidfd.valid()) return;  // Already reaped: gone.
+  struct pollfd pfd = {pidfd.get(), POLLIN, 0};
+  const int ms = static_cast<int>(absl::ToInt64Milliseconds(kGoneWait));
+  while (::poll(&pfd, 1, ms) < 0 && errno == EINTR) {
+  }
+}
+
+}  // namespace
+
 void Perturber::OnProgress(pid_t tgid, bool exited) {
   if (exited) alive_.erase(tgid);
   if (pending_.empty()) return;
+  if (exited && std::any_of(pending_.begin(), pending_.end(),
+                            [tgid](const Pending& p) { return p.until == 0 ? p.held != tgid : p.until == tgid; })) {
+    WaitUntilGone(tgid);
+  }
   for (Pending& p : pending_) {
     if (p.until == 0 ? p.held != tgid : p.until == tgid) --p.steps;
   }
