@@ -154,11 +154,14 @@ Registry* NewChildRegistry() {
 // parent registered (its atexit functions, the destructors of its globals:
 // a global Pool's would stop the parent's pool) runs in the child.
 // Registered in the child, so it runs before every handler the parent had.
-void ExitInChild(int status, void*) {
+// Also the end of mp::Exit in a child.
+[[noreturn]] void ExitChild(int status) {
   RunExitFunction();
   internal::FlushStdStreams();
   ::_exit(status);
 }
+
+void ExitInChild(int status, void*) { ExitChild(status); }
 
 // Runs in the child: CPython's BaseProcess._bootstrap. It writes as little
 // memory as it can: each page it writes is copied (fork is copy-on-write),
@@ -340,9 +343,7 @@ void Exit(int code) {
     in_child = r.in_child;
   }
   if (!in_child) std::exit(code);
-  RunExitFunction();
-  internal::FlushStdStreams();
-  ::_exit(code);
+  ExitChild(code);
 }
 
 Process CurrentProcess() {

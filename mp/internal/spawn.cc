@@ -53,13 +53,12 @@ struct ChildArgs {
   for (;;) RawSyscall(SYS_exit_group, 255);  // Not _exit: TSan intercepts it.
 }
 
-// The child calls the kernel directly (raw_syscall.h): with CLONE_VM, libc
+// The child calls the kernel directly (RawSyscall): with CLONE_VM, libc
 // would set the *parent's* errno, and a function that a sanitizer or a
 // preloaded library intercepts would update the parent's bookkeeping (TSan's
-// signal table, its fd table) from the child. Returns >= 0 or -errno.
-long Sys(long nr, long a = 0, long b = 0, long c = 0, long d = 0) { return RawSyscall(nr, a, b, c, d); }
+// signal table, its fd table) from the child.
 
-// Fails the child at `stage` if `r` (a Sys result) is an error.
+// Fails the child at `stage` if `r` (a RawSyscall result) is an error.
 long Check(const ChildArgs& a, Stage stage, long r) {
   if (r < 0) Fail(a, stage, -r);
   return r;
@@ -68,9 +67,9 @@ long Check(const ChildArgs& a, Stage stage, long r) {
 // Closes [lo, hi]; close_range(2) where the kernel has it.
 void CloseRange(int lo, int hi, int max_fd) {
   if (lo > hi) return;
-  if (Sys(SYS_close_range, static_cast<unsigned>(lo), static_cast<unsigned>(hi), 0) == 0) return;
+  if (RawSyscall(SYS_close_range, static_cast<unsigned>(lo), static_cast<unsigned>(hi), 0) == 0) return;
   if (hi > max_fd) hi = max_fd;
-  for (int fd = lo; fd <= hi; ++fd) Sys(SYS_close, fd);
+  for (int fd = lo; fd <= hi; ++fd) RawSyscall(SYS_close, fd);
 }
 
 // Makes `src` the child's `target`. A fd that is already in place only loses
@@ -78,9 +77,9 @@ void CloseRange(int lo, int hi, int max_fd) {
 void Install(const ChildArgs& a, int src, int target) {
   if (src < 0) return;
   if (src == target) {
-    Check(a, kSetup, Sys(SYS_fcntl, target, F_SETFD, 0));
+    Check(a, kSetup, RawSyscall(SYS_fcntl, target, F_SETFD, 0));
   } else {
-    Check(a, kSetup, Sys(SYS_dup3, src, target, 0));
+    Check(a, kSetup, RawSyscall(SYS_dup3, src, target, 0));
   }
 }
 
@@ -171,17 +170,17 @@ int ChildMain(void* arg) {
   // memory); ignored signals stay ignored across exec, as POSIX has it.
   for (int sig = 1; sig < 65 && !a.handlers_cleared; ++sig) {
     KernelSigaction sa;
-    if (Sys(SYS_rt_sigaction, sig, 0, reinterpret_cast<long>(&sa), 8) != 0) continue;
+    if (RawSyscall(SYS_rt_sigaction, sig, 0, reinterpret_cast<long>(&sa), 8) != 0) continue;
     if (sa.handler == SIG_IGN || sa.handler == SIG_DFL) continue;
     KernelSigaction dfl = {SIG_DFL, 0, nullptr, 0};
-    Sys(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, 8);
+    RawSyscall(SYS_rt_sigaction, sig, reinterpret_cast<long>(&dfl), 0, 8);
   }
 
   // A source fd that an earlier dup2 would overwrite is moved out of the way
   // first (CPython's _posixsubprocess does the same).
   int in = p.stdio[0], out = p.stdio[1], err = p.stdio[2];
-  if (out == 0) out = static_cast<int>(Check(a, kSetup, Sys(SYS_fcntl, out, F_DUPFD_CLOEXEC, 3)));
-  if (err == 0 || err == 1) err = static_cast<int>(Check(a, kSetup, Sys(SYS_fcntl, err, F_DUPFD_CLOEXEC, 3)));
+  if (out == 0) out = static_cast<int>(Check(a, kSetup, RawSyscall(SYS_fcntl, out, F_DUPFD_CLOEXEC, 3)));
+  if (err == 0 || err == 1) err = static_cast<int>(Check(a, kSetup, RawSyscall(SYS_fcntl, err, F_DUPFD_CLOEXEC, 3)));
   Install(a, in, 0);
   Install(a, out, 1);
   if (p.stderr_to_stdout) {
@@ -190,10 +189,10 @@ int ChildMain(void* arg) {
     Install(a, err, 2);
   }
 
-  if (p.cwd != nullptr) Check(a, kChdir, Sys(SYS_chdir, reinterpret_cast<long>(p.cwd)));
-  if (p.umask >= 0) Sys(SYS_umask, p.umask);
-  if (p.setsid) Check(a, kSetup, Sys(SYS_setsid));
-  if (p.pgid >= 0) Check(a, kSetup, Sys(SYS_setpgid, 0, p.pgid));
+  if (p.cwd != nullptr) Check(a, kChdir, RawSyscall(SYS_chdir, reinterpret_cast<long>(p.cwd)));
+  if (p.umask >= 0) RawSyscall(SYS_umask, p.umask);
+  if (p.setsid) Check(a, kSetup, RawSyscall(SYS_setsid));
+  if (p.pgid >= 0) Check(a, kSetup, RawSyscall(SYS_setpgid, 0, p.pgid));
   if (p.preexec_fn != nullptr) {
     // Only a forked child gets here (never one sharing our memory). An
     // exception must not unwind into the caller's code in the child: it
@@ -206,7 +205,7 @@ int ChildMain(void* arg) {
     }
   }
 
-  for (int fd : p.pass_fds) Sys(SYS_fcntl, fd, F_SETFD, 0);
+  for (int fd : p.pass_fds) RawSyscall(SYS_fcntl, fd, F_SETFD, 0);
   if (p.close_fds) {
     // Keep 0-2, pass_fds and the error pipe (close-on-exec anyway).
     int lo = 3;
@@ -229,7 +228,7 @@ int ChildMain(void* arg) {
   }
 
   if (!a.handlers_cleared) {
-    Check(a, kSetup, Sys(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&a.parent_mask), 0, 8));
+    Check(a, kSetup, RawSyscall(SYS_rt_sigprocmask, SIG_SETMASK, reinterpret_cast<long>(&a.parent_mask), 0, 8));
   }
 
   // As execvpe: ENOENT/ENOTDIR mean "try the next"; the first other error is
@@ -237,7 +236,7 @@ int ChildMain(void* arg) {
   long saved = 0, last = ENOENT;
   for (const char* path : p.exec_paths) {
     if (path == nullptr) break;
-    last = -Sys(SYS_execve, reinterpret_cast<long>(path), reinterpret_cast<long>(p.argv.data()),
+    last = -RawSyscall(SYS_execve, reinterpret_cast<long>(path), reinterpret_cast<long>(p.argv.data()),
                 reinterpret_cast<long>(p.envp));
     if (last != ENOENT && last != ENOTDIR && saved == 0) saved = last;
   }
