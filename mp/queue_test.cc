@@ -310,6 +310,43 @@ TEST(QueueTest, ThreadsPutAndGetConcurrentlyFifoPerProducer) {
   EXPECT_TRUE(q->Empty());
 }
 
+// Items move between the ring and the overflow while a consumer takes them:
+// PutNowait spills to the overflow as soon as the ring is full, every put
+// follows while the overflow holds items, and the ring resumes once it
+// drains. A consumer must still see one producer's items in order: in
+// particular, it must not take an overflow item while an earlier ring item
+// is committed but not yet in its view of the ring.
+TEST(QueueTest, ItemsMovingBetweenRingAndOverflowStayInOrder) {
+  constexpr int kItems = 20000;
+  auto q = Queue<std::string>::Create(0, 1024);
+  ASSERT_TRUE(q.ok());
+  ASSERT_GT(q->overflow_capacity(), 0u);
+  auto make = [](int i) {
+    std::string s = absl::StrCat(i, ":");
+    s.resize(s.size() + static_cast<size_t>(i * 389 % 500), 'o');
+    return s;
+  };
+  // Bursts of items: the first few go to the ring, the rest overflow; then
+  // the producer lets the consumer drain both, so that the ring takes items
+  // again.
+  std::thread producer([&] {
+    for (int i = 0; i < kItems; ++i) {
+      ASSERT_TRUE(q->PutNowait(make(i)).ok()) << i;
+      if (i % 8 == 7) {
+        while (!q->Empty()) std::this_thread::yield();
+      }
+    }
+  });
+  for (int i = 0; i < kItems; ++i) {
+    absl::StatusOr<std::string> got = q->Get(true, absl::Seconds(60));
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(got->substr(0, got->find(':')), absl::StrCat(i)) << "out of order";
+    ASSERT_TRUE(*got == make(i)) << "corrupt item " << i;
+  }
+  producer.join();
+  EXPECT_TRUE(q->Empty());
+}
+
 TEST(QueueTest, UndecodableItemIsConsumedWithUnpicklingError) {
   auto q = Queue<ThrowsInDecode>::Create();
   ASSERT_TRUE(q.ok());

@@ -71,20 +71,22 @@ struct Published {
 };
 
 // Field indices. Byte offsets and counts are monotonic, never wrapped. Each
-// lane (0: the ring, 1: the overflow) has a tail and a put count (the
-// producers') and a head and a get count (the consumers'); the overflow also
-// has `released`, the offset below which its pages went back to the kernel.
-enum ProducerField { kTail0, kPuts0, kTail1, kPuts1 };
-enum ConsumerField { kHead0, kGets0, kHead1, kGets1, kReleased1, kDone };
+// lane (0: the ring, 1: the overflow) publishes its own two states: a tail
+// and a put count (the producers'), a head and a get count (the consumers').
+// The consumers' third word is, in the ring's state, the count of TaskDone
+// calls and, in the overflow's, `released`, the offset below which its pages
+// went back to the kernel.
+//
+// One state per lane and side, each within one cache line: a put or a get
+// touches only its lane's, so the overflow costs the ring's traffic nothing
+// (one state holding both lanes spanned two lines, and each put and get
+// missed on both: -25% small items per second).
+enum ProducerField { kTail, kPuts };
+enum ConsumerField { kHead, kGets, kDone = 2, kReleased = 2 };
 constexpr int kProducerFields = ShmQueue::kProducerFields;
 constexpr int kConsumerFields = ShmQueue::kConsumerFields;
-static_assert(kPuts1 + 1 == kProducerFields && kDone + 1 == kConsumerFields);
-
-// One lane's field indices.
-struct LaneFields {
-  int tail, puts, head, gets;
-};
-constexpr LaneFields kLane[2] = {{kTail0, kPuts0, kHead0, kGets0}, {kTail1, kPuts1, kHead1, kGets1}};
+static_assert(kPuts + 1 == kProducerFields && kDone + 1 == kConsumerFields);
+static_assert(sizeof(Published<kProducerFields>) == 64 && sizeof(Published<kConsumerFields>) == 64);
 
 struct ShmControl {
   pthread_mutex_t put_mu;
@@ -98,8 +100,8 @@ struct ShmControl {
   alignas(64) std::atomic<uint32_t> get_waiters;
   alignas(64) std::atomic<uint32_t> put_waiters;
   std::atomic<uint32_t> join_waiters;
-  Published<kProducerFields> producers;  // Tails, puts: under put_mu.
-  Published<kConsumerFields> consumers;  // Heads, gets, released, done: under get_mu.
+  Published<kProducerFields> producers[2];  // Per lane: tail, puts; under put_mu.
+  Published<kConsumerFields> consumers[2];  // Per lane: head, gets, done/released; under get_mu.
   alignas(64) int64_t maxsize;
   uint64_t capacity[2];  // Of the ring and of the overflow (0: none).
 };
@@ -222,18 +224,40 @@ absl::Status ShmQueue::Put(absl::string_view bytes, bool block, absl::Time deadl
       deadline);
 }
 
-// Writes a message of `need` framed bytes (`size` of payload) into lane `l`
-// if it fits (holding put_mu); true if it did. `free_from` is where the
-// lane's free space ends (head + capacity; the overflow: released + capacity).
+// Both lanes' states, for a put (holding put_mu): the producers' own, and a
+// snapshot of the consumers'. Stale consumer states are conservative: fewer
+// gets (a fuller queue, a non-empty overflow), less free space.
+void ShmQueue::LoadForPut(uint64_t (&p)[2][kProducerFields], uint64_t (&c)[2][kConsumerFields]) const {
+  ctl_->producers[0].Load(p[0]);
+  ctl_->producers[1].Load(p[1]);
+  ctl_->consumers[1].Snapshot(c[1]);
+  ctl_->consumers[0].Snapshot(c[0]);
+}
+
+// Both lanes' states, for a get (holding get_mu): the consumers' own, and a
+// snapshot of the producers', the overflow's FIRST. The two snapshots are not
+// one atomic read, and FIFO needs none: every ring put before an overflow put
+// was committed before it (both under put_mu), so a consumer that sees an
+// overflow item and then reads the ring's state sees those ring items too,
+// and takes them first.
+void ShmQueue::LoadForGet(uint64_t (&c)[2][kConsumerFields], uint64_t (&p)[2][kProducerFields]) const {
+  ctl_->consumers[0].Load(c[0]);
+  ctl_->consumers[1].Load(c[1]);
+  ctl_->producers[1].Snapshot(p[1]);
+  ctl_->producers[0].Snapshot(p[0]);
+}
+
+// Writes a message of `size` bytes of payload into lane `l` if it fits
+// (holding put_mu); true if it did. `free_end` is where the lane's free space
+// ends (head + capacity; the overflow: released + capacity).
 bool ShmQueue::TryAppend(int l, uint64_t (&p)[kProducerFields], uint64_t free_end, size_t size,
                          absl::FunctionRef<void(char* dst)> fill) {
   const uint64_t cap = ctl_->capacity[l];
   const uint64_t need = kHeader + Align8(size);
-  const LaneFields& f = kLane[l];
-  uint64_t pos = p[f.tail] % cap;
+  uint64_t pos = p[kTail] % cap;
   const uint64_t to_end = cap - pos;
   const uint64_t total = need <= to_end ? need : to_end + need;
-  if (need > cap || total > free_end - p[f.tail]) return false;
+  if (need > cap || total > free_end - p[kTail]) return false;
   char* base = lane_[l];
   if (need > to_end) {
     std::memcpy(base + pos, &kWrap, kHeader);
@@ -242,9 +266,9 @@ bool ShmQueue::TryAppend(int l, uint64_t (&p)[kProducerFields], uint64_t free_en
   uint64_t len = size;
   std::memcpy(base + pos, &len, kHeader);
   fill(base + pos + kHeader);
-  p[f.tail] += total;
-  ++p[f.puts];
-  ctl_->producers.Commit(p);
+  p[kTail] += total;
+  ++p[kPuts];
+  ctl_->producers[l].Commit(p);
   return true;
 }
 
@@ -264,17 +288,16 @@ absl::Status ShmQueue::PutWith(size_t size, absl::FunctionRef<void(char* dst)> f
   for (;;) {
     uint32_t seen = ctl_->get_seq.load(std::memory_order_acquire);
     Lock(&ctl_->put_mu);
-    uint64_t p[kProducerFields], c[kConsumerFields];
-    ctl_->producers.Load(p);
-    ctl_->consumers.Snapshot(c);
+    uint64_t p[2][kProducerFields], c[2][kConsumerFields];
+    LoadForPut(p, c);
     // gets <= puts always, and puts cannot move while we hold put_mu.
-    const int64_t queued = static_cast<int64_t>(p[kPuts0] + p[kPuts1] - c[kGets0] - c[kGets1]);
+    const int64_t queued = static_cast<int64_t>(p[0][kPuts] + p[1][kPuts] - c[0][kGets] - c[1][kGets]);
     const bool room_for_count = ctl_->maxsize <= 0 || queued < ctl_->maxsize;
     // FIFO: while the overflow holds items, every put goes there too.
-    const bool overflow_empty = c[kGets1] == p[kPuts1];
+    const bool overflow_empty = c[1][kGets] == p[1][kPuts];
     if (room_for_count && overflow_empty && need <= ring) {
-      uint64_t pos = p[kTail0] % ring;
-      if (c[kGets0] == p[kPuts0] && (need > ring - pos || c[kHead0] != p[kTail0])) {
+      uint64_t pos = p[0][kTail] % ring;
+      if (c[0][kGets] == p[0][kPuts] && (need > ring - pos || c[0][kHead] != p[0][kTail])) {
         // Restart an empty ring at the next lap so any message up to the
         // ring's size fits: first a wrap marker and the tail (a producer
         // commit; alone it is a valid state, which consumers skip like any
@@ -283,25 +306,25 @@ absl::Status ShmQueue::PutWith(size_t size, absl::FunctionRef<void(char* dst)> f
         // repeats the second step.
         if (need > ring - pos) {
           std::memcpy(lane_[0] + pos, &kWrap, kHeader);
-          p[kTail0] += ring - pos;
-          ctl_->producers.Commit(p);
+          p[0][kTail] += ring - pos;
+          ctl_->producers[0].Commit(p[0]);
         }
         Lock(&ctl_->get_mu);
-        ctl_->consumers.Load(c);
-        if (c[kGets0] == p[kPuts0] && c[kHead0] != p[kTail0]) {
-          c[kHead0] = p[kTail0];
-          ctl_->consumers.Commit(c);
+        ctl_->consumers[0].Load(c[0]);
+        if (c[0][kGets] == p[0][kPuts] && c[0][kHead] != p[0][kTail]) {
+          c[0][kHead] = p[0][kTail];
+          ctl_->consumers[0].Commit(c[0]);
         }
         Unlock(&ctl_->get_mu);
       }
-      if (TryAppend(0, p, c[kHead0] + ring, size, fill)) {
+      if (TryAppend(0, p[0], c[0][kHead] + ring, size, fill)) {
         Unlock(&ctl_->put_mu);
         Notify(&ctl_->put_seq, &ctl_->get_waiters);
         return absl::OkStatus();
       }
     }
     if (room_for_count && (may_spill || !overflow_empty) && ctl_->capacity[1] > 0 &&
-        TryAppend(1, p, c[kReleased1] + ctl_->capacity[1], size, fill)) {
+        TryAppend(1, p[1], c[1][kReleased] + ctl_->capacity[1], size, fill)) {
       Unlock(&ctl_->put_mu);
       Notify(&ctl_->put_seq, &ctl_->get_waiters);
       return absl::OkStatus();
@@ -328,28 +351,27 @@ absl::Status ShmQueue::Get(absl::FunctionRef<absl::Status(absl::string_view)> co
   for (;;) {
     uint32_t seen = ctl_->put_seq.load(std::memory_order_acquire);
     Lock(&ctl_->get_mu);
-    uint64_t c[kConsumerFields], p[kProducerFields];
-    ctl_->consumers.Load(c);
-    ctl_->producers.Snapshot(p);
+    uint64_t c[2][kConsumerFields], p[2][kProducerFields];
+    LoadForGet(c, p);
     // The ring's items all came before the overflow's (a producer uses the
     // ring only while the overflow is empty), so the ring goes first.
-    const int l = p[kPuts0] > c[kGets0] ? 0 : p[kPuts1] > c[kGets1] ? 1 : -1;
+    const int l = p[0][kPuts] > c[0][kGets] ? 0 : p[1][kPuts] > c[1][kGets] ? 1 : -1;
     if (l >= 0) {
-      const LaneFields& f = kLane[l];
+      uint64_t(&mine)[kConsumerFields] = c[l];
       const uint64_t cap = ctl_->capacity[l];
-      uint64_t pos = c[f.head] % cap;
+      uint64_t pos = mine[kHead] % cap;
       uint64_t len;
       std::memcpy(&len, lane_[l] + pos, kHeader);
       if (len == kWrap) {
-        c[f.head] += cap - pos;
+        mine[kHead] += cap - pos;
         pos = 0;
         std::memcpy(&len, lane_[l], kHeader);
       }
       absl::Status result = consume(absl::string_view(lane_[l] + pos + kHeader, len));
-      c[f.head] += kHeader + Align8(len);
-      ++c[f.gets];
-      ctl_->consumers.Commit(c);
-      if (l == 1) ReleaseOverflow(c, /*drained=*/c[kGets1] == p[kPuts1]);
+      mine[kHead] += kHeader + Align8(len);
+      ++mine[kGets];
+      ctl_->consumers[l].Commit(mine);
+      if (l == 1) ReleaseOverflow(mine, /*drained=*/mine[kGets] == p[1][kPuts]);
       Unlock(&ctl_->get_mu);
       Notify(&ctl_->get_seq, &ctl_->put_waiters);
       return result;
@@ -361,60 +383,59 @@ absl::Status ShmQueue::Get(absl::FunctionRef<absl::Status(absl::string_view)> co
 }
 
 // Gives the overflow's consumed pages back to the kernel (holding get_mu, after
-// the get's commit): in steps of kReleaseStep, and all of them once the
-// overflow is drained, so an overflow that emptied holds no memory. Producers
-// write only below `released` + capacity, so the pages punched here are no
-// one's until `released` moves past them, committed after the punch; a
-// consumer killed in between leaves them to the next one.
+// the get's commit; `c` is the overflow's consumer state): in steps of
+// kReleaseStep, and all of them once the overflow is drained, so an overflow
+// that emptied holds no memory. Producers write only below `released` +
+// capacity, so the pages punched here are no one's until `released` moves
+// past them, committed after the punch; a consumer killed in between leaves
+// them to the next one.
 void ShmQueue::ReleaseOverflow(uint64_t (&c)[kConsumerFields], bool drained) {
   const uint64_t cap = ctl_->capacity[1];
-  const uint64_t upto = c[kHead1] & ~(kOverflowPage - 1);
-  if (upto <= c[kReleased1] || (!drained && upto - c[kReleased1] < kReleaseStep)) return;
-  for (uint64_t from = c[kReleased1]; from < upto;) {
+  const uint64_t upto = c[kHead] & ~(kOverflowPage - 1);
+  if (upto <= c[kReleased] || (!drained && upto - c[kReleased] < kReleaseStep)) return;
+  for (uint64_t from = c[kReleased]; from < upto;) {
     const uint64_t pos = from % cap;
     const uint64_t n = std::min(upto - from, cap - pos);
     ::madvise(lane_[1] + pos, n, MADV_REMOVE);
     from += n;
   }
-  c[kReleased1] = upto;
-  ctl_->consumers.Commit(c);
+  c[kReleased] = upto;
+  ctl_->consumers[1].Commit(c);
 }
 
-// Counts are read holding get_mu, so gets and done cannot move meanwhile and
-// the answer is exact at the moment puts is read.
+// Counts are read holding get_mu, so gets and done cannot move meanwhile;
+// puts are read one lane after the other, and the sum is the count of puts
+// at some moment between the two reads (it grows by one at a time).
 int64_t ShmQueue::Size() const {
-  uint64_t c[kConsumerFields], p[kProducerFields];
+  uint64_t c[2][kConsumerFields], p[2][kProducerFields];
   Lock(&ctl_->get_mu);
-  ctl_->consumers.Load(c);
-  ctl_->producers.Snapshot(p);
+  LoadForGet(c, p);
   Unlock(&ctl_->get_mu);
-  return static_cast<int64_t>(p[kPuts0] + p[kPuts1] - c[kGets0] - c[kGets1]);
+  return static_cast<int64_t>(p[0][kPuts] + p[1][kPuts] - c[0][kGets] - c[1][kGets]);
 }
 
 int64_t ShmQueue::Unfinished() const {
-  uint64_t c[kConsumerFields], p[kProducerFields];
+  uint64_t c[2][kConsumerFields], p[2][kProducerFields];
   Lock(&ctl_->get_mu);
-  ctl_->consumers.Load(c);
-  ctl_->producers.Snapshot(p);
+  LoadForGet(c, p);
   Unlock(&ctl_->get_mu);
-  return static_cast<int64_t>(p[kPuts0] + p[kPuts1] - c[kDone]);
+  return static_cast<int64_t>(p[0][kPuts] + p[1][kPuts] - c[0][kDone]);
 }
 
 absl::Status ShmQueue::TaskDone() {
-  uint64_t c[kConsumerFields], p[kProducerFields];
+  uint64_t c[2][kConsumerFields], p[2][kProducerFields];
   Lock(&ctl_->get_mu);
-  ctl_->consumers.Load(c);
-  ctl_->producers.Snapshot(p);
-  const uint64_t puts = p[kPuts0] + p[kPuts1];
-  if (c[kDone] >= puts) {
+  LoadForGet(c, p);
+  const uint64_t puts = p[0][kPuts] + p[1][kPuts];
+  if (c[0][kDone] >= puts) {
     Unlock(&ctl_->get_mu);
     return PyError(PyExc::kValueError, "task_done() called too many times");
   }
-  ++c[kDone];
-  ctl_->consumers.Commit(c);
+  ++c[0][kDone];
+  ctl_->consumers[0].Commit(c[0]);
   Unlock(&ctl_->get_mu);
   // A put racing with this only makes the wake spurious: joiners re-check.
-  if (c[kDone] == puts) Notify(&ctl_->done_seq, &ctl_->join_waiters);
+  if (c[0][kDone] == puts) Notify(&ctl_->done_seq, &ctl_->join_waiters);
   return absl::OkStatus();
 }
 

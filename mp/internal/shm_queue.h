@@ -31,11 +31,12 @@
 // messages.
 //
 // Commit points (why a SIGKILL anywhere loses or duplicates nothing
-// committed): each side's state is double-buffered under a 64-bit generation:
-// the owner (holding its side's mutex) writes the spare copy and publishes it
-// with ONE release store of the generation. That store is the commit point of
-// a put (after its bytes are in the ring's free space) and of a get (after the
-// consumer has copied/decoded the bytes). A process dying before the store
+// committed): each side's state of each lane is double-buffered under a
+// 64-bit generation: the owner (holding its side's mutex) writes the spare
+// copy and publishes it with ONE release store of the generation. That store
+// is the commit point of a put (after its bytes are in the lane's free space)
+// and of a get (after the consumer has copied/decoded the bytes); each put or
+// get changes one lane's state only. A process dying before the store
 // leaves the published state as it was (its bytes lie in free space, or the
 // message is still at the head for the next consumer); dying after it leaves
 // the complete new state. Readers of the other side's state check that the
@@ -125,9 +126,9 @@ class ShmQueue {
   static constexpr uint64_t kOverflowPage = 4096;
   static constexpr uint64_t kReleaseStep = uint64_t{1} << 20;
 
-  // How many words each side publishes (shm_queue.cc names them).
-  static constexpr int kProducerFields = 4;
-  static constexpr int kConsumerFields = 6;
+  // How many words each side publishes per lane (shm_queue.cc names them).
+  static constexpr int kProducerFields = 2;
+  static constexpr int kConsumerFields = 3;
 
  private:
   // Lock one of the two mutexes, recovering it from a dead owner.
@@ -136,6 +137,10 @@ class ShmQueue {
   bool TryAppend(int lane, uint64_t (&p)[kProducerFields], uint64_t free_end, size_t size,
                  absl::FunctionRef<void(char* dst)> fill);
   void ReleaseOverflow(uint64_t (&c)[kConsumerFields], bool drained);
+  // Reads both lanes' states: this side's own (holding its mutex), and a
+  // snapshot of the other side's, overflow first (see shm_queue.cc).
+  void LoadForPut(uint64_t (&p)[2][kProducerFields], uint64_t (&c)[2][kConsumerFields]) const;
+  void LoadForGet(uint64_t (&c)[2][kConsumerFields], uint64_t (&p)[2][kProducerFields]) const;
 
   ShmControl* ctl_ = nullptr;
   char* lane_[2] = {nullptr, nullptr};  // The ring, the overflow.
