@@ -109,8 +109,6 @@ void RunExitFunction() {
   for (Process& p : ActiveChildren()) (void)p.Join();
 }
 
-void AtExit() { RunExitFunction(); }
-
 // CPython's util._close_stdin(): a child reads /dev/null, not its parent's
 // stdin. C++ has no sys.stdin apart from fd 0, so fd 0 itself becomes
 // /dev/null (CPython leaves fd 0 to subprocesses and only repoints
@@ -153,7 +151,6 @@ Registry* NewChildRegistry() {
 // own children and flushes stdio, then _exits, so that no exit handler its
 // parent registered (its atexit functions, the destructors of its globals:
 // a global Pool's would stop the parent's pool) runs in the child.
-// Registered in the child, so it runs before every handler the parent had.
 // Also the end of mp::Exit in a child.
 [[noreturn]] void ExitChild(int status) {
   RunExitFunction();
@@ -162,6 +159,53 @@ Registry* NewChildRegistry() {
 }
 
 void ExitInChild(int status, void*) { ExitChild(status); }
+
+bool InChild() { return TheRegistry()->in_child; }
+
+// The one process-wide exit handler, registered by the first Start(): in the
+// parent, CPython's util._exit_function; in a child (whose std::exit ran
+// it), ExitChild. It runs after every handler registered later, so a child
+// relies on it only where ExitGuard cannot act (see there).
+void AtExit(int status, void*) {
+  if (InChild()) ExitChild(status);
+  RunExitFunction();
+}
+
+// How std::exit in a child gets ahead of every handler of its parent's
+// without the child registering anything as it starts: registering (on_exit)
+// wrote four pages in every child, each one a copy-on-write fault, 5% of a
+// start+join on a VM where a fault costs 10-20 us.
+//
+// glibc's exit() first runs the exiting thread's thread_local destructors,
+// then the atexit list, newest first. Each thread that starts a Process
+// constructs this guard once (in the parent, before forking), so the child,
+// a copy of that thread, inherits it: if that thread calls std::exit in the
+// child, the guard's destructor registers ExitInChild, which then runs
+// before every other handler. In the parent, and in a child that ends
+// normally (_exit), it does nothing.
+//
+// Not covered: std::exit from another thread of the child (one the child
+// created) runs AtExit instead, after the handlers the parent registered
+// after its first Start(). Without glibc's order (other C libraries), the
+// child registers ExitInChild itself as it starts.
+struct ExitGuard {
+  ~ExitGuard() {
+    if (InChild()) ::on_exit(ExitInChild, nullptr);
+  }
+};
+
+#ifdef __GLIBC__
+constexpr bool kExitRunsThreadLocalDestructorsFirst = true;
+#else
+constexpr bool kExitRunsThreadLocalDestructorsFirst = false;
+#endif
+
+void ArmExitGuard() {
+  if constexpr (kExitRunsThreadLocalDestructorsFirst) {
+    thread_local ExitGuard guard;
+    (void)&guard;  // odr-use: constructs it (once per thread).
+  }
+}
 
 // Runs in the child: CPython's BaseProcess._bootstrap. It writes as little
 // memory as it can: each page it writes is copied (fork is copy-on-write),
@@ -176,7 +220,7 @@ int Bootstrap(const std::shared_ptr<ProcessState>& self) {
   r->current = std::shared_ptr<ProcessState>(std::shared_ptr<ProcessState>(), self.get());
   r->in_child = true;
   TheRegistry() = r;
-  ::on_exit(ExitInChild, nullptr);
+  if constexpr (!kExitRunsThreadLocalDestructorsFirst) ::on_exit(ExitInChild, nullptr);
 
   int code = 0;
   try {
@@ -232,9 +276,10 @@ absl::Status Process::Start() {
     Cleanup(r);
     if (!r.in_child && !r.atexit_registered) {
       r.atexit_registered = true;
-      std::atexit(AtExit);
+      ::on_exit(AtExit, nullptr);
     }
   }
+  ArmExitGuard();
   const std::shared_ptr<ProcessState>& self = state_;
   {
     // Room for this child, made before the fork (internal/popen_fork.h).

@@ -185,7 +185,11 @@ struct SystemExit {
 //
 // std::exit(code) itself, in a Process child, does the same as Exit(code): no
 // exit handler of the parent's (atexit functions, destructors of its
-// globals) runs in the child, as none of its Python ones would.
+// globals) runs in the child, as none of its Python ones would. With glibc,
+// that holds when the thread that runs the target calls std::exit; from a
+// thread the child created, the parent's handlers registered after its first
+// Start() run first (the others still do not). The thread_local destructors
+// of the exiting thread run, as exit() runs them before any handler.
 // Python: sys.exit(code)
 [[noreturn]] void Exit(int code);
 
