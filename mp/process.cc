@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -18,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -37,7 +39,7 @@ struct ProcessState {
   std::function<void()> target;
   std::string name;
   bool daemon = false;
-  std::vector<int> identity;
+  absl::InlinedVector<int, 4> identity;
   pid_t parent_pid = -1;  // -1 for MainProcess, which has no parent here.
   std::string parent_name;
   bool is_main = false;
@@ -63,7 +65,8 @@ struct Registry {
   // are CPython's _parent_process.
   std::shared_ptr<ProcessState> current;
   int counter = 0;
-  std::vector<std::shared_ptr<ProcessState>> children;
+  // Inline, so that a start+join writes no heap page (see HotPage).
+  absl::InlinedVector<std::shared_ptr<ProcessState>, 8> children;
   // Whether Start() ever succeeded here: read without the lock, so that a
   // child that started none ends without taking it.
   std::atomic<bool> started_any{false};
@@ -71,18 +74,89 @@ struct Registry {
   bool atexit_registered = false;
 };
 
+// One page of static storage for everything a start+join writes apart from
+// the stack: the registries and the ProcessStates (with their shared_ptr
+// control blocks). After a fork every page either process writes is a fault
+// (a copy-on-write one, 10-20 us on a VM), so the cost of a start+join grows
+// with the number of pages it writes, not with the work. On the heap, these
+// were three pages in the parent (the registry, the state, malloc's own
+// state) and one more in the child; here the parent writes one page, and the
+// child writes the same page as it starts.
+constexpr size_t kSlotSize = 320;
+struct alignas(4096) HotPage {
+  Registry* registry;  // TheRegistry(): main_registry, or child_registry in a child.
+  alignas(Registry) unsigned char main_registry[sizeof(Registry)];
+  alignas(Registry) unsigned char child_registry[sizeof(Registry)];
+  std::atomic<uint64_t> used;  // One bit per slot.
+  static constexpr size_t kSlots =
+      std::min<size_t>(64, (4096 - 64 - 2 * ((sizeof(Registry) + 63) & ~size_t{63})) / kSlotSize);
+  alignas(64) unsigned char slot[kSlots][kSlotSize];
+};
+static_assert(sizeof(HotPage) == 4096);
+// Zero-initialized: usable from static initializers of any file.
+constinit HotPage hot{};
+
+// ProcessStates (and their control blocks) in the hot page while it has
+// room, then on the heap.
+void* HotAllocate(size_t bytes) {
+  if (bytes <= kSlotSize) {
+    constexpr uint64_t kAll = HotPage::kSlots == 64 ? ~uint64_t{0} : (uint64_t{1} << HotPage::kSlots) - 1;
+    uint64_t used = hot.used.load(std::memory_order_relaxed);
+    while (used != kAll) {
+      const int i = std::countr_one(used);
+      if (hot.used.compare_exchange_weak(used, used | (uint64_t{1} << i), std::memory_order_acquire,
+                                         std::memory_order_relaxed)) {
+        return hot.slot[i];
+      }
+    }
+  }
+  return ::operator new(bytes);
+}
+
+void HotFree(void* p) {
+  auto* b = static_cast<unsigned char*>(p);
+  if (b >= &hot.slot[0][0] && b < &hot.slot[0][0] + sizeof(hot.slot)) {
+    const size_t i = static_cast<size_t>(b - &hot.slot[0][0]) / kSlotSize;
+    hot.used.fetch_and(~(uint64_t{1} << i), std::memory_order_release);
+    return;
+  }
+  ::operator delete(p);
+}
+
+template <typename T>
+struct HotAllocator {
+  using value_type = T;
+  HotAllocator() = default;
+  template <typename U>
+  HotAllocator(const HotAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(HotAllocate(n * sizeof(T))); }
+  void deallocate(T* p, size_t) { HotFree(p); }
+  template <typename U>
+  bool operator==(const HotAllocator<U>&) const { return true; }
+};
+
+std::shared_ptr<ProcessState> NewState() {
+  // The control block: a vtable pointer, two counts, the state.
+  static_assert(sizeof(ProcessState) + 16 <= kSlotSize, "a ProcessState no longer fits the hot page's slots");
+  return std::allocate_shared<ProcessState>(HotAllocator<ProcessState>());
+}
+
 // Made on first use, so that a Process or Pool constructed during static
 // initialization (a global Pool) finds it, whatever the order of
 // initialization across files.
 Registry*& TheRegistry() {
-  static Registry* registry = new Registry;
-  return registry;
+  static const bool made = [] {
+    hot.registry = new (hot.main_registry) Registry;
+    return true;
+  }();
+  (void)made;
+  return hot.registry;
 }
 
-std::shared_ptr<ProcessState> CurrentState(Registry& r) {
-  // Caller holds r.mu.
+// Caller holds r.mu.
+const std::shared_ptr<ProcessState>& CurrentState(Registry& r) {
   if (!r.current) {
-    r.current = std::make_shared<ProcessState>();
+    r.current = NewState();
     r.current->name = "MainProcess";
     r.current->is_main = true;
   }
@@ -92,12 +166,16 @@ std::shared_ptr<ProcessState> CurrentState(Registry& r) {
 void Discard(const ProcessState* state) {
   Registry& r = *TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
-  std::erase_if(r.children, [state](const auto& c) { return c.get() == state; });
+  r.children.erase(std::remove_if(r.children.begin(), r.children.end(),
+                                  [state](const auto& c) { return c.get() == state; }),
+                   r.children.end());
 }
 
 // Drops children that have ended, reaping them: CPython's _cleanup().
 void Cleanup(Registry& r) {
-  std::erase_if(r.children, [](const auto& c) { return c->child->Poll().has_value(); });
+  r.children.erase(std::remove_if(r.children.begin(), r.children.end(),
+                                  [](const auto& c) { return c->child->Poll().has_value(); }),
+                   r.children.end());
 }
 
 // CPython's util._exit_function: terminate daemonic children, then join all.
@@ -137,14 +215,9 @@ void CloseStdin() {
   if (flagged) std::clearerr(stdin);
 }
 
-// The child's Registry. After a fork every page the child writes is a copy,
-// and a heap allocation writes the allocator's state besides the object, so
-// the child's lives in static storage. A grandchild builds its own over its
+// The child's Registry, in the hot page. A grandchild builds its own over its
 // parent's, which is leaked like the parent's own (never destroyed).
-Registry* NewChildRegistry() {
-  alignas(Registry) static unsigned char storage[sizeof(Registry)];
-  return new (storage) Registry;
-}
+Registry* NewChildRegistry() { return new (hot.child_registry) Registry; }
 
 // std::exit(status) in a child, the natural port of sys.exit(status): as
 // CPython's child ends with os._exit after SystemExit, the child joins its
@@ -210,10 +283,12 @@ void ArmExitGuard() {
 // Runs in the child: CPython's BaseProcess._bootstrap. It writes as little
 // memory as it can: each page it writes is copied (fork is copy-on-write),
 // and on a VM a page fault costs as much as several system calls, so they
-// were most of Start()'s cost over a raw fork. The standard streams are
-// flushed only if they hold output (internal/stdio.h), and `current` does
-// not own `self`: a copy of it would write its reference count. (`self` is
-// the parent's Process, alive in the child's copy of memory until _exit.)
+// were most of Start()'s cost over a raw fork. It writes one page besides
+// its stack (the hot page, where its Registry goes), registers no exit
+// handler (ExitGuard), flushes the standard streams only if they hold output
+// (internal/stdio.h), and `current` does not own `self`: a copy of it would
+// write its reference count. (`self` is the parent's Process, alive in the
+// child's copy of memory until _exit.)
 int Bootstrap(const std::shared_ptr<ProcessState>& self) {
   CloseStdin();
   Registry* r = NewChildRegistry();
@@ -247,10 +322,10 @@ absl::Status ClosedError() { return PyError(PyExc::kValueError, "process object 
 }  // namespace
 
 Process::Process(std::function<void()> target, ProcessOptions options)
-    : state_(std::make_shared<ProcessState>()) {
+    : state_(NewState()) {
   Registry& r = *TheRegistry();
   std::lock_guard<std::mutex> lock(r.mu);
-  std::shared_ptr<ProcessState> current = CurrentState(r);
+  const std::shared_ptr<ProcessState>& current = CurrentState(r);
   state_->target = std::move(target);
   state_->identity = current->identity;
   state_->identity.push_back(++r.counter);

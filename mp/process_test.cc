@@ -13,8 +13,10 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -285,6 +287,33 @@ TEST(ProcessTest, ActiveChildrenListsOnlyRunningOnes) {
   EXPECT_TRUE(active[0] == slow);
   ASSERT_TRUE(slow.Terminate().ok());
   ASSERT_TRUE(slow.Join().ok());
+  EXPECT_TRUE(ActiveChildren().empty());
+}
+
+// Process states live in a few slots of static storage, then on the heap
+// (process.cc): more live processes than slots, of both kinds, and
+// grandchildren started from a child (which allocates from its copy of the
+// slots), behave alike.
+TEST(ProcessTest, ManyLiveProcessesBeyondTheStaticSlots) {
+  constexpr int kChildren = 80;
+  std::vector<Process> children;
+  for (int i = 0; i < kChildren; ++i) {
+    children.emplace_back([i] {
+      if (i % 10 == 0) {
+        Process grandchild([i] { Exit(i % 7); });
+        if (!grandchild.Start().ok() || !grandchild.Join().ok() || grandchild.exitcode() != i % 7) Exit(100);
+      }
+      if (CurrentProcess().name() != absl::StrCat("child-", i)) Exit(101);
+      for (;;) ::pause();
+    }, ProcessOptions{.name = absl::StrCat("child-", i)});
+  }
+  for (Process& p : children) ASSERT_TRUE(p.Start().ok());
+  EXPECT_EQ(ActiveChildren().size(), static_cast<size_t>(kChildren));
+  for (Process& p : children) ASSERT_TRUE(p.Terminate().ok());
+  for (int i = 0; i < kChildren; ++i) {
+    ASSERT_TRUE(children[i].Join().ok());
+    EXPECT_EQ(children[i].exitcode(), -SIGTERM) << children[i].name();
+  }
   EXPECT_TRUE(ActiveChildren().empty());
 }
 

@@ -25,6 +25,22 @@ inline constexpr bool kSanitizerReservesAddressSpace = false;
 inline constexpr bool kSanitizerReservesAddressSpace = false;
 #endif
 
+// ThreadSanitizer reports "dup thread with used id" for a thread created in
+// a forked child of a process that had threads: the child's first pthread_t
+// is the stack of one of the parent's threads, which its copy of TSan's
+// registry still holds.
+#if defined(__SANITIZE_THREAD__)
+inline constexpr bool kThreadSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+inline constexpr bool kThreadSanitizer = true;
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+#else
+inline constexpr bool kThreadSanitizer = false;
+#endif
+
 // Sets the soft RLIMIT_AS (`ulimit -v`) to this process's current address
 // space plus `headroom` bytes, so that allocations past that fail. Tests call
 // it in a forked child. Returns false if the limit could not be set. Useless
