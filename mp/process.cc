@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio_ext.h>
+#include <sanitizer/asan_interface.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -106,6 +107,7 @@ void* HotAllocate(size_t bytes) {
       const int i = std::countr_one(used);
       if (hot.used.compare_exchange_weak(used, used | (uint64_t{1} << i), std::memory_order_acquire,
                                          std::memory_order_relaxed)) {
+        ASAN_UNPOISON_MEMORY_REGION(hot.slot[i], kSlotSize);
         return hot.slot[i];
       }
     }
@@ -117,6 +119,9 @@ void HotFree(void* p) {
   auto* b = static_cast<unsigned char*>(p);
   if (b >= &hot.slot[0][0] && b < &hot.slot[0][0] + sizeof(hot.slot)) {
     const size_t i = static_cast<size_t>(b - &hot.slot[0][0]) / kSlotSize;
+    // A free slot is poisoned, so AddressSanitizer still reports a use
+    // after free of a ProcessState.
+    ASAN_POISON_MEMORY_REGION(hot.slot[i], kSlotSize);
     hot.used.fetch_and(~(uint64_t{1} << i), std::memory_order_release);
     return;
   }

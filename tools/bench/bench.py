@@ -406,15 +406,17 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
 - **Process start+join**: after fork(2) every page the parent or the child
   writes is a page fault (the child's a copy), and the child faults on each
   page of code it runs; on a VM a fault costs as much as several system
-  calls. Counted with `perf record -e page-faults -c 1`, a raw
-  fork+_exit+waitpid takes 8 faults per round trip and mp 15 (31 before
-  issue 18's work): the child's on_exit registration (so that std::exit in
-  a child runs none of the parent's exit handlers) is 4 of them, the
-  parent's bookkeeping (its Process object, the registry of children, the
-  free at the end) 3. It also makes 4 more system calls: getpid in the
-  constructor, Start and Join (CPython's asserts call os.getpid there too)
-  and a waitid before the reap, so that a signal never reaches a recycled
-  pid.
+  calls (10-20 us on the PVM guest of the table, where a raw
+  fork+_exit+waitpid takes ~650-800 us). Counted with `perf record -e
+  page-faults -c 1`, a raw fork+_exit+waitpid takes 9 faults per round trip
+  (parent 2, child 7) and mp 11 (31 before issue 18's work): one page of
+  static storage that holds the registries and the process states, written
+  by each side. The rest is system calls: the child's close(0) and
+  open("/dev/null") (CPython's child does the same: sys.stdin.close() and
+  os.open(os.devnull); on that VM two system calls in a new child add
+  10-25 us), getpid in the constructor, Start and Join (CPython's
+  asserts call os.getpid there too) and a waitid before the reap, so that a
+  signal never reaches a recycled pid.
 - **subprocess run /bin/true**: clone3 with CLONE_CLEAR_SIGHAND (Linux 5.5)
   lets the kernel reset the child's signal handlers; without it the child
   makes 64 rt_sigaction calls and the parent blocks signals around the
@@ -422,7 +424,10 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
 - **Queue small items**: the raw baseline is a lock-free single-producer
   single-consumer ring of fixed slots with spinning counters: an upper bound,
   not an equivalent. mp's Queue is multi-producer multi-consumer, sleeps when
-  idle and survives a process killed inside it.
+  idle and survives a process killed inside it. The baseline's rate depends
+  on the machine far more than the queue's (42 M items/s on an Intel VM, 8.5
+  M/s on the AMD one of this table, where mp does 7.4 M/s), so this ratio
+  moves with the machine.
 - **Queue 1 MiB items**: mp's queue gets the raw ring's 16 MiB buffer.
   `BM_MpQueue_1MiB_DefaultCapacity` in `//mp:queue_benchmark` measures the
   default 64 MiB, which is slower (a producer running ahead walks twice the
