@@ -10,36 +10,32 @@
 
 namespace mp::testing {
 
-// AddressSanitizer and ThreadSanitizer reserve terabytes of address space at
-// start-up, so a test cannot apply RLIMIT_AS (`ulimit -v`) meaningfully.
-// GCC defines __SANITIZE_*__; clang answers __has_feature.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-inline constexpr bool kSanitizerReservesAddressSpace = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-inline constexpr bool kSanitizerReservesAddressSpace = true;
+// Which sanitizer this build has. GCC defines __SANITIZE_*__; clang answers
+// __has_feature.
+#if defined(__has_feature)
+#define MP_TESTING_HAS_FEATURE(x) __has_feature(x)
 #else
-inline constexpr bool kSanitizerReservesAddressSpace = false;
+#define MP_TESTING_HAS_FEATURE(x) 0
 #endif
+#if defined(__SANITIZE_ADDRESS__) || MP_TESTING_HAS_FEATURE(address_sanitizer)
+inline constexpr bool kAddressSanitizer = true;
 #else
-inline constexpr bool kSanitizerReservesAddressSpace = false;
+inline constexpr bool kAddressSanitizer = false;
 #endif
-
 // ThreadSanitizer reports "dup thread with used id" for a thread created in
 // a forked child of a process that had threads: the child's first pthread_t
 // is the stack of one of the parent's threads, which its copy of TSan's
 // registry still holds.
-#if defined(__SANITIZE_THREAD__)
-inline constexpr bool kThreadSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
+#if defined(__SANITIZE_THREAD__) || MP_TESTING_HAS_FEATURE(thread_sanitizer)
 inline constexpr bool kThreadSanitizer = true;
 #else
 inline constexpr bool kThreadSanitizer = false;
 #endif
-#else
-inline constexpr bool kThreadSanitizer = false;
-#endif
+#undef MP_TESTING_HAS_FEATURE
+
+// AddressSanitizer and ThreadSanitizer reserve terabytes of address space at
+// start-up, so a test cannot apply RLIMIT_AS (`ulimit -v`) meaningfully.
+inline constexpr bool kSanitizerReservesAddressSpace = kAddressSanitizer || kThreadSanitizer;
 
 // Sets the soft RLIMIT_AS (`ulimit -v`) to this process's current address
 // space plus `headroom` bytes, so that allocations past that fail. Tests call
