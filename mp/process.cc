@@ -358,14 +358,11 @@ absl::Status Process::Start() {
       r.atexit_registered = true;
       ::on_exit(AtExit, nullptr);
     }
+    // Room for this child, made before the fork (internal/popen_fork.h).
+    r.children.reserve(r.children.size() + 1);
   }
   ArmExitGuard();
   const std::shared_ptr<ProcessState>& self = state_;
-  {
-    // Room for this child, made before the fork (internal/popen_fork.h).
-    std::lock_guard<std::mutex> lock(r.mu);
-    r.children.reserve(r.children.size() + 1);
-  }
   absl::StatusOr<internal::Forked> forked = internal::ForkChild([&self] { return Bootstrap(self); });
   if (!forked.ok()) return forked.status();
   state_->child.emplace(forked->pid, internal::Child::kLostAsProcess, std::move(forked->sentinel));

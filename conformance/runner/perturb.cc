@@ -346,12 +346,12 @@ void WaitUntilGone(pid_t tgid) {
 void Perturber::OnProgress(pid_t tgid, bool exited) {
   if (exited) alive_.erase(tgid);
   if (pending_.empty()) return;
-  if (exited && std::any_of(pending_.begin(), pending_.end(),
-                            [tgid](const Pending& p) { return p.until == 0 ? p.held != tgid : p.until == tgid; })) {
-    WaitUntilGone(tgid);
-  }
+  // Whether `tgid`'s progress counts for a hold: any process's but the held
+  // one, or the one it waits for.
+  auto counts_for = [tgid](const Pending& p) { return p.until == 0 ? p.held != tgid : p.until == tgid; };
+  if (exited && std::any_of(pending_.begin(), pending_.end(), counts_for)) WaitUntilGone(tgid);
   for (Pending& p : pending_) {
-    if (p.until == 0 ? p.held != tgid : p.until == tgid) --p.steps;
+    if (counts_for(p)) --p.steps;
   }
   End([](const Pending& p) { return p.steps <= 0; }, absl::Now(),
       absl::StrCat("until pid ", tgid, exited ? " exited" : " wrote"));
