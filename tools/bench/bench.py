@@ -405,18 +405,22 @@ of that name; "n/a (no script)": the figure's CPython script is missing.
 
 - **Process start+join**: after fork(2) every page the parent or the child
   writes is a page fault (the child's a copy), and the child faults on each
-  page of code it runs; on a VM a fault costs as much as several system
-  calls (10-20 us on the PVM guest of the table, where a raw
-  fork+_exit+waitpid takes ~650-800 us). Counted with `perf record -e
-  page-faults -c 1`, a raw fork+_exit+waitpid takes 9 faults per round trip
-  (parent 2, child 7) and mp 11 (31 before issue 18's work): one page of
-  static storage that holds the registries and the process states, written
-  by each side. The rest is system calls: the child's close(0) and
-  open("/dev/null") (CPython's child does the same: sys.stdin.close() and
-  os.open(os.devnull); on that VM two system calls in a new child add
-  10-25 us), getpid in the constructor, Start and Join (CPython's
-  asserts call os.getpid there too) and a waitid before the reap, so that a
-  signal never reaches a recycled pid.
+  64 KiB window of code it runs; on a VM a fault costs as much as several
+  system calls (15-19 us on the PVM guest of the table, where a raw
+  fork+_exit+waitpid takes ~650-1200 us). The benchmark reports the faults
+  per round trip (`self_faults`, `child_faults`): raw 2 and 7, mp 3 and 8-9
+  (31 in all before issue 18's work): one page of static storage that holds
+  the registries and the process states, written by each side, and at times
+  one more window of code. The child nearly always runs on its parent's CPU
+  (98% of forks on that VM), so it starts only once the parent blocks in
+  Join: the parent's work after the fork, mostly its copy of that page
+  (~25 us), adds to the child's rather than overlapping it. The rest is
+  system calls: the child's close(0) and open("/dev/null") (~25 us in a new
+  child there; CPython's child opens /dev/null too, for sys.stdin), getpid
+  in the constructor, Start and Join (CPython's asserts call os.getpid
+  there too) and a waitid before the reap, so that a signal never reaches a
+  recycled pid. On that VM these alone come to about 1.09x raw, a floor for
+  CPython's semantics; the figure is 1.13-1.17x.
 - **subprocess run /bin/true**: clone3 with CLONE_CLEAR_SIGHAND (Linux 5.5)
   lets the kernel reset the child's signal handlers; without it the child
   makes 64 rt_sigaction calls and the parent blocks signals around the
