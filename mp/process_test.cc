@@ -1,6 +1,7 @@
 #include "mp/process.h"
 
 #include <fcntl.h>
+#include <sanitizer/asan_interface.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio_ext.h>
@@ -24,6 +25,7 @@
 #include "mp/errors.h"
 #include "mp/os.h"
 #include "mp/subprocess.h"
+#include "mp/testing/sanitizers.h"
 
 namespace mp {
 namespace {
@@ -315,6 +317,21 @@ TEST(ProcessTest, ManyLiveProcessesBeyondTheStaticSlots) {
     EXPECT_EQ(children[i].exitcode(), -SIGTERM) << children[i].name();
   }
   EXPECT_TRUE(ActiveChildren().empty());
+}
+
+// A ProcessState freed back to the hot page's slots is poisoned, so that
+// AddressSanitizer still reports a use after free of one (process.cc's
+// HotFree); the heap would do that by itself, a static page does not. The
+// state's name is the one address the public API gives away.
+TEST(ProcessTest, FreedStateIsPoisonedUnderAddressSanitizer) {
+  if constexpr (!testing::kAddressSanitizer) GTEST_SKIP() << "only an AddressSanitizer build can tell";
+  const std::string* name;
+  {
+    Process p([] {}, ProcessOptions{.name = "freed"});
+    name = &p.name();
+    EXPECT_EQ(__asan_address_is_poisoned(name), 0);
+  }
+  EXPECT_EQ(__asan_address_is_poisoned(name), 1);
 }
 
 TEST(ProcessTest, DroppedHandleChildIsReapedByActiveChildren) {
