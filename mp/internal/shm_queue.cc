@@ -20,6 +20,17 @@
 
 namespace mp::internal {
 
+#ifdef MP_SHM_QUEUE_TEST_HOOKS
+// Test-only (//mp/internal:shm_queue_test builds this file with the macro):
+// run between a get's snapshots of the overflow's and the ring's producer
+// states, where the order of the two reads decides FIFO (LoadForGet).
+void (*g_test_between_get_snapshots)() = nullptr;
+#define MP_BETWEEN_GET_SNAPSHOTS() \
+  if (g_test_between_get_snapshots != nullptr) g_test_between_get_snapshots()
+#else
+#define MP_BETWEEN_GET_SNAPSHOTS()
+#endif
+
 namespace {
 constexpr uint64_t kWrap = UINT64_MAX;
 constexpr uint64_t kHeader = 8;
@@ -239,11 +250,12 @@ void ShmQueue::LoadForPut(uint64_t (&p)[2][kProducerFields], uint64_t (&c)[2][kC
 // one atomic read, and FIFO needs none: every ring put before an overflow put
 // was committed before it (both under put_mu), so a consumer that sees an
 // overflow item and then reads the ring's state sees those ring items too,
-// and takes them first.
+// and takes them first. (shm_queue_test puts between the two reads.)
 void ShmQueue::LoadForGet(uint64_t (&c)[2][kConsumerFields], uint64_t (&p)[2][kProducerFields]) const {
   ctl_->consumers[0].Load(c[0]);
   ctl_->consumers[1].Load(c[1]);
   ctl_->producers[1].Snapshot(p[1]);
+  MP_BETWEEN_GET_SNAPSHOTS();
   ctl_->producers[0].Snapshot(p[0]);
 }
 
