@@ -17,43 +17,67 @@ struct Row {
   PyExc exc;
   absl::string_view name;
   absl::StatusCode code;
-  bool is_os_error;  // A subclass of OSError.
+  // The Python class's bases among this table's rows (kException for a
+  // direct subclass of Exception; a class the table lacks is skipped, as
+  // UnicodeError between ValueError and UnicodeDecodeError). Two only for
+  // io.UnsupportedOperation(OSError, ValueError); else both the same.
+  PyExc base;
+  PyExc base2;
 };
+
+using C = absl::StatusCode;
+using E = PyExc;
 
 // The table. Keep it in the enum's order.
 const Row kTable[] = {
-    {PyExc::kAssertionError, "AssertionError", absl::StatusCode::kFailedPrecondition, false},
-    {PyExc::kValueError, "ValueError", absl::StatusCode::kInvalidArgument, false},
-    {PyExc::kTypeError, "TypeError", absl::StatusCode::kInvalidArgument, false},
-    {PyExc::kTimeoutError, "multiprocessing.TimeoutError", absl::StatusCode::kDeadlineExceeded, false},
-    {PyExc::kTimeoutExpired, "subprocess.TimeoutExpired", absl::StatusCode::kDeadlineExceeded, false},
-    {PyExc::kQueueEmpty, "queue.Empty", absl::StatusCode::kUnavailable, false},
-    {PyExc::kQueueFull, "queue.Full", absl::StatusCode::kResourceExhausted, false},
-    {PyExc::kEOFError, "EOFError", absl::StatusCode::kOutOfRange, false},
-    {PyExc::kOSError, "OSError", absl::StatusCode::kUnknown, true},
-    {PyExc::kFileNotFoundError, "FileNotFoundError", absl::StatusCode::kNotFound, true},
-    {PyExc::kPermissionError, "PermissionError", absl::StatusCode::kPermissionDenied, true},
-    {PyExc::kBrokenPipeError, "BrokenPipeError", absl::StatusCode::kUnavailable, true},
-    {PyExc::kChildProcessError, "ChildProcessError", absl::StatusCode::kFailedPrecondition, true},
-    {PyExc::kCalledProcessError, "subprocess.CalledProcessError", absl::StatusCode::kAborted, false},
-    {PyExc::kWorkerLostError, "WorkerLostError", absl::StatusCode::kAborted, false},
-    {PyExc::kProcessError, "multiprocessing.ProcessError", absl::StatusCode::kFailedPrecondition, false},
-    {PyExc::kRuntimeError, "RuntimeError", absl::StatusCode::kInternal, false},
-    {PyExc::kUnpicklingError, "pickle.UnpicklingError", absl::StatusCode::kDataLoss, false},
-    {PyExc::kMemoryError, "MemoryError", absl::StatusCode::kResourceExhausted, false},
-    {PyExc::kBrokenBarrierError, "threading.BrokenBarrierError", absl::StatusCode::kAborted, false},
-    {PyExc::kFileExistsError, "FileExistsError", absl::StatusCode::kAlreadyExists, true},
-    {PyExc::kOwnerDiedError, "mp.OwnerDiedError", absl::StatusCode::kAborted, false},
-    {PyExc::kSubprocessError, "subprocess.SubprocessError", absl::StatusCode::kUnknown, false},
-    {PyExc::kLookupError, "LookupError", absl::StatusCode::kInvalidArgument, false},
-    {PyExc::kUnicodeDecodeError, "UnicodeDecodeError", absl::StatusCode::kDataLoss, false},
-    {PyExc::kUnicodeEncodeError, "UnicodeEncodeError", absl::StatusCode::kInvalidArgument, false},
-    {PyExc::kUnsupportedOperation, "io.UnsupportedOperation", absl::StatusCode::kFailedPrecondition, true},
-    {PyExc::kIndexError, "IndexError", absl::StatusCode::kOutOfRange, false},
-    {PyExc::kOverflowError, "OverflowError", absl::StatusCode::kOutOfRange, false},
-    {PyExc::kArithmeticError, "ArithmeticError", absl::StatusCode::kOutOfRange, false},
-    {PyExc::kException, "Exception", absl::StatusCode::kUnknown, false},
+    {E::kAssertionError, "AssertionError", C::kFailedPrecondition, E::kException, E::kException},
+    {E::kValueError, "ValueError", C::kInvalidArgument, E::kException, E::kException},
+    {E::kTypeError, "TypeError", C::kInvalidArgument, E::kException, E::kException},
+    {E::kTimeoutError, "multiprocessing.TimeoutError", C::kDeadlineExceeded, E::kProcessError, E::kProcessError},
+    {E::kTimeoutExpired, "subprocess.TimeoutExpired", C::kDeadlineExceeded, E::kSubprocessError,
+     E::kSubprocessError},
+    {E::kQueueEmpty, "queue.Empty", C::kUnavailable, E::kException, E::kException},
+    {E::kQueueFull, "queue.Full", C::kResourceExhausted, E::kException, E::kException},
+    {E::kEOFError, "EOFError", C::kOutOfRange, E::kException, E::kException},
+    {E::kOSError, "OSError", C::kUnknown, E::kException, E::kException},
+    {E::kFileNotFoundError, "FileNotFoundError", C::kNotFound, E::kOSError, E::kOSError},
+    {E::kPermissionError, "PermissionError", C::kPermissionDenied, E::kOSError, E::kOSError},
+    {E::kBrokenPipeError, "BrokenPipeError", C::kUnavailable, E::kConnectionError, E::kConnectionError},
+    {E::kChildProcessError, "ChildProcessError", C::kFailedPrecondition, E::kOSError, E::kOSError},
+    {E::kCalledProcessError, "subprocess.CalledProcessError", C::kAborted, E::kSubprocessError,
+     E::kSubprocessError},
+    {E::kWorkerLostError, "WorkerLostError", C::kAborted, E::kException, E::kException},
+    {E::kProcessError, "multiprocessing.ProcessError", C::kFailedPrecondition, E::kException, E::kException},
+    {E::kRuntimeError, "RuntimeError", C::kInternal, E::kException, E::kException},
+    {E::kUnpicklingError, "pickle.UnpicklingError", C::kDataLoss, E::kException, E::kException},
+    {E::kMemoryError, "MemoryError", C::kResourceExhausted, E::kException, E::kException},
+    {E::kBrokenBarrierError, "threading.BrokenBarrierError", C::kAborted, E::kRuntimeError, E::kRuntimeError},
+    {E::kFileExistsError, "FileExistsError", C::kAlreadyExists, E::kOSError, E::kOSError},
+    {E::kOwnerDiedError, "mp.OwnerDiedError", C::kAborted, E::kException, E::kException},
+    {E::kSubprocessError, "subprocess.SubprocessError", C::kUnknown, E::kException, E::kException},
+    {E::kLookupError, "LookupError", C::kInvalidArgument, E::kException, E::kException},
+    {E::kUnicodeDecodeError, "UnicodeDecodeError", C::kDataLoss, E::kValueError, E::kValueError},
+    {E::kUnicodeEncodeError, "UnicodeEncodeError", C::kInvalidArgument, E::kValueError, E::kValueError},
+    {E::kUnsupportedOperation, "io.UnsupportedOperation", C::kFailedPrecondition, E::kOSError, E::kValueError},
+    {E::kIndexError, "IndexError", C::kOutOfRange, E::kLookupError, E::kLookupError},
+    {E::kOverflowError, "OverflowError", C::kOutOfRange, E::kArithmeticError, E::kArithmeticError},
+    {E::kArithmeticError, "ArithmeticError", C::kOutOfRange, E::kException, E::kException},
+    {E::kProcessLookupError, "ProcessLookupError", C::kNotFound, E::kOSError, E::kOSError},
+    {E::kInterruptedError, "InterruptedError", C::kUnavailable, E::kOSError, E::kOSError},
+    {E::kBlockingIOError, "BlockingIOError", C::kUnavailable, E::kOSError, E::kOSError},
+    {E::kConnectionError, "ConnectionError", C::kUnavailable, E::kOSError, E::kOSError},
+    {E::kConnectionResetError, "ConnectionResetError", C::kUnavailable, E::kConnectionError, E::kConnectionError},
+    {E::kConnectionRefusedError, "ConnectionRefusedError", C::kUnavailable, E::kConnectionError,
+     E::kConnectionError},
+    {E::kConnectionAbortedError, "ConnectionAbortedError", C::kUnavailable, E::kConnectionError,
+     E::kConnectionError},
+    {E::kIsADirectoryError, "IsADirectoryError", C::kFailedPrecondition, E::kOSError, E::kOSError},
+    {E::kNotADirectoryError, "NotADirectoryError", C::kFailedPrecondition, E::kOSError, E::kOSError},
+    {E::kOSTimeoutError, "TimeoutError", C::kDeadlineExceeded, E::kOSError, E::kOSError},
+    {E::kException, "Exception", C::kUnknown, E::kException, E::kException},
 };
+static_assert(sizeof(kTable) / sizeof(kTable[0]) == static_cast<size_t>(PyExc::kException) + 1,
+              "one row per PyExc");
 
 const Row& RowOf(PyExc exc) { return kTable[static_cast<int>(exc)]; }
 
@@ -83,6 +107,7 @@ absl::Status PyError(PyExc exc, absl::string_view message) {
 
 absl::Status PyOSError(int errnum, absl::string_view context) {
   PyExc exc = PyExc::kOSError;
+  // CPython's errno-to-subclass table (Objects/exceptions.c, PEP 3151).
   switch (errnum) {
     case ENOENT: exc = PyExc::kFileNotFoundError; break;
     case EACCES:
@@ -91,6 +116,17 @@ absl::Status PyOSError(int errnum, absl::string_view context) {
     case ESHUTDOWN: exc = PyExc::kBrokenPipeError; break;
     case ECHILD: exc = PyExc::kChildProcessError; break;
     case EEXIST: exc = PyExc::kFileExistsError; break;
+    case ESRCH: exc = PyExc::kProcessLookupError; break;
+    case EINTR: exc = PyExc::kInterruptedError; break;
+    case EAGAIN:  // EWOULDBLOCK on Linux.
+    case EALREADY:
+    case EINPROGRESS: exc = PyExc::kBlockingIOError; break;
+    case ECONNRESET: exc = PyExc::kConnectionResetError; break;
+    case ECONNREFUSED: exc = PyExc::kConnectionRefusedError; break;
+    case ECONNABORTED: exc = PyExc::kConnectionAbortedError; break;
+    case EISDIR: exc = PyExc::kIsADirectoryError; break;
+    case ENOTDIR: exc = PyExc::kNotADirectoryError; break;
+    case ETIMEDOUT: exc = PyExc::kOSTimeoutError; break;
     default: break;
   }
   std::string message = absl::StrCat(RowOf(exc).name, ": [Errno ", errnum, "] ",
@@ -112,15 +148,26 @@ std::string PythonException(const absl::Status& status) {
   return payload ? std::string(*payload) : std::string();
 }
 
+namespace {
+
+// Whether Python's class `sub` is `super` or derives from it.
+bool IsSubclass(PyExc sub, PyExc super) {
+  if (sub == super) return true;
+  if (sub == PyExc::kException) return false;
+  const Row& row = RowOf(sub);
+  return IsSubclass(row.base, super) || (row.base2 != row.base && IsSubclass(row.base2, super));
+}
+
+}  // namespace
+
 bool Is(const absl::Status& status, PyExc exc) {
   std::string name = PythonException(status);
   if (name.empty()) return false;
-  if (name == RowOf(exc).name) return true;
-  if (exc != PyExc::kOSError) return false;
+  if (exc == PyExc::kException) return true;
   for (const Row& row : kTable) {
-    if (row.name == name) return row.is_os_error;
+    if (row.name == name) return IsSubclass(row.exc, exc);
   }
-  return false;
+  return false;  // A name from elsewhere (PyErrorFromParts) that mp has no row for.
 }
 
 }  // namespace mp

@@ -71,6 +71,20 @@ enum class PyExc {
   kIndexError,
   kOverflowError,       // OutOfRange: std::overflow_error, std::range_error.
   kArithmeticError,     // OutOfRange: std::underflow_error.
+  // The rest of the OSError subclasses PyOSError picks by errno (PEP 3151),
+  // each with absl::ErrnoToStatus's code for its errno.
+  kProcessLookupError,      // NotFound: ESRCH.
+  kInterruptedError,        // Unavailable: EINTR.
+  kBlockingIOError,         // Unavailable: EAGAIN, EALREADY, EINPROGRESS.
+  kConnectionError,         // Unavailable: the base of the next three and BrokenPipeError.
+  kConnectionResetError,    // Unavailable: ECONNRESET.
+  kConnectionRefusedError,  // Unavailable: ECONNREFUSED.
+  kConnectionAbortedError,  // Unavailable: ECONNABORTED.
+  kIsADirectoryError,       // FailedPrecondition: EISDIR.
+  kNotADirectoryError,      // FailedPrecondition: ENOTDIR.
+  // DeadlineExceeded: ETIMEDOUT. The builtin TimeoutError, an OSError; not
+  // kTimeoutError, which is multiprocessing.TimeoutError.
+  kOSTimeoutError,
   kException,           // Unknown: any other exception. Keep it last.
 };
 
@@ -85,9 +99,11 @@ absl::StatusCode PyExcCode(PyExc exc);
 absl::Status PyError(PyExc exc, absl::string_view message);
 
 // An OSError for `errnum`, as CPython raises it: the subclass the errno
-// selects (FileNotFoundError for ENOENT, PermissionError for EACCES/EPERM,
-// BrokenPipeError for EPIPE, TimeoutError for ETIMEDOUT, ...), a code from
-// absl::ErrnoToStatus, and "[Errno N] strerror: context" in the message.
+// selects, as CPython's table (PEP 3151) does (FileNotFoundError for ENOENT,
+// PermissionError for EACCES/EPERM, BrokenPipeError for EPIPE/ESHUTDOWN,
+// ProcessLookupError for ESRCH, TimeoutError for ETIMEDOUT, ...; OSError
+// itself for the rest), a code from absl::ErrnoToStatus, and
+// "[Errno N] strerror: context" in the message.
 absl::Status PyOSError(int errnum, absl::string_view context);
 
 // An error with `code` and `message` that stands for the Python exception
@@ -100,8 +116,12 @@ absl::Status PyErrorFromParts(absl::StatusCode code, absl::string_view python_ex
 // for statuses mp did not make.
 std::string PythonException(const absl::Status& status);
 
-// True if `status` stands for `exc` (subclasses of OSError also match
-// kOSError, as `except OSError` would).
+// True if `status` stands for `exc` or a subclass of it, as `except exc:`
+// would catch it: kOSError matches FileNotFoundError, kSubprocessError
+// matches TimeoutExpired and CalledProcessError, kProcessError matches
+// multiprocessing.TimeoutError, kValueError matches the Unicode errors and
+// io.UnsupportedOperation, kLookupError matches IndexError, kException
+// matches every error mp made. Only mp's own statuses match anything.
 bool Is(const absl::Status& status, PyExc exc);
 
 }  // namespace mp
