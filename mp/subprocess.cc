@@ -230,6 +230,7 @@ absl::StatusOr<Popen> Popen::Start(std::vector<std::string> args, Options o) {
     plan.display_cwd = *o.cwd;
   }
   if (o.umask) plan.umask = static_cast<int>(*o.umask);
+  plan.restore_signals = o.restore_signals;
   plan.setsid = o.start_new_session;
   if (o.process_group) plan.pgid = *o.process_group;
   plan.pass_fds = o.pass_fds;

@@ -127,6 +127,12 @@ struct Options {
   std::optional<pid_t> process_group;
   // umask(umask) in the child.
   std::optional<mode_t> umask;
+  // SIGPIPE and SIGXFSZ back to SIG_DFL in the child (Python:
+  // restore_signals=True, the default). Ignored signals stay ignored across
+  // exec, so a program that ignores SIGPIPE, as servers (and Python) do,
+  // would hand that on: `yes | head` would see EPIPE instead of ending.
+  // false: the child keeps this process's dispositions.
+  bool restore_signals = true;
   // Text mode: the pipes are text files (io.h): the child's output is
   // decoded into UTF-8 with universal newlines, input is encoded. `encoding`
   // alone also selects text mode; with `text` alone it is UTF-8 (CPython:

@@ -17,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
@@ -490,6 +491,44 @@ TEST(OptionsTest, Umask) {
   absl::StatusOr<CompletedProcess> r = subprocess::Run({Child(), "umask"}, o);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->std_out, "0027\n");
+}
+
+// The signals a child ignores, from its /proc/self/status (grep's own:
+// grep changes no disposition); 0 if that could not be read.
+uint64_t ChildIgnoredSignals(Options o) {
+  RunOptions r{.popen = std::move(o), .capture_output = true};
+  absl::StatusOr<CompletedProcess> done = subprocess::Run({"grep", "^SigIgn:", "/proc/self/status"}, r);
+  uint64_t mask = 0;
+  if (!done.ok() || !absl::SimpleHexAtoi(absl::StripAsciiWhitespace(absl::StripPrefix(done->std_out, "SigIgn:")), &mask)) {
+    ADD_FAILURE() << "no SigIgn line: " << (done.ok() ? done->std_out : done.status().ToString());
+  }
+  return mask;
+}
+
+// CPython's restore_signals=True: a child gets SIGPIPE and SIGXFSZ back at
+// their defaults though this process ignores them (both spawn paths: the
+// shared-memory clone, and the full fork a preexec_fn forces); other
+// ignored signals, and everything with restore_signals=false, pass on.
+TEST(OptionsTest, RestoreSignalsGivesTheChildDefaultSigpipeAndSigxfsz) {
+  struct sigaction ign = {}, old_pipe, old_xfsz, old_usr2;
+  ign.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGPIPE, &ign, &old_pipe), 0);
+  ASSERT_EQ(::sigaction(SIGXFSZ, &ign, &old_xfsz), 0);
+  ASSERT_EQ(::sigaction(SIGUSR2, &ign, &old_usr2), 0);
+  auto bit = [](int sig) { return uint64_t{1} << (sig - 1); };
+  const uint64_t restored = ChildIgnoredSignals({});
+  const uint64_t restored_forked = ChildIgnoredSignals({.preexec_fn = [] {}});
+  const uint64_t kept = ChildIgnoredSignals({.restore_signals = false});
+  ::sigaction(SIGPIPE, &old_pipe, nullptr);
+  ::sigaction(SIGXFSZ, &old_xfsz, nullptr);
+  ::sigaction(SIGUSR2, &old_usr2, nullptr);
+  for (uint64_t mask : {restored, restored_forked}) {
+    EXPECT_EQ(mask & bit(SIGPIPE), 0u) << std::hex << mask;
+    EXPECT_EQ(mask & bit(SIGXFSZ), 0u) << std::hex << mask;
+    EXPECT_NE(mask & bit(SIGUSR2), 0u) << "only SIGPIPE and SIGXFSZ are restored: " << std::hex << mask;
+  }
+  EXPECT_NE(kept & bit(SIGPIPE), 0u) << std::hex << kept;
+  EXPECT_NE(kept & bit(SIGXFSZ), 0u) << std::hex << kept;
 }
 
 std::vector<int> Sid(Options o) {

@@ -191,6 +191,13 @@ int ChildMain(void* arg) {
 
   if (p.cwd != nullptr) Check(a, kChdir, RawSyscall(SYS_chdir, reinterpret_cast<long>(p.cwd)));
   if (p.umask >= 0) RawSyscall(SYS_umask, p.umask);
+  if (p.restore_signals) {
+    // CPython's _Py_RestoreSignals(), in the same place (after umask,
+    // before setsid). Not reported if it fails: neither is CPython's.
+    KernelSigaction dfl = {SIG_DFL, 0, nullptr, 0};
+    RawSyscall(SYS_rt_sigaction, SIGPIPE, reinterpret_cast<long>(&dfl), 0, 8);
+    RawSyscall(SYS_rt_sigaction, SIGXFSZ, reinterpret_cast<long>(&dfl), 0, 8);
+  }
   if (p.setsid) Check(a, kSetup, RawSyscall(SYS_setsid));
   if (p.pgid >= 0) Check(a, kSetup, RawSyscall(SYS_setpgid, 0, p.pgid));
   if (p.preexec_fn != nullptr) {

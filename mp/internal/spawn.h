@@ -40,6 +40,7 @@ struct SpawnPlan {
   bool stderr_to_stdout = false;
   const char* cwd = nullptr;
   int umask = -1;
+  bool restore_signals = false;  // SIGPIPE and SIGXFSZ to SIG_DFL.
   bool setsid = false;
   pid_t pgid = -1;  // setpgid(0, pgid) when >= 0.
   bool close_fds = true;
