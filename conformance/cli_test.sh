@@ -131,6 +131,14 @@ check "--html works with --transcript" bash -c "[[ $rc -eq 0 ]] && grep -q '>PAS
 printf 'hello\n' > "$tmp/hello.txt"
 run --transcript="$tmp/hello.txt" --spec="$tmp/hello.spec"
 check "--transcript with --spec judges a transcript against one's own spec" bash -c "[[ $rc -eq 0 ]] && grep -q 'PASS' <<<\"\$0\"" "$out"
+# An endless or huge input file is a usage error that says so (it once ran
+# the runner out of memory).
+run --spec=/dev/zero -- /bin/echo hello
+check "--spec=/dev/zero is a usage error (2)" is $rc 2
+check "... saying the spec is too large" has "cannot read the spec /dev/zero: larger than 16 MiB" "$out"
+run --transcript=/dev/zero --spec="$tmp/hello.spec"
+check "--transcript=/dev/zero is a usage error (2)" is $rc 2
+check "... saying the transcript is too large" has "cannot read the transcript /dev/zero: larger than 1024 MiB" "$out"
 run --timeout=none --spec="$tmp/hello.spec" -- /bin/echo hello
 check "--timeout=none means no timeout" is $rc 0
 run --stdio=pty --spec="$tmp/hello.spec" -- /bin/sh -c 'test -t 1 && echo hello'

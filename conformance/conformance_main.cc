@@ -22,7 +22,6 @@
 #include <iostream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -135,18 +134,33 @@ std::string RunfilesRoot() {
   return "";
 }
 
-// The file's contents, or why not (its errno's words).
-absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what) {
+// The file's contents, or why not (its errno's words). At most `limit`
+// bytes: a larger file (or an endless one, /dev/zero) is a usage error that
+// says so, rather than the runner running out of memory.
+absl::StatusOr<std::string> ReadFile(const std::string& path, const char* what, size_t limit) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec)) {
     return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path, ": it is a directory"));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path, ": ", std::strerror(errno)));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  std::string text;
+  char buf[64 * 1024];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    if (text.size() + static_cast<size_t>(in.gcount()) > limit) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path, ": larger than ",
+                                                     limit >> 20, " MiB (is it the right file?)"));
+    }
+    text.append(buf, static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat("cannot read ", what, " ", path, ": read error"));
+  return text;
 }
+
+// Specs and expectations are hand-written text; a transcript is a run's
+// output, which the checker bounds at 2^21 lines.
+constexpr size_t kMaxSpecBytes = size_t{16} << 20;
+constexpr size_t kMaxTranscriptBytes = size_t{1} << 30;
 
 // How runs will be observed, for the report's header.
 std::string ObserverLine(bool trace, Observer observer) {
@@ -349,7 +363,7 @@ int Main(int argc, char** argv) {
   std::vector<std::string> ids;
   for (const suite::ScenarioFile& s : scenarios) ids.push_back(s.id);
   auto parse_spec = [&](const std::string& path, const std::string& shown) -> absl::StatusOr<Spec> {
-    absl::StatusOr<std::string> text = ReadFile(path, "the spec");
+    absl::StatusOr<std::string> text = ReadFile(path, "the spec", kMaxSpecBytes);
     if (!text.ok()) return text.status();
     return ParseSpec(*text, shown);
   };
@@ -417,7 +431,8 @@ int Main(int argc, char** argv) {
                         absl::StrCat("conformance/scenarios/", chosen[0], ".spec"));
     }
     if (!spec.ok()) return Usage(std::string(spec.status().message()));
-    absl::StatusOr<std::string> text = ReadFile(UserPath(absl::GetFlag(FLAGS_transcript)), "the transcript");
+    absl::StatusOr<std::string> text =
+        ReadFile(UserPath(absl::GetFlag(FLAGS_transcript)), "the transcript", kMaxTranscriptBytes);
     if (!text.ok()) return Usage(std::string(text.status().message()));
     Observation obs = ObservationFromTranscript(*text);
     Verdict v = Check(*spec, obs, {.transcript = true});
@@ -506,7 +521,7 @@ int Main(int argc, char** argv) {
     all.push_back({impl, *dir, {}});
     expectations.emplace_back();
     if (std::filesystem::exists(*dir + "/expectations")) {
-      absl::StatusOr<std::string> text = ReadFile(*dir + "/expectations", "the expectations");
+      absl::StatusOr<std::string> text = ReadFile(*dir + "/expectations", "the expectations", kMaxSpecBytes);
       if (!text.ok()) return Usage(std::string(text.status().message()));
       absl::StatusOr<suite::Expectations> e = suite::ParseExpectations(*text, *dir + "/expectations", ids);
       if (!e.ok()) return Usage(std::string(e.status().message()));
