@@ -70,11 +70,14 @@ for args in "--bogus" "--runs=0" "--runs=abc" "--timeout=0" "--timeout=-1" "--ti
             "--timeout=1e300" "--observer=strace" "--stdio=tty" "--allow=everything" "--scenario=nosuch" \
             "--scenario=" "--impl=" "--spec=" "--junit=" "--impl=/nonexistent" "--junit=/nonexistent/dir/x.xml" \
             "--html=" "--html=/nonexistent/dir/x.html" "--html" "--impl=mp --impl=mp" "--impl=mp --impl=/nonexistent" \
+            "--scenario=fork --scenario=fork" \
             "--transcript=conformance/transcripts/fork.txt" "--runs 5" "positional"; do
   # shellcheck disable=SC2086
   run $args
   check "usage error exits 2: $args" is $rc 2
 done
+run --scenario=fork --scenario=process --scenario=fork
+check "a scenario given twice is named" has "scenario=fork is given twice" "$out"
 run --scenario=nosuch
 check "an unknown scenario lists the known ones" has "unknown scenario 'nosuch' \\(scenarios: docs_lock, docs_pipe, docs_pool, docs_queue, docs_value_array, fork, pool, process, queue, subprocess_call, subprocess_communicate\\)" "$out"
 run --timeout=inf

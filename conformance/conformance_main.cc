@@ -503,10 +503,12 @@ int Main(int argc, char** argv) {
   std::vector<std::string> impls = absl::GetFlag(FLAGS_impl);
   if (impls.empty()) impls = {"mp"};
   std::vector<std::string> chosen = absl::GetFlag(FLAGS_scenario);
-  for (const std::string& id : chosen) {
-    if (std::find(ids.begin(), ids.end(), id) == ids.end()) {
-      return Usage(absl::StrCat("unknown scenario '", id, "' (scenarios: ", absl::StrJoin(ids, ", "), ")"));
+  for (auto it = chosen.begin(); it != chosen.end(); ++it) {
+    if (std::find(ids.begin(), ids.end(), *it) == ids.end()) {
+      return Usage(absl::StrCat("unknown scenario '", *it, "' (scenarios: ", absl::StrJoin(ids, ", "), ")"));
     }
+    // Twice would run it twice and write its timeline file over itself.
+    if (std::find(chosen.begin(), it, *it) != it) return Usage(absl::StrCat("--scenario=", *it, " is given twice"));
   }
   if (chosen.empty()) chosen = ids;
   // Every directory and expectations file is checked before anything runs.
