@@ -171,6 +171,26 @@ TEST(CheckerTest, ReversedQueueFailsPrefixAndOrder) {
   EXPECT_EQ(Rules(v), std::vector<std::string>{"prefix get_A get_B get_C"}) << FormatVerdict(v);
 }
 
+// A timeout that killed the root ends the run's tree: one fault, reported
+// by the timeout's rule; leftovers are what outlives the root's exit, so
+// no-leftovers cannot be checked (and does not list the root).
+TEST(CheckerTest, TimeoutThatKilledTheRootIsNotALeftover) {
+  Builder b = GoodFork();
+  for (int i : {0, 1}) {
+    b.obs.processes[i].killed_by_runner = true;
+    b.obs.processes[i].exit = WaitStatus::Signaled(SIGKILL);
+  }
+  b.obs.timed_out = true;
+  Verdict v = Check(Scenario("fork"), b.obs, {});
+  EXPECT_EQ(Rules(v), (std::vector<std::string>{"exit child code 0", "exit root code 0",
+                                                "the run ends within its timeout"}))
+      << FormatVerdict(v);
+  EXPECT_NE(FormatVerdict(v).find("no-leftovers"), std::string::npos);
+  EXPECT_NE(FormatVerdict(v).find("timed out before its root exited"), std::string::npos) << FormatVerdict(v);
+}
+
+// A timeout after the root exited (its leftovers kept the run going) still
+// reports them.
 TEST(CheckerTest, LeftoverAndTimeout) {
   Builder b = GoodFork();
   b.obs.processes[1].killed_by_runner = true;
