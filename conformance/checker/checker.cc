@@ -185,7 +185,7 @@ Verdict Check(const Spec& spec, const Observation& obs, const CheckOptions& opti
 namespace {
 
 std::string ShowLine(const Line& l) {
-  return absl::StrCat("      #", l.seq + 1, " [pid ", l.pid, "] ", ShowText(l.text),
+  return absl::StrCat("      #", l.seq + 1, " ", ShowWriter(l), " ", ShowText(l.text),
                       l.torn ? "   (reassembled: torn by another process)" : "", l.no_newline ? "   (no newline)" : "",
                       "\n");
 }

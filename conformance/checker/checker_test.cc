@@ -206,6 +206,19 @@ TEST(CheckerTest, LeftoverAndTimeout) {
 namespace conformance {
 namespace {
 
+// A text-only observation knows no writers: the report says so, where it
+// printed "[pid 0]", a pid no process has.
+TEST(CheckerTest, TextOnlyReportShowsNoWriterPid) {
+  Verdict v = Check(Scenario("fork"), ObservationFromTranscript("stray line\n"), {});
+  ASSERT_FALSE(v.pass());
+  const std::string report = FormatVerdict(v);
+  EXPECT_NE(report.find("#1 [pid ?] stray line"), std::string::npos) << report;
+  EXPECT_EQ(report.find("[pid 0]"), std::string::npos) << report;
+  Builder b = GoodFork();
+  b.W(101, 5, "extra\n");
+  EXPECT_NE(FormatVerdict(Check(Scenario("fork"), b.obs, {})).find("[pid 101] extra"), std::string::npos);
+}
+
 TEST(CheckerTest, TextOnlyRunSplitsLinesTornAcrossProcesses) {
   Observation obs;
   obs.traced = false;

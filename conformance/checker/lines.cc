@@ -119,6 +119,10 @@ std::string SafeText(absl::string_view text) {
   return out;
 }
 
+std::string ShowWriter(const Line& line) {
+  return line.pid > 0 ? absl::StrCat("[pid ", line.pid, "]") : "[pid ?]";
+}
+
 std::string ShowText(absl::string_view text, size_t max) {
   std::string out;
   const absl::string_view shown = text.substr(0, max);

@@ -59,6 +59,11 @@ Observation ObservationFromTranscript(absl::string_view text);
 // included, as it is (unlike ShowText, for text that may hold escapes already).
 std::string SafeText(absl::string_view text);
 
+// Who wrote the line, as a report shows it: "[pid N]", or "[pid ?]" where
+// no writer is known (a run not traced, a recorded transcript), rather than
+// the 0 the line holds then.
+std::string ShowWriter(const Line& line);
+
 // The line as a report shows it: at most `max` bytes (then "... (N bytes in
 // all)"), with control bytes, a trailing `\r` and invalid UTF-8 escaped
 // (`\r`, `\x1b`, `\xff`), so that it is safe on a terminal and in XML.

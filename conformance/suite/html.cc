@@ -384,7 +384,7 @@ std::string Violations(const Verdict& v) {
     if (!r.lines.empty()) {
       absl::StrAppend(&out, "<pre>");
       for (const Line& l : r.lines) {
-        absl::StrAppend(&out, "#", l.seq + 1, " [pid ", l.pid, "] ", HtmlText(ShowText(l.text)), "\n");
+        absl::StrAppend(&out, "#", l.seq + 1, " ", ShowWriter(l), " ", HtmlText(ShowText(l.text)), "\n");
       }
       absl::StrAppend(&out, "</pre>");
     }
